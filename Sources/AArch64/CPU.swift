@@ -1,0 +1,106 @@
+import Atomics
+
+/// One emulated AArch64 core: its register file, PSTATE and system registers (`CoreState`), its
+/// decoded-block cache, and the request word other threads use to stop it at a block boundary.
+///
+/// A `CPU` is driven by exactly one thread at a time (its vCPU's serial queue); only `kick()` and
+/// the request word may be touched from elsewhere.
+public final class CPU: @unchecked Sendable {
+    /// X0–X30, the zero register (slot 31) and the current SP (slot 32).
+    public let registers: UnsafeMutablePointer<UInt64>
+    public let state: UnsafeMutablePointer<CoreState>
+    public let blocks: BlockCache
+    public let ram: GuestRAM
+    let requests: UnsafeAtomic<UInt32>
+
+    public static let registerSlots = 33
+    public static let zeroRegister = 31
+    public static let stackPointer = 32
+
+    public init(ram: GuestRAM) {
+        self.ram = ram
+        registers = .allocate(capacity: Self.registerSlots)
+        registers.initialize(repeating: 0, count: Self.registerSlots)
+        state = .allocate(capacity: 1)
+        state.initialize(to: CoreState())
+        blocks = BlockCache()
+        requests = .create(0)
+    }
+
+    deinit {
+        registers.deallocate()
+        state.deallocate()
+        requests.destroy()
+    }
+
+    /// Asks the core to leave `run` at the next block boundary with `CoreExit.kick`. Thread-safe.
+    public func kick() { requests.store(1, ordering: .releasing) }
+
+    /// Clears a pending kick; called by the vCPU thread once it has acted on it.
+    public func acknowledgeKick() { requests.store(0, ordering: .relaxed) }
+
+    public var hasPendingKick: Bool { requests.load(ordering: .acquiring) != 0 }
+
+    // MARK: Register access outside the hot loop
+
+    public func x(_ n: Int) -> UInt64 { n == 31 ? 0 : registers[n] }
+
+    public func setX(_ n: Int, _ value: UInt64) {
+        guard n < 31 else { return }
+        registers[n] = value
+    }
+
+    public var sp: UInt64 {
+        get { registers[Self.stackPointer] }
+        set { registers[Self.stackPointer] = newValue }
+    }
+
+    public var pc: UInt64 {
+        get { state.pointee.pc }
+        set { state.pointee.pc = newValue }
+    }
+
+    /// Puts the core in the state the Linux boot protocol and PSCI CPU_ON require (Arm ARM
+    /// D1.9 reset; booting.rst): EL1h, DAIF masked, MMU off, X0 = `x0`, other registers zero.
+    public func reset(entry: UInt64, x0: UInt64, mpidr: UInt64) {
+        registers.update(repeating: 0, count: Self.registerSlots)
+        let hcr = state.pointee.hcrEL2
+        let retired = state.pointee.instructionsRetired
+        state.pointee = CoreState()
+        state.pointee.hcrEL2 = hcr
+        state.pointee.instructionsRetired = retired
+        state.pointee.mpidr = mpidr
+        state.pointee.pc = entry
+        registers[0] = x0
+        blocks.invalidateAll()
+    }
+
+    /// Selects the stack pointer for the current `PSTATE.{EL,SP}`, saving the old one to its bank.
+    @inline(__always)
+    func switchStack(toEL el: UInt8, spSel: UInt8) {
+        let s = state
+        if s.pointee.spSel == 0 { s.pointee.spEL0 = registers[Self.stackPointer] } else {
+            s.pointee.spEL1 = registers[Self.stackPointer]
+        }
+        s.pointee.exceptionLevel = el
+        s.pointee.spSel = spSel
+        registers[Self.stackPointer] = spSel == 0 ? s.pointee.spEL0 : s.pointee.spEL1
+    }
+
+    /// The stack pointer of `PSTATE.SP` = 0 (SP_EL0), whichever one is live.
+    var currentSPEL0: UInt64 {
+        get { state.pointee.spSel == 0 ? registers[Self.stackPointer] : state.pointee.spEL0 }
+        set {
+            if state.pointee.spSel == 0 { registers[Self.stackPointer] = newValue } else { state.pointee.spEL0 = newValue }
+        }
+    }
+}
+
+extension CPU {
+    /// Completes a trapped instruction the highvisor emulated: PC += 4 (ESR.IL = 1), counted
+    /// as retired.
+    public func skipInstruction() {
+        state.pointee.pc &+= 4
+        state.pointee.instructionsRetired &+= 1
+    }
+}

@@ -1,0 +1,96 @@
+/// The architectural state of one AArch64 processing element (PE) running a guest at EL1/EL0,
+/// plus the EL2 controls that decide which guest actions trap (Arm ARM D1.2 "PSTATE", D17 system
+/// registers).
+///
+/// General-purpose registers live apart, in `CPU.registers`, so the interpreter can index them
+/// with one pointer: slots 0–30 are X0–X30, slot 31 is the zero register (re-zeroed after every
+/// write), slot 32 is the stack pointer currently selected by `PSTATE.{EL,SP}`.
+public struct CoreState: Sendable {
+    // PSTATE (Arm ARM D1.2).
+    public var pc: UInt64 = 0
+    /// N, Z, C, V at bits 31:28, as in `NZCV` and `SPSR_ELx`.
+    public var nzcv: UInt32 = 0
+    /// D, A, I, F at bits 9:6, as in `DAIF` and `SPSR_ELx`.
+    public var daif: UInt32 = 0x3C0
+    public var exceptionLevel: UInt8 = 1
+    /// `PSTATE.SP`: 0 selects SP_EL0, 1 selects SP_ELx.
+    public var spSel: UInt8 = 1
+    /// `PSTATE.IL`: set by an illegal exception return (Arm ARM D1.4.5).
+    public var illegalState: Bool = false
+
+    /// Banked stack pointers; the selected one is held in register slot 32 while running.
+    public var spEL0: UInt64 = 0
+    public var spEL1: UInt64 = 0
+
+    // EL1 and EL0 system registers (Arm ARM D17.2).
+    public var sctlrEL1: UInt64 = 0x00C5_0838
+    public var actlrEL1: UInt64 = 0
+    public var cpacrEL1: UInt64 = 0
+    public var ttbr0EL1: UInt64 = 0
+    public var ttbr1EL1: UInt64 = 0
+    public var tcrEL1: UInt64 = 0
+    public var mairEL1: UInt64 = 0
+    public var amairEL1: UInt64 = 0
+    public var vbarEL1: UInt64 = 0
+    public var contextidrEL1: UInt64 = 0
+    public var tpidrEL1: UInt64 = 0
+    public var tpidrEL0: UInt64 = 0
+    public var tpidrroEL0: UInt64 = 0
+    public var elrEL1: UInt64 = 0
+    public var spsrEL1: UInt64 = 0
+    public var esrEL1: UInt64 = 0
+    public var farEL1: UInt64 = 0
+    public var parEL1: UInt64 = 0
+    public var cntkctlEL1: UInt64 = 0
+
+    // Identity as the guest sees it (VPIDR_EL2 / VMPIDR_EL2 under virtualization).
+    public var midr: UInt64 = 0x411F_D070
+    public var mpidr: UInt64 = 0x8000_0000
+
+    // EL2 controls, written by the highvisor (Arm ARM D17.2.48 HCR_EL2).
+    public var hcrEL2: UInt64 = HypervisorConfiguration.guestDefault
+
+    // The record of the last exit to EL2: what a real PE writes to ESR/FAR/HPFAR_EL2.
+    public var exitSyndrome: UInt64 = 0
+    public var exitFaultAddress: UInt64 = 0
+    public var exitIPAPage: UInt64 = 0
+
+    /// Instructions retired since the vCPU was created.
+    public var instructionsRetired: UInt64 = 0
+
+    public init() {}
+
+    /// `SPSR_ELx` view of PSTATE: NZCV, DAIF, IL[20], M[3:0] = EL<<2 | SP.
+    public var processorState: UInt64 {
+        UInt64(nzcv) | UInt64(daif) | (illegalState ? 1 << 20 : 0)
+            | UInt64(exceptionLevel) << 2 | UInt64(spSel)
+    }
+}
+
+/// Bits of `HCR_EL2` the core consults (Arm ARM D17.2.48; Linux `kvm_arm.h`).
+public enum HypervisorConfiguration {
+    public static let vm: UInt64 = 1 << 0
+    public static let swio: UInt64 = 1 << 1
+    public static let fmo: UInt64 = 1 << 3
+    public static let imo: UInt64 = 1 << 4
+    public static let amo: UInt64 = 1 << 5
+    public static let twi: UInt64 = 1 << 13
+    public static let twe: UInt64 = 1 << 14
+    public static let tsc: UInt64 = 1 << 19
+    public static let hcd: UInt64 = 1 << 29
+    public static let rw: UInt64 = 1 << 31
+
+    /// What the highvisor sets for a guest, as KVM does for an ARMv8.0 guest: stage 2 on, WFI
+    /// and SMC trapped, interrupts routed to EL2, lower ELs AArch64.
+    public static let guestDefault: UInt64 = vm | swio | fmo | imo | amo | twi | tsc | rw
+}
+
+/// Why `CPU.run` returned: the world switch's reason.
+public enum CoreExit: UInt8, Sendable {
+    /// A trap to EL2; `CoreState.exitSyndrome` holds the `ESR_EL2` value.
+    case trap
+    /// Another thread asked the vCPU to stop at a block boundary (pause, stop, interrupt).
+    case kick
+    /// The instruction budget given to `run` is used up.
+    case budget
+}

@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import Hypervisor
+import Synchronization
+
+/// A console backend that writes guest output to a file descriptor (stdout, or a file it
+/// opened) from the GLib loop thread.
+///
+/// vCPU threads only append to a buffer under a lock; the first byte into an empty buffer asks
+/// the loop to drain it, so a burst of console output costs one loop wake-up.
+public final class FileConsoleBackend: CharacterBackend {
+    public enum Target: Sendable, Equatable {
+        case standardOutput
+        case file(String)
+        case discard
+    }
+
+    public struct OpenError: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "cannot open console file \(path): \(reason)" }
+    }
+
+    private struct Pending {
+        var bytes: [UInt8] = []
+        var drainScheduled = false
+    }
+
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    private let loop: MainLoop
+    private let pending = Mutex(Pending())
+
+    public init(target: Target, loop: MainLoop = .shared) throws {
+        self.loop = loop
+        switch target {
+        case .standardOutput:
+            fd = STDOUT_FILENO
+            ownsDescriptor = false
+        case .discard:
+            fd = -1
+            ownsDescriptor = false
+        case .file(let path):
+            let opened = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+            guard opened >= 0 else { throw OpenError(path: path, reason: String(cString: strerror(errno))) }
+            fd = opened
+            ownsDescriptor = true
+        }
+    }
+
+    deinit {
+        if ownsDescriptor { close(fd) }
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer) {
+        guard fd >= 0 else { return }
+        let schedule = pending.withLock { p -> Bool in
+            p.bytes.append(contentsOf: bytes)
+            if p.drainScheduled { return false }
+            p.drainScheduled = true
+            return true
+        }
+        if schedule { loop.invoke { [self] in flushPending() } }
+    }
+
+    public func drain() {
+        guard fd >= 0 else { return }
+        loop.invokeAndWait { [self] in flushPending() }
+    }
+
+    /// Runs on the loop thread.
+    private func flushPending() {
+        let bytes = pending.withLock { p -> [UInt8] in
+            p.drainScheduled = false
+            defer { p.bytes.removeAll(keepingCapacity: true) }
+            return p.bytes
+        }
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, base + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return  // The reader went away (EPIPE, closed terminal): drop the output.
+                }
+                offset += n
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Hypervisor
+import Synchronization
+
+/// Arm PrimeCell UART PL011 (Arm DDI 0183; QEMU `hw/char/pl011.c`), the `virt` board's console
+/// at 0x0900_0000.
+///
+/// Transmission is instant: a byte written to UARTDR goes straight to the backend, so TXFE stays
+/// set and TXFF clear. The register file follows the TRM's widths; the receive path (FIFO, RX and
+/// RT interrupts, input from the backend) comes with issue "The virt board".
+public final class PL011: MMIODevice {
+    public let name = "pl011"
+
+    enum Register: UInt64 {
+        case dr = 0x000
+        case rsr = 0x004
+        case fr = 0x018
+        case ilpr = 0x020
+        case ibrd = 0x024
+        case fbrd = 0x028
+        case lcrH = 0x02C
+        case cr = 0x030
+        case ifls = 0x034
+        case imsc = 0x038
+        case ris = 0x03C
+        case mis = 0x040
+        case icr = 0x044
+        case dmacr = 0x048
+    }
+
+    /// UARTFR bits.
+    enum Flag {
+        static let rxfe: UInt64 = 1 << 4
+        static let txff: UInt64 = 1 << 5
+        static let txfe: UInt64 = 1 << 7
+    }
+
+    /// UARTPeriphID0–3 then UARTPCellID0–3 at 0xFE0–0xFFC: part 0x011, designer 'A', rev 1;
+    /// cell ID 0xB105F00D. Linux's AMBA bus matches the driver on these.
+    static let identification: [UInt64] = [0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1]
+
+    /// Raw interrupt status bit for TX (UARTRIS.TXRIS).
+    static let txInterrupt: UInt32 = 1 << 5
+
+    private struct Registers {
+        var ilpr: UInt32 = 0
+        var ibrd: UInt32 = 0
+        var fbrd: UInt32 = 0
+        var lcrH: UInt32 = 0
+        var cr: UInt32 = 0x300
+        var ifls: UInt32 = 0x12
+        var imsc: UInt32 = 0
+        var ris: UInt32 = 0
+        var dmacr: UInt32 = 0
+    }
+
+    private let registers = Mutex(Registers())
+    private let backend: any CharacterBackend
+
+    public init(backend: any CharacterBackend) {
+        self.backend = backend
+    }
+
+    public func read(offset: UInt64, size: Int) -> UInt64 {
+        if offset >= 0xFE0 && offset < 0x1000 {
+            return offset & 3 == 0 ? Self.identification[Int((offset - 0xFE0) >> 2)] : 0
+        }
+        guard let register = Register(rawValue: offset) else { return 0 }
+        return registers.withLock { r in
+            switch register {
+            case .dr: return 0  // RX FIFO empty: reads return 0 with no error bits.
+            case .rsr: return 0
+            case .fr: return Flag.rxfe | Flag.txfe
+            case .ilpr: return UInt64(r.ilpr)
+            case .ibrd: return UInt64(r.ibrd)
+            case .fbrd: return UInt64(r.fbrd)
+            case .lcrH: return UInt64(r.lcrH)
+            case .cr: return UInt64(r.cr)
+            case .ifls: return UInt64(r.ifls)
+            case .imsc: return UInt64(r.imsc)
+            case .ris: return UInt64(r.ris)
+            case .mis: return UInt64(r.ris & r.imsc)
+            case .icr: return 0
+            case .dmacr: return UInt64(r.dmacr)
+            }
+        }
+    }
+
+    public func write(offset: UInt64, size: Int, value: UInt64) {
+        guard let register = Register(rawValue: offset) else { return }
+        let v = UInt32(truncatingIfNeeded: value)
+        if register == .dr {
+            var byte = UInt8(truncatingIfNeeded: value)
+            withUnsafeBytes(of: &byte) { backend.send($0) }
+            registers.withLock { $0.ris |= Self.txInterrupt }
+            return
+        }
+        registers.withLock { r in
+            switch register {
+            case .ilpr: r.ilpr = v & 0xFF
+            case .ibrd: r.ibrd = v & 0xFFFF
+            case .fbrd: r.fbrd = v & 0x3F
+            case .lcrH: r.lcrH = v & 0xFF
+            case .cr: r.cr = v & 0xFF87
+            case .ifls: r.ifls = v & 0x3F
+            case .imsc: r.imsc = v & 0x7FF
+            case .icr: r.ris &= ~v
+            case .dmacr: r.dmacr = v & 0x7
+            case .dr, .rsr, .fr, .ris, .mis: break  // RSR write = ECR: no errors to clear.
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// What the highvisor decides after handling an exit (KVM's `handle_exit` return value).
+public enum ExitDisposition: Sendable, Equatable {
+    /// Re-enter the guest at the PC the exit left (re-execute, or continue after HVC).
+    case resume
+    /// The trapped instruction was emulated: PC += 4, then re-enter.
+    case skipInstruction
+    /// A trapped WFI: sleep until an interrupt is pending or the vCPU is kicked, then skip it.
+    case waitForInterrupt
+    /// Stop the whole VM.
+    case stop(StopReason, detail: String)
+}
+
+/// Why a VM stopped (the control protocol's `stopped{reason}`).
+public enum StopReason: String, Codable, Sendable, Equatable {
+    /// PSCI SYSTEM_OFF.
+    case poweroff
+    /// PSCI SYSTEM_RESET with the VM configured to stop on reset.
+    case reset
+    /// Stopped from outside (`stop`, `kill`, daemon shutdown).
+    case killed
+    /// The guest did something it cannot recover from (e.g. its exception vector is not in RAM).
+    case guestFault = "guest-fault"
+    /// The host failed (it never means the guest is to blame).
+    case error
+}
+
+/// How a VM ended: the reason and, for faults and errors, a one-line explanation.
+public struct StopRecord: Codable, Sendable, Equatable {
+    public var reason: StopReason
+    public var detail: String
+
+    public init(reason: StopReason, detail: String = "") {
+        self.reason = reason
+        self.detail = detail
+    }
+}

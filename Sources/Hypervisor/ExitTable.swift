@@ -1,0 +1,101 @@
+import AArch64
+
+/// A highvisor exit handler: given the vCPU whose core just exited with a syndrome in
+/// `cpu.state.exitSyndrome`, handle it and decide how to continue.
+public typealias ExitHandler = @Sendable (VCPU) -> ExitDisposition
+
+/// The highvisor's exit handlers, indexed by `ESR_EL2.EC` (KVM's `arm_exit_handlers[]`).
+/// A class with no handler injects UNDEF into the guest: an exit never crashes the host.
+public struct ExitTable: Sendable {
+    private var handlers: [ExitHandler?] = Array(repeating: nil, count: 64)
+
+    public init() {}
+
+    public subscript(ec: ExceptionClass) -> ExitHandler? {
+        get { handlers[Int(ec.rawValue)] }
+        set { handlers[Int(ec.rawValue)] = newValue }
+    }
+
+    public func handle(_ vcpu: VCPU, exceptionClass ec: UInt8) -> ExitDisposition {
+        if let handler = handlers[Int(ec & 0x3F)] { return handler(vcpu) }
+        return ExitHandlers.injectUndefined(vcpu)
+    }
+
+    /// The handlers every VM gets.
+    public static let standard: ExitTable = {
+        var table = ExitTable()
+        table[.wfx] = ExitHandlers.waitForInterrupt
+        table[.hvc64] = ExitHandlers.hypercall
+        table[.smc64] = ExitHandlers.secureMonitorCall
+        table[.dataAbortLowerEL] = ExitHandlers.dataAbort
+        table[.instructionAbortLowerEL] = ExitHandlers.instructionAbort
+        return table
+    }()
+}
+
+/// The exit handlers themselves (KVM `arch/arm64/kvm/handle_exit.c`, `mmio.c`).
+public enum ExitHandlers {
+    /// EC 0x01: WFI/WFE trapped by HCR_EL2.TWI/TWE.
+    @Sendable public static func waitForInterrupt(_ vcpu: VCPU) -> ExitDisposition {
+        .waitForInterrupt
+    }
+
+    /// EC 0x16: HVC from EL1 — the PSCI/SMCCC conduit.
+    @Sendable public static func hypercall(_ vcpu: VCPU) -> ExitDisposition {
+        vcpu.counters.increment(.hypercalls)
+        return PSCI.handleCall(vcpu)
+    }
+
+    /// EC 0x17: SMC trapped by HCR_EL2.TSC. The conduit is HVC on this board, and with no EL3
+    /// the SMC is UNDEFINED, so the guest gets the UNDEF it would get without a hypervisor.
+    @Sendable public static func secureMonitorCall(_ vcpu: VCPU) -> ExitDisposition {
+        injectUndefined(vcpu)
+    }
+
+    /// EC 0x24: a stage-2 data abort. With no RAM at the IPA it is MMIO: emulate the access from
+    /// the instruction syndrome on the bus and complete the instruction.
+    @Sendable public static func dataAbort(_ vcpu: VCPU) -> ExitDisposition {
+        MMIOEmulation.handle(vcpu)
+    }
+
+    /// EC 0x20: instruction fetch from an IPA with no RAM. The guest gets a synchronous external
+    /// abort on instruction fetch; if the fetch was the exception vector itself the guest can
+    /// never recover, so the VM stops with `guest-fault` instead of looping forever.
+    @Sendable public static func instructionAbort(_ vcpu: VCPU) -> ExitDisposition {
+        let cpu = vcpu.cpu
+        let s = cpu.state.pointee
+        let address = s.exitFaultAddress
+        let offset = address &- s.vbarEL1
+        if offset < 0x800 && offset & 0x7F == 0 {
+            return .stop(
+                .guestFault,
+                detail: "instruction fetch from 0x\(hex(address)), which is not RAM, at an exception vector "
+                    + "(VBAR_EL1=0x\(hex(s.vbarEL1)), ESR_EL1=0x\(hex(s.esrEL1)), ELR_EL1=0x\(hex(s.elrEL1)))")
+        }
+        let ec: ExceptionClass = s.exceptionLevel == 0 ? .instructionAbortLowerEL : .instructionAbortSameEL
+        _ = cpu.takeExceptionToEL1(
+            kind: .synchronous, syndrome: Syndrome.make(ec, iss: FaultStatus.synchronousExternalAbort),
+            preferredReturn: address, faultAddress: address)
+        return .resume
+    }
+
+    /// Injects UNDEFINED (EC 0x00) for the instruction at the exit PC.
+    @Sendable public static func injectUndefined(_ vcpu: VCPU) -> ExitDisposition {
+        _ = vcpu.cpu.undefinedInstruction(at: vcpu.cpu.pc)
+        return .resume
+    }
+
+    /// Injects a synchronous external data abort for an access at `address` (Arm ARM D1.10:
+    /// EC 0x25 from EL1, 0x24 from EL0; DFSC 0x10; FAR valid).
+    public static func injectDataAbort(_ vcpu: VCPU, address: UInt64, write: Bool) {
+        let cpu = vcpu.cpu
+        let ec: ExceptionClass = cpu.state.pointee.exceptionLevel == 0 ? .dataAbortLowerEL : .dataAbortSameEL
+        let iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: FaultStatus.synchronousExternalAbort)
+        _ = cpu.takeExceptionToEL1(
+            kind: .synchronous, syndrome: Syndrome.make(ec, iss: iss), preferredReturn: cpu.pc,
+            faultAddress: address)
+    }
+}
+
+/// Lower-case hexadecimal without prefix, for diagnostics.
+public func hex(_ value: UInt64) -> String { String(value, radix: 16) }

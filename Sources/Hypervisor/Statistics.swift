@@ -1,0 +1,106 @@
+import Foundation
+import AArch64
+import Atomics
+
+/// Event counters of one vCPU. Only the vCPU's own thread writes them (relaxed atomic stores,
+/// no read-modify-write), so counting costs a plain store; any thread may read a snapshot.
+public final class VCPUCounters: @unchecked Sendable {
+    public enum Counter: Int, CaseIterable, Sendable {
+        case worldSwitches, instructionsRetired, mmioReads, mmioWrites, mmioUnclaimed, hypercalls,
+            wfiSleeps, kicks, blocksBuilt
+    }
+
+    private static let exitBase = 16
+    private static let slots = exitBase + 64
+    private let storage: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
+
+    public init() {
+        storage = .allocate(capacity: Self.slots)
+        storage.initialize(repeating: .init(0), count: Self.slots)
+    }
+
+    deinit { storage.deallocate() }
+
+    @inline(__always)
+    private func atomic(_ slot: Int) -> UnsafeAtomic<UInt64> { UnsafeAtomic(at: storage + slot) }
+
+    @inline(__always)
+    public func increment(_ counter: Counter, by amount: UInt64 = 1) {
+        let a = atomic(counter.rawValue)
+        a.store(a.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    public func set(_ counter: Counter, _ value: UInt64) { atomic(counter.rawValue).store(value, ordering: .relaxed) }
+
+    @inline(__always)
+    public func countExit(exceptionClass ec: UInt8) {
+        let a = atomic(Self.exitBase + Int(ec & 0x3F))
+        a.store(a.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    public func value(_ counter: Counter) -> UInt64 { atomic(counter.rawValue).load(ordering: .relaxed) }
+
+    public func exits(exceptionClass ec: UInt8) -> UInt64 {
+        atomic(Self.exitBase + Int(ec & 0x3F)).load(ordering: .relaxed)
+    }
+}
+
+/// A point-in-time view of what the highvisor counted for a VM (summed over its vCPUs): the
+/// `stats` reply of the control protocol and `armvisor run --stats`.
+public struct VMStatistics: Codable, Sendable, Equatable {
+    public var worldSwitches: UInt64 = 0
+    public var instructionsRetired: UInt64 = 0
+    /// Exits by exception class, keyed by the Linux name of the class (`DABT_LOW`, `HVC64`, ...).
+    public var exitsByClass: [String: UInt64] = [:]
+    public var mmioReads: UInt64 = 0
+    public var mmioWrites: UInt64 = 0
+    /// MMIO accesses no device claimed (an external abort was injected into the guest).
+    public var mmioUnclaimed: UInt64 = 0
+    public var hypercalls: UInt64 = 0
+    public var wfiSleeps: UInt64 = 0
+    public var blocksBuilt: UInt64 = 0
+    public var uptimeSeconds: Double = 0
+    /// Guest instructions per microsecond of the VM's running time.
+    public var mips: Double = 0
+
+    public init() {}
+
+    public mutating func add(_ counters: VCPUCounters) {
+        worldSwitches += counters.value(.worldSwitches)
+        instructionsRetired += counters.value(.instructionsRetired)
+        mmioReads += counters.value(.mmioReads)
+        mmioWrites += counters.value(.mmioWrites)
+        mmioUnclaimed += counters.value(.mmioUnclaimed)
+        hypercalls += counters.value(.hypercalls)
+        wfiSleeps += counters.value(.wfiSleeps)
+        blocksBuilt += counters.value(.blocksBuilt)
+        for ec in UInt8(0)..<64 {
+            let n = counters.exits(exceptionClass: ec)
+            if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
+        }
+    }
+
+    /// The human-readable table `armvisor run --stats` prints (like `kvm_stat`'s one-shot view).
+    public var report: String {
+        var lines = ["armvisor statistics"]
+        func row(_ name: String, _ value: String) {
+            lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + value)
+        }
+        row("instructions retired", "\(instructionsRetired)")
+        row("world switches", "\(worldSwitches)")
+        row("MMIO reads", "\(mmioReads)")
+        row("MMIO writes", "\(mmioWrites)")
+        row("MMIO unclaimed", "\(mmioUnclaimed)")
+        row("hypercalls", "\(hypercalls)")
+        row("WFI sleeps", "\(wfiSleeps)")
+        row("blocks decoded", "\(blocksBuilt)")
+        row("uptime (s)", String(format: "%.3f", uptimeSeconds))
+        row("MIPS", String(format: "%.1f", mips))
+        lines.append("  exits by exception class:")
+        for (name, count) in exitsByClass.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+            row("  " + name, "\(count)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,92 @@
+import AArch64
+import Dispatch
+
+/// One virtual CPU: an emulated core run by the lowvisor loop on its own serial DispatchQueue.
+///
+/// Threads: `runLoop` runs only on `queue`; `kick()` may be called from anywhere. The loop is
+/// the world switch: enter the guest (`cpu.run`), take the exit, count it, hand it to the exit
+/// table, act on the disposition, re-enter.
+public final class VCPU: @unchecked Sendable {
+    public let index: Int
+    public let cpu: CPU
+    public let counters = VCPUCounters()
+    public let bus: MMIOBus
+    public private(set) weak var vm: VirtualMachine?
+    let queue: DispatchQueue
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let exitTable: ExitTable
+
+    /// Instructions per `cpu.run` call before the loop comes back to publish statistics.
+    static let budget: UInt64 = 1 << 22
+
+    init(index: Int, vm: VirtualMachine, memory: MachineMemory, bus: MMIOBus, exitTable: ExitTable) {
+        self.index = index
+        self.vm = vm
+        self.bus = bus
+        self.exitTable = exitTable
+        cpu = CPU(ram: memory.ram)
+        queue = DispatchQueue(label: "armvisor.\(vm.name).vcpu\(index)", qos: .userInitiated)
+    }
+
+    /// MPIDR_EL1 as the guest reads it (QEMU `virt` with GICv3: Aff0 = n mod 16, Aff1 = n / 16).
+    public var mpidr: UInt64 { 0x8000_0000 | UInt64(index / 16) << 8 | UInt64(index % 16) }
+
+    /// Interrupts the guest at its next block boundary and wakes it from WFI.
+    public func kick() {
+        cpu.kick()
+        wakeup.signal()
+    }
+
+    func start(_ finished: @escaping @Sendable (VCPU, StopRecord?) -> Void) {
+        queue.async { [self] in
+            let record = runLoop()
+            finished(self, record)
+        }
+    }
+
+    /// The lowvisor loop. Returns the stop record when this vCPU stopped the VM, nil when the VM
+    /// was stopped from elsewhere.
+    private func runLoop() -> StopRecord? {
+        guard let vm else { return nil }
+        while true {
+            let exit = cpu.run(budget: Self.budget)
+            counters.increment(.worldSwitches)
+            counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
+            switch exit {
+            case .budget:
+                counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
+                continue
+            case .kick:
+                counters.increment(.kicks)
+                cpu.acknowledgeKick()
+                if vm.stopRequested { return nil }
+                continue
+            case .trap:
+                let ec = Syndrome.exceptionClass(cpu.state.pointee.exitSyndrome)
+                counters.countExit(exceptionClass: ec)
+                switch exitTable.handle(self, exceptionClass: ec) {
+                case .resume:
+                    break
+                case .skipInstruction:
+                    cpu.skipInstruction()
+                case .waitForInterrupt:
+                    counters.increment(.wfiSleeps)
+                    waitForWakeup()
+                    cpu.skipInstruction()
+                    if vm.stopRequested { return nil }
+                case .stop(let reason, let detail):
+                    counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
+                    counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
+                    return StopRecord(reason: reason, detail: detail)
+                }
+            }
+        }
+    }
+
+    /// Sleeps (no polling, no host CPU) until `kick()`. Interrupt sources that wake a WFI arrive
+    /// with issue "Interrupt and timer virtualization"; until then only a kick does.
+    private func waitForWakeup() {
+        if cpu.hasPendingKick { return }
+        wakeup.wait()
+    }
+}

@@ -1,0 +1,129 @@
+import CFDT
+import Foundation
+
+/// Writes a flattened device tree with libfdt's sequential-write API (`fdt_create`,
+/// `fdt_begin_node`, `fdt_property`, `fdt_finish`; Devicetree Specification v0.4).
+public struct DeviceTreeWriter: ~Copyable {
+    private let buffer: UnsafeMutableRawPointer
+    private let capacity: Int
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let call: String
+        public let code: Int32
+        public var description: String { "libfdt \(call) failed: \(String(cString: fdt_strerror(code)))" }
+    }
+
+    public init(capacity: Int = 64 * 1024) throws {
+        self.capacity = capacity
+        buffer = .allocate(byteCount: capacity, alignment: 8)
+        try check("fdt_create", fdt_create(buffer, Int32(capacity)))
+        try check("fdt_finish_reservemap", fdt_finish_reservemap(buffer))
+    }
+
+    deinit { buffer.deallocate() }
+
+    private func check(_ call: String, _ result: Int32) throws {
+        if result < 0 { throw Failure(call: call, code: result) }
+    }
+
+    public func beginNode(_ name: String) throws { try check("fdt_begin_node", fdt_begin_node(buffer, name)) }
+    public func endNode() throws { try check("fdt_end_node", fdt_end_node(buffer)) }
+
+    public func property(_ name: String, bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in
+            try check("fdt_property", fdt_property(buffer, name, raw.baseAddress, Int32(raw.count)))
+        }
+    }
+
+    /// A string-list property ("a\0b\0").
+    public func property(_ name: String, strings: [String]) throws {
+        try property(name, bytes: strings.flatMap { Array($0.utf8) + [0] })
+    }
+
+    public func property(_ name: String, string: String) throws { try property(name, strings: [string]) }
+
+    /// A property of big-endian 32-bit cells.
+    public func property(_ name: String, cells: [UInt32]) throws {
+        try property(name, bytes: cells.flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) })
+    }
+
+    public func property(_ name: String, u64 values: [UInt64]) throws {
+        try property(name, cells: values.flatMap { [UInt32($0 >> 32), UInt32(truncatingIfNeeded: $0)] })
+    }
+
+    public func emptyProperty(_ name: String) throws { try property(name, bytes: []) }
+
+    /// Finishes the tree and returns the blob, packed to its real size.
+    public consuming func finish() throws -> [UInt8] {
+        try check("fdt_finish", fdt_finish(buffer))
+        try check("fdt_pack", fdt_pack(buffer))
+        // fdt_totalsize() is a macro: the header's big-endian `totalsize` field at offset 4.
+        let size = Int(UInt32(bigEndian: buffer.load(fromByteOffset: 4, as: UInt32.self)))
+        return Array(UnsafeRawBufferPointer(start: buffer, count: size))
+    }
+}
+
+/// The device tree of a VM on the `virt` board (QEMU `hw/arm/virt.c` `create_fdt` and the
+/// `create_*` functions): the nodes for what the board models today.
+public enum BoardDeviceTree {
+    public static let clockPhandle: UInt32 = 0x8000
+    public static let uartClockHz: UInt32 = 24_000_000
+
+    public static func build(memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "") throws -> [UInt8] {
+        let fdt = try DeviceTreeWriter()
+        let uart = BoardRegion.uart.window
+        let ram = BoardRegion.ram.base
+        try fdt.beginNode("")
+        try fdt.property("#address-cells", cells: [2])
+        try fdt.property("#size-cells", cells: [2])
+        try fdt.property("compatible", string: "linux,dummy-virt")
+        try fdt.property("model", string: "armvisor virt (QEMU virt compatible)")
+
+        try fdt.beginNode("chosen")
+        try fdt.property("stdout-path", string: "/pl011@\(String(uart.base, radix: 16))")
+        try fdt.property("bootargs", string: bootargs)
+        try fdt.endNode()
+
+        try fdt.beginNode("memory@\(String(ram, radix: 16))")
+        try fdt.property("device_type", string: "memory")
+        try fdt.property("reg", u64: [ram, memorySize])
+        try fdt.endNode()
+
+        try fdt.beginNode("cpus")
+        try fdt.property("#address-cells", cells: [1])
+        try fdt.property("#size-cells", cells: [0])
+        for mpidr in cpuMPIDRs {
+            let affinity = UInt32(truncatingIfNeeded: mpidr & 0xFF_FFFF)
+            try fdt.beginNode("cpu@\(String(affinity, radix: 16))")
+            try fdt.property("device_type", string: "cpu")
+            try fdt.property("compatible", string: "arm,cortex-a57")
+            try fdt.property("reg", cells: [affinity])
+            try fdt.property("enable-method", string: "psci")
+            try fdt.endNode()
+        }
+        try fdt.endNode()
+
+        try fdt.beginNode("psci")
+        try fdt.property("compatible", strings: ["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+        try fdt.property("method", string: "hvc")
+        try fdt.endNode()
+
+        try fdt.beginNode("apb-pclk")
+        try fdt.property("compatible", string: "fixed-clock")
+        try fdt.property("#clock-cells", cells: [0])
+        try fdt.property("clock-frequency", cells: [uartClockHz])
+        try fdt.property("clock-output-names", string: "clk24mhz")
+        try fdt.property("phandle", cells: [clockPhandle])
+        try fdt.endNode()
+
+        try fdt.beginNode("pl011@\(String(uart.base, radix: 16))")
+        try fdt.property("compatible", strings: ["arm,pl011", "arm,primecell"])
+        try fdt.property("reg", u64: [uart.base, uart.size])
+        try fdt.property("clocks", cells: [clockPhandle, clockPhandle])
+        try fdt.property("clock-names", strings: ["uartclk", "apb_pclk"])
+        try fdt.endNode()
+
+        try fdt.endNode()
+        return try fdt.finish()
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Hypervisor
+import Platform
+
+/// `armvisor run`: one guest in the foreground, console on stdout, for scripts and tests.
+///
+/// Exit status: 0 when the guest powers off or resets (PSCI SYSTEM_OFF / SYSTEM_RESET, like
+/// QEMU with `-no-reboot`), 2 on a guest fault, 130 when interrupted, 1 on any other error.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one guest in the foreground.",
+        discussion: "Settings come from --config (a JSON file, see docs/CONFIG.md); flags override it.")
+
+    @Option(help: "VM configuration file (JSON).") var config: String?
+    @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary (loaded at 0x40080000).")
+    var kernel: String?
+    @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
+    @Option(help: "Number of vCPUs.") var cpus: Int?
+    @Option(help: "Console: stdio, null or file:PATH (default stdio).") var console: String?
+    @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
+    var stats = false
+
+    func run() throws {
+        var configuration = VMConfiguration()
+        do {
+            if let config { configuration = try VMConfiguration.load(path: config) }
+            configuration = configuration.overridden(
+                by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console))
+            let vm = try Board.makeVM(name: "run", configuration: configuration)
+            let interrupt = Self.stopOnSignals(vm)
+            try vm.start()
+            let record = vm.waitUntilStopped()
+            interrupt.forEach { $0.cancel() }
+            if stats { FileHandle.standardError.write(Data((vm.statistics.report + "\n").utf8)) }
+            switch record.reason {
+            case .poweroff:
+                return
+            case .reset:
+                Self.complain("guest requested a reset (\(record.detail)); stopping")
+                return
+            case .guestFault:
+                Self.complain("guest fault: \(record.detail)")
+                throw ExitCode(2)
+            case .killed:
+                throw ExitCode(130)
+            case .error:
+                Self.complain(record.detail)
+                throw ExitCode.failure
+            }
+        } catch let error as ConfigurationError {
+            Self.complain(error.message)
+            throw ExitCode.failure
+        } catch let error as VirtualMachine.StateError {
+            Self.complain(error.message)
+            throw ExitCode.failure
+        }
+    }
+
+    static func complain(_ message: String) {
+        FileHandle.standardError.write(Data("armvisor: \(message)\n".utf8))
+    }
+
+    /// SIGINT/SIGTERM stop the VM (it exits with status 130) instead of killing the process, so
+    /// console output is drained.
+    static func stopOnSignals(_ vm: VirtualMachine) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { vm.requestStop() }
+            source.resume()
+            return source
+        }
+    }
+}
