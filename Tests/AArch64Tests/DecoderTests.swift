@@ -1,0 +1,104 @@
+import AArch64
+import TestSupport
+import XCTest
+
+/// The decoder against encodings produced by the GNU cross assembler.
+final class DecoderTests: XCTestCase {
+    private func decode(_ instruction: String) throws -> DecodedInstruction {
+        Decoder.shared.decode(try CrossAssembler.encode([instruction])[0])
+    }
+
+    func testEveryTablePatternHas32BitsAndIsReachable() {
+        // Building the table validates the 32-bit patterns; every row must decode its own value.
+        for row in EncodingTable.all {
+            XCTAssertEqual(Decoder.shared.encoding(for: row.value)?.op, row.op, row.name)
+        }
+    }
+
+    func testInstructionsDecodeToTheirOperation() throws {
+        let cases: [(String, Opcode)] = [
+            ("movz x1, #0x1234, lsl #16", .movz), ("movn w2, #7", .movn), ("movk x3, #0xbeef, lsl #48", .movk),
+            ("add x1, x2, #4095", .addImmediate), ("add sp, sp, #16", .addImmediate), ("adds w0, w1, #1", .addsImmediate),
+            ("sub x1, x2, #1, lsl #12", .subImmediate), ("cmp x3, #5", .subsImmediate),
+            ("and x0, x1, #0xff", .andImmediate), ("orr w0, wzr, #0x55555555", .orrImmediate),
+            ("eor x0, x0, #0x8000000000000000", .eorImmediate), ("tst w1, #1", .andsImmediate),
+            ("adr x0, .", .adr), ("adrp x1, .", .adrp),
+            ("add x0, x1, x2, lsl #3", .addShifted), ("cmp x1, x2", .subsShifted), ("mov x0, x1", .orrShifted),
+            ("bic w0, w1, w2", .bicShifted), ("eon x0, x1, x2, ror #7", .eonShifted), ("tst x1, x2", .andsShifted),
+            ("b .", .b), ("bl .", .bl), ("b.ne .", .bCond), ("cbz w0, .", .cbz), ("cbnz x0, .", .cbnz),
+            ("tbz x0, #63, .", .tbz), ("tbnz w1, #3, .", .tbnz), ("br x3", .br), ("blr x4", .blr), ("ret", .ret),
+            ("ret x5", .ret), ("eret", .eret),
+            ("svc #1", .svc), ("hvc #0", .hvc), ("smc #0", .smc), ("brk #0x3e8", .brk), ("hlt #0", .hlt),
+            ("wfi", .wfi), ("wfe", .wfe), ("nop", .hint), ("yield", .hint), ("sevl", .hint),
+            ("dsb sy", .barrier), ("dmb ish", .barrier), ("isb", .isb), ("clrex", .clrex),
+            ("msr daifset, #0xf", .msrImmediate), ("msr spsel, #1", .msrImmediate),
+            ("mrs x0, mpidr_el1", .mrs), ("msr vbar_el1, x1", .msrRegister),
+            ("ldr x0, [x1, #8]", .loadUnsignedOffset), ("ldrb w0, [sp]", .loadUnsignedOffset),
+            ("ldrsb x0, [x1]", .loadSignedUnsignedOffset), ("ldrsh w0, [x1, #2]", .loadSignedUnsignedOffset),
+            ("ldrsw x0, [x1, #4]", .loadSignedUnsignedOffset), ("str w0, [x1, #4]", .storeUnsignedOffset),
+            ("strh w0, [x1, #2]", .storeUnsignedOffset), ("prfm pldl1keep, [x0]", .prefetch),
+        ]
+        let words = try CrossAssembler.encode(cases.map(\.0))
+        for ((text, op), word) in zip(cases, words) {
+            XCTAssertEqual(Decoder.shared.decode(word).op, op, "\(text) = 0x\(String(word, radix: 16))")
+        }
+    }
+
+    func testUnimplementedAndUnallocatedEncodingsAreUndefined() throws {
+        let words = try CrossAssembler.encode(["madd x0, x1, x2, x3", "ldr x0, [x1, #8]!", "stp x0, x1, [sp]"])
+        for word in words + [0x0000_0000, 0xFFFF_FFFF] {
+            XCTAssertEqual(Decoder.shared.decode(word).op, .undefined, String(word, radix: 16))
+        }
+        // MOVZ with hw = 2 is unallocated for the 32-bit form.
+        XCTAssertEqual(Decoder.shared.decode(0x52C0_0000).op, .undefined)
+        // Logical immediate, 32-bit with N = 1: unallocated.
+        XCTAssertEqual(Decoder.shared.decode(0x1240_0000).op, .undefined)
+        // ADD (shifted register) with shift type 0b11: reserved.
+        XCTAssertEqual(Decoder.shared.decode(0x8BC2_0020).op, .undefined)
+    }
+
+    func testRegister31IsSPOrZeroAsTheEncodingSays() throws {
+        let addSP = try decode("add sp, sp, #16")
+        XCTAssertEqual(addSP.rd, 32)
+        XCTAssertEqual(addSP.rn, 32)
+        let adds = try decode("adds xzr, sp, #1")
+        XCTAssertEqual(adds.rd, 31)
+        XCTAssertEqual(adds.rn, 32)
+        let orr = try decode("mov x0, xzr")
+        XCTAssertEqual(orr.rm, 31)
+        let load = try decode("ldr xzr, [sp, #8]")
+        XCTAssertEqual(load.rd, 31)
+        XCTAssertEqual(load.rn, 32)
+        XCTAssertEqual(load.imm, 8)
+        let andImm = try decode("and sp, x1, #0xf0")
+        XCTAssertEqual(andImm.rd, 32)
+    }
+
+    func testImmediateFields() throws {
+        let movk = try decode("movk x3, #0xbeef, lsl #48")
+        XCTAssertEqual(movk.imm, 0xBEEF)
+        XCTAssertEqual(movk.b, 48)
+        let sub = try decode("sub x1, x2, #1, lsl #12")
+        XCTAssertEqual(sub.imm, 0x1000)
+        let strh = try decode("strh w0, [x1, #4094]")
+        XCTAssertEqual(strh.imm, 4094)
+        XCTAssertEqual(strh.a, 1)
+        let tbz = try decode("tbz x0, #63, .+8")
+        XCTAssertEqual(tbz.b, 63)
+        XCTAssertEqual(tbz.imm, 8)
+        let back = try decode("b .-4")
+        XCTAssertEqual(back.imm, UInt64(bitPattern: -4))
+    }
+
+    func testDecodeBitMasksAtItsLimits() {
+        // Element size 2, one bit set: 0x5555...
+        XCTAssertEqual(Decoder.decodeBitMasks(n: 0, imms: 0b111100, immr: 0, width: 64), 0x5555_5555_5555_5555)
+        // 64-bit element with 63 ones, rotated by 1: 0x7FFF... rotated right → 0xBFFF...
+        XCTAssertEqual(Decoder.decodeBitMasks(n: 1, imms: 62, immr: 1, width: 64), 0xBFFF_FFFF_FFFF_FFFF)
+        // All ones is reserved.
+        XCTAssertNil(Decoder.decodeBitMasks(n: 1, imms: 63, immr: 0, width: 64))
+        XCTAssertNil(Decoder.decodeBitMasks(n: 0, imms: 0b111111, immr: 0, width: 32))
+        // 32-bit: 0xFF rotated right by 8 → 0xFF000000.
+        XCTAssertEqual(Decoder.decodeBitMasks(n: 0, imms: 7, immr: 8, width: 32), 0xFF00_0000)
+    }
+}

@@ -1,0 +1,190 @@
+import AArch64
+import TestSupport
+import XCTest
+
+/// Directed execution tests: small programs from the cross assembler, run on the core, with the
+/// architectural results checked (Arm ARM C6 instruction descriptions).
+final class InterpreterTests: XCTestCase {
+    func testMoveWideBuildsConstants() throws {
+        let m = TestMachine()
+        try m.run([
+            "movz x1, #0x1234, lsl #48", "movk x1, #0x5678, lsl #32", "movk x1, #0x9abc, lsl #16", "movk x1, #0xdef0",
+            "movn x2, #0", "movn w3, #0", "movz w4, #0xffff, lsl #16", "movk w4, #1",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(1), 0x1234_5678_9ABC_DEF0)
+        XCTAssertEqual(m.cpu.x(2), ~0)
+        XCTAssertEqual(m.cpu.x(3), 0xFFFF_FFFF, "32-bit MOVN zeroes the upper half")
+        XCTAssertEqual(m.cpu.x(4), 0xFFFF_0001)
+    }
+
+    func testAddSubImmediateAndFlags() throws {
+        let m = TestMachine()
+        try m.run([
+            "movn x1, #0", "adds x2, x1, #1",  // carry out, zero
+            "mrs x10, nzcv",
+            "movz x3, #0x7fff, lsl #48", "movk x3, #0xffff, lsl #32", "movk x3, #0xffff, lsl #16", "movk x3, #0xffff",
+            "adds x4, x3, #1",  // signed overflow
+            "mrs x11, nzcv",
+            "movz w5, #0", "subs w6, w5, #1",  // borrow: C = 0, N = 1
+            "mrs x12, nzcv",
+            "movn x7, #0", "add w8, w7, #1",  // 32-bit add wraps and zeroes the upper half
+            "sub x9, x5, #1, lsl #12",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(2), 0)
+        XCTAssertEqual(m.cpu.x(10), 0b0110 << 28)  // Z C
+        XCTAssertEqual(m.cpu.x(4), 0x8000_0000_0000_0000)
+        XCTAssertEqual(m.cpu.x(11), 0b1001 << 28)  // N V
+        XCTAssertEqual(m.cpu.x(6), 0xFFFF_FFFF)
+        XCTAssertEqual(m.cpu.x(12), 0b1000 << 28)  // N
+        XCTAssertEqual(m.cpu.x(8), 0)
+        XCTAssertEqual(m.cpu.x(9), UInt64(bitPattern: -4096))
+    }
+
+    func testStackPointerAndZeroRegister() throws {
+        let m = TestMachine()
+        let sp = m.cpu.sp
+        try m.run([
+            "movz x1, #5", "add sp, sp, #16",  // SP form
+            "add x2, sp, #0",  // mov x2, sp
+            "adds xzr, x1, #1",  // result discarded (cmn)
+            "orr x3, xzr, x1",  // XZR reads as zero
+        ])
+        XCTAssertEqual(m.cpu.sp, sp + 16)
+        XCTAssertEqual(m.cpu.x(2), sp + 16)
+        XCTAssertEqual(m.cpu.x(31), 0)
+        XCTAssertEqual(m.cpu.x(3), 5)
+    }
+
+    func testShiftedRegisterAndLogical() throws {
+        let m = TestMachine()
+        try m.run([
+            "movz x1, #0xf0", "movz x2, #3",
+            "add x3, x1, x2, lsl #4",  // 0xf0 + 0x30
+            "sub x4, x1, x2, lsr #1",  // 0xf0 - 1
+            "movn x5, #0", "add w6, wzr, w5, asr #31",  // arithmetic shift of a 32-bit -1
+            "eor x7, x1, x2, ror #2",  // ror of 3 by 2 → 0xC000...0
+            "bic x8, x1, x2, lsl #4",  // 0xf0 & ~0x30
+            "orn w9, wzr, w1",  // ~0xf0 in 32 bits
+            "ands x10, x1, x2",  // zero → Z
+            "mrs x11, nzcv",
+            "and x12, x5, #0xff00", "orr w13, wzr, #0x80000001", "eor x14, x1, #0xf",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(3), 0x120)
+        XCTAssertEqual(m.cpu.x(4), 0xEF)
+        XCTAssertEqual(m.cpu.x(6), 0xFFFF_FFFF)
+        XCTAssertEqual(m.cpu.x(7), 0xC000_0000_0000_00F0)
+        XCTAssertEqual(m.cpu.x(8), 0xC0)
+        XCTAssertEqual(m.cpu.x(9), 0xFFFF_FF0F)
+        XCTAssertEqual(m.cpu.x(10), 0)
+        XCTAssertEqual(m.cpu.x(11), 0b0100 << 28)
+        XCTAssertEqual(m.cpu.x(12), 0xFF00)
+        XCTAssertEqual(m.cpu.x(13), 0x8000_0001)
+        XCTAssertEqual(m.cpu.x(14), 0xFF)
+    }
+
+    func testConditionalBranchesFollowEveryCondition() throws {
+        // For each condition, x1 counts how many of a fixed set of comparisons take the branch.
+        let conditions = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al"]
+        // Pairs compared with cmp: (a, b) as 64-bit values built with movz/movn.
+        let pairs: [(String, String)] = [
+            ("movz x2, #1", "movz x3, #1"), ("movz x2, #1", "movz x3, #2"), ("movz x2, #2", "movz x3, #1"),
+            ("movn x2, #0", "movz x3, #1"), ("movz x2, #0x8000, lsl #48", "movz x3, #1"),
+        ]
+        for cond in conditions {
+            var program = ["movz x1, #0"]
+            for (a, b) in pairs {
+                program += [a, b, "cmp x2, x3", "b.\(cond) 1f", "b 2f", "1: add x1, x1, #1", "2: nop"]
+            }
+            let m = TestMachine()
+            try m.run(program)
+            XCTAssertTrue(m.reachedEnd)
+            // Expected counts from the architecture's condition table on these five comparisons:
+            // 1-1 (Z C), 1-2 (N), 2-1 (C), -1 vs 1 (N C), INT_MIN vs 1 (C V).
+            let expected: [String: UInt64] = [
+                "eq": 1, "ne": 4, "cs": 4, "cc": 1, "mi": 2, "pl": 3, "vs": 1, "vc": 4, "hi": 3, "ls": 2,
+                "ge": 2, "lt": 3, "gt": 1, "le": 4, "al": 5,
+            ]
+            XCTAssertEqual(m.cpu.x(1), expected[cond], "b.\(cond)")
+        }
+    }
+
+    func testCompareAndTestBranches() throws {
+        let m = TestMachine()
+        try m.run([
+            "movz x1, #0", "movz x9, #0", "movz x2, #1, lsl #32",
+            "cbz x1, 1f", "add x9, x9, #100", "1: cbnz x1, 2f", "add x9, x9, #1",
+            "2: cbz w2, 3f", "add x9, x9, #100",  // w2 is zero: upper half ignored
+            "3: tbnz x2, #32, 4f", "add x9, x9, #100", "4: tbz x2, #0, 5f", "add x9, x9, #100", "5: nop",
+        ])
+        XCTAssertEqual(m.cpu.x(9), 1)
+    }
+
+    func testCallAndReturn() throws {
+        let m = TestMachine()
+        try m.run([
+            "movz x0, #0", "bl 1f", "bl 1f", "adr x5, 2f", "blr x5", "b 3f",
+            "1: add x0, x0, #1", "ret",
+            "2: add x0, x0, #10", "ret",
+            "3: nop",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(0), 12)
+    }
+
+    func testLoadsAndStoresEverySizeAndExtension() throws {
+        let m = TestMachine()
+        let data = TestMachine.ramBase + 0x8000
+        m.write64(data, 0x8899_AABB_CCDD_EEFF)
+        try m.run([
+            "movz x1, #0x4000, lsl #16", "add x1, x1, #8, lsl #12",  // x1 = data
+            "ldrb w2, [x1]", "ldrsb x3, [x1]", "ldrsb w4, [x1]",
+            "ldrh w5, [x1, #2]", "ldrsh x6, [x1, #2]", "ldr w7, [x1, #4]", "ldrsw x8, [x1, #4]", "ldr x9, [x1]",
+            "str x9, [x1, #16]", "strb w2, [x1, #24]", "strh w5, [x1, #26]", "str w7, [x1, #28]",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(2), 0xFF)
+        XCTAssertEqual(m.cpu.x(3), ~0)
+        XCTAssertEqual(m.cpu.x(4), 0xFFFF_FFFF)
+        XCTAssertEqual(m.cpu.x(5), 0xCCDD)
+        XCTAssertEqual(m.cpu.x(6), 0xFFFF_FFFF_FFFF_CCDD)
+        XCTAssertEqual(m.cpu.x(7), 0x8899_AABB)
+        XCTAssertEqual(m.cpu.x(8), 0xFFFF_FFFF_8899_AABB)
+        XCTAssertEqual(m.cpu.x(9), 0x8899_AABB_CCDD_EEFF)
+        XCTAssertEqual(m.read64(data + 16), 0x8899_AABB_CCDD_EEFF)
+        XCTAssertEqual(m.read64(data + 24), 0x8899_AABB_CCDD_00FF)
+    }
+
+    func testSelfModifyingCodeIsSeen() throws {
+        // The loop body's `movz x0, #1` is overwritten with `movz x0, #2` after its first run.
+        let m = TestMachine()
+        let patch = try CrossAssembler.encode(["movz x0, #2"])[0]
+        try m.run([
+            "movz x5, #0", "adr x1, 1f",
+            "movz w2, #\(patch & 0xFFFF)", "movk w2, #\(patch >> 16), lsl #16",
+            "1: movz x0, #1", "add x5, x5, x0", "str w2, [x1]", "cmp x5, #3", "b.lt 1b",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(5), 3, "1 from the original instruction, then 2 from the patched one")
+    }
+
+    func testInstructionsRetiredCountsExecutedInstructions() throws {
+        let m = TestMachine()
+        try m.run(["movz x0, #3", "1: subs x0, x0, #1", "b.ne 1b"])
+        // movz + 3 × (subs, b.ne) + the final hvc.
+        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 8)
+    }
+
+    func testBudgetAndKickStopAtBlockBoundaries() throws {
+        let m = TestMachine()
+        m.load(try CrossAssembler.assemble(["1: add x0, x0, #1", "b 1b"]))
+        XCTAssertEqual(m.runLoaded(budget: 1000), .budget)
+        XCTAssertGreaterThanOrEqual(m.cpu.x(0), 500)
+        m.cpu.kick()
+        XCTAssertEqual(m.runLoaded(), .kick)
+        m.cpu.acknowledgeKick()
+        XCTAssertEqual(m.runLoaded(budget: 10), .budget)
+    }
+}
