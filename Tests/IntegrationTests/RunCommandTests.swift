@@ -1,0 +1,96 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `armvisor run` end to end: the built executable boots the guest programs, and bad input gets
+/// a one-line error and a non-zero exit, never a crash.
+final class RunCommandTests: XCTestCase {
+    private func armvisor(_ arguments: [String]) throws -> ProcessRunner.Result {
+        try ProcessRunner.run(try TestPaths.product("armvisor"), arguments, timeout: 60)
+    }
+
+    private func assertCleanFailure(_ result: ProcessRunner.Result, mentions text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(result.reason, .exit, "terminated by a signal", file: file, line: line)
+        XCTAssertEqual(result.status, 1, file: file, line: line)
+        let lines = result.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "one-line error, got: \(result.stderr)", file: file, line: line)
+        XCTAssertTrue(result.stderr.hasPrefix("armvisor: "), result.stderr, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(text), "\(result.stderr) should mention \(text)", file: file, line: line)
+    }
+
+    func testDemoGuestBootsAndItsConsoleTextIsPrinted() throws {
+        let result = try armvisor(["run", "--kernel", try TestPaths.guest("demo")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "Hello from the armvisor demo guest!\nEL1 guest: powering off through PSCI\n")
+        XCTAssertEqual(result.stderr, "")
+    }
+
+    func testStatsListExitsByClassWorldSwitchesMMIOAndInstructions() throws {
+        let result = try armvisor(["run", "--kernel", try TestPaths.guest("demo", kind: "elf"), "--memory", "32M", "--stats"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for label in ["instructions retired", "world switches", "MMIO reads", "MMIO writes", "DABT_LOW", "HVC64"] {
+            XCTAssertTrue(result.stderr.contains(label), "missing \(label) in\n\(result.stderr)")
+        }
+        let hvc = result.stderr.split(separator: "\n").first { $0.contains("HVC64") }
+        XCTAssertEqual(hvc?.split(separator: " ").last, "1")
+    }
+
+    func testConfigFileWithFlagOverride() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("vm.json")
+        try #"{"kernel": "/nonexistent", "memory": "64M"}"#.write(to: config, atomically: true, encoding: .utf8)
+        let result = try armvisor(["run", "--config", config.path, "--kernel", try TestPaths.guest("demo")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasPrefix("Hello"))
+    }
+
+    func testMissingKernelFile() throws {
+        assertCleanFailure(try armvisor(["run", "--kernel", "/nonexistent/guest.elf"]), mentions: "/nonexistent/guest.elf: No such file")
+    }
+
+    func testNonAArch64ELF() throws {
+        // The test runner itself is an x86-64 (or other host) ELF.
+        let host = try TestPaths.product("armvisor")
+        assertCleanFailure(try armvisor(["run", "--kernel", host]), mentions: "not AArch64")
+    }
+
+    func testTruncatedELF() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let elf = try Data(contentsOf: URL(fileURLWithPath: try TestPaths.guest("demo", kind: "elf")))
+        let path = dir.appendingPathComponent("cut.elf").path
+        try elf.prefix(120).write(to: URL(fileURLWithPath: path))
+        assertCleanFailure(try armvisor(["run", "--kernel", path]), mentions: "truncated ELF")
+    }
+
+    func testImageLargerThanRAM() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("big.bin").path
+        try Data(count: 3 << 20).write(to: URL(fileURLWithPath: path))
+        assertCleanFailure(try armvisor(["run", "--kernel", path, "--memory", "2M"]), mentions: "does not fit in RAM")
+    }
+
+    func testBadMemorySizeAndUnknownConfigKey() throws {
+        assertCleanFailure(
+            try armvisor(["run", "--kernel", try TestPaths.guest("demo"), "--memory", "lots"]), mentions: "invalid memory size")
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("bad.json")
+        try #"{"kernal": "x"}"#.write(to: config, atomically: true, encoding: .utf8)
+        assertCleanFailure(try armvisor(["run", "--config", config.path]), mentions: "unknown configuration key 'kernal'")
+    }
+
+    func testGuestWhoseVectorIsNotInRAMEndsWithGuestFault() throws {
+        // The undef guest's image without its vector table: a raw UDF at the entry with VBAR = 0.
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("udf.bin").path
+        try Data([0, 0, 0, 0]).write(to: URL(fileURLWithPath: path))
+        let result = try armvisor(["run", "--kernel", path])
+        XCTAssertEqual(result.reason, .exit)
+        XCTAssertEqual(result.status, 2)
+        XCTAssertTrue(result.stderr.contains("guest fault"), result.stderr)
+    }
+}
