@@ -1,0 +1,55 @@
+/// Constants of the armvisord control protocol (docs/PROTOCOL.md): newline-delimited JSON
+/// requests and replies over a UNIX stream socket.
+public enum ControlProtocol {
+    /// The protocol version `version` reports; bumped on incompatible changes.
+    public static let version = 1
+    /// The daemon's software version.
+    public static let softwareVersion = "0.1.0"
+    /// The longest request line accepted, in bytes (without the newline).
+    public static let maximumRequestBytes = 1 << 20
+}
+
+/// The stable, machine-readable error codes of the protocol (the `error.code` of a reply).
+public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
+    /// Malformed JSON, or a missing or wrongly typed field.
+    case badRequest = "bad-request"
+    case unknownCommand = "unknown-command"
+    /// A VM name that is not 1–64 characters of `[A-Za-z0-9._-]` or starts with `.` or `-`.
+    case invalidName = "invalid-name"
+    case vmExists = "vm-exists"
+    case noSuchVM = "no-such-vm"
+    /// The board rejected the configuration (bad size, unreadable image, ...).
+    case invalidConfig = "invalid-config"
+    /// `start` on a VM that is not in `created`.
+    case vmNotCreated = "vm-not-created"
+    /// `stop` on a VM that is not `running`.
+    case vmNotRunning = "vm-not-running"
+    /// A request line longer than `ControlProtocol.maximumRequestBytes`; the connection closes.
+    case requestTooLarge = "request-too-large"
+    /// The daemon failed; never the client's fault.
+    case `internal`
+}
+
+/// A failed request: a stable code and a one-line message (the `error` object of a reply).
+public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    public var code: ControlErrorCode
+    public var message: String
+
+    public init(_ code: ControlErrorCode, _ message: String) {
+        self.code = code
+        // Replies are one line and so are the CLI's error messages.
+        self.message = oneLine(message)
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// `text` with line breaks turned into spaces, so it fits a one-line message.
+func oneLine(_ text: String) -> String {
+    String(text.map { $0.isNewline ? " " : $0 })
+}
+
+/// The commands of protocol version 1.
+public enum ControlCommand: String, Sendable, CaseIterable {
+    case ping, version, create, start, stop, wait, list, stats, destroy
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Control
+
+/// `armvisor start NAME`: starts a created VM.
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start a created VM.")
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("start", ["name": .string(name)]), human: HumanText.state)
+    }
+}
+
+/// `armvisor stop NAME`: forces a running VM to stop and waits until it has.
+struct Stop: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Force a running VM to stop.")
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("stop", ["name": .string(name)]), human: HumanText.stopped)
+    }
+}
+
+/// `armvisor wait NAME`: blocks until the VM stops and prints how it ended.
+struct Wait: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Wait until a VM stops.")
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("wait", ["name": .string(name)]), human: HumanText.stopped)
+    }
+}
+
+/// `armvisor destroy NAME`: stops the VM if it runs and removes it.
+struct Destroy: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stop (if running) and remove a VM.")
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("destroy", ["name": .string(name)])) { _ in "\(name): destroyed" }
+    }
+}

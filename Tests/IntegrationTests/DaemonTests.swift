@@ -1,0 +1,323 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// End-to-end tests of the real `armvisord` and `armvisor` binaries: a daemon on a temporary
+/// socket and state directory, driven through the CLI and a raw socket connection.
+final class DaemonTests: XCTestCase {
+    private var workDirectory = ""
+    private var daemon: Process?
+
+    override func setUpWithError() throws {
+        workDirectory = "/tmp/avdt-\(getpid())-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let daemon, daemon.isRunning {
+            kill(daemon.processIdentifier, SIGKILL)
+            daemon.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    func testDaemonRunsTheDemoGuest() throws {
+        let demo = Self.packageRoot.appendingPathComponent(".build/guests/demo.bin").path
+        guard FileManager.default.fileExists(atPath: demo) else {
+            return XCTFail("\(demo) is missing: run scripts/build-guests first")
+        }
+        let socketPath = "\(workDirectory)/d.sock"
+        let consolePath = "\(workDirectory)/demo.console"
+        try startDaemon(socketPath: socketPath)
+
+        // The global --socket before the subcommand works as well as after it.
+        XCTAssertEqual(try cli(["--socket", socketPath, "ping"]).stdout, "pong\n")
+        let created = try cli(
+            ["create", "demo", "--kernel", demo, "--console", "file:\(consolePath)", "--socket", socketPath])
+        XCTAssertEqual(created.stdout, "demo: created\n")
+        XCTAssertEqual(try cli(["start", "demo", "--socket=\(socketPath)"]).stdout, "demo: running\n")
+        let waited = try cli(["--socket=\(socketPath)", "wait", "demo", "--json"])
+        let stop = try JSONDecoder().decode(StopResult.self, from: Data(waited.stdout.utf8))
+        XCTAssertEqual(stop.reason, "poweroff")
+        XCTAssertEqual(stop.state, "stopped")
+
+        let console = try String(contentsOfFile: consolePath, encoding: .utf8)
+        XCTAssertTrue(console.contains("Hello from the armvisor demo guest!"), console)
+
+        let statsReply = try cli(["stats", "demo", "--json", "--socket", socketPath])
+        let statistics = try JSONDecoder().decode(StatsResult.self, from: Data(statsReply.stdout.utf8)).statistics
+        XCTAssertGreaterThan(statistics.instructionsRetired, 0)
+        XCTAssertGreaterThan(statistics.worldSwitches, 0)
+        XCTAssertGreaterThan(statistics.exitsByClass["DABT_LOW"] ?? 0, 0)
+        XCTAssertGreaterThanOrEqual(statistics.exitsByClass["HVC64"] ?? 0, 1)
+        XCTAssertTrue(try cli(["stats", "demo", "--socket", socketPath]).stdout.contains("world switches"))
+
+        let list = try cli(["list", "--socket", socketPath]).stdout
+        XCTAssertEqual(list.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }, [
+            ["NAME", "STATE"], ["demo", "stopped"],
+        ])
+
+        // stop on a stopped VM: vm-not-running, exit 1, one line on stderr.
+        let stopAgain = try cli(["stop", "demo", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(stopAgain.stderr.hasPrefix("armvisor: "), stopAgain.stderr)
+        XCTAssertTrue(stopAgain.stderr.contains("vm-not-running"), stopAgain.stderr)
+        XCTAssertEqual(stopAgain.stderr.filter { $0 == "\n" }.count, 1)
+
+        // A raw connection: malformed JSON gets bad-request and the connection stays usable.
+        let connection = try RawConnection(path: socketPath)
+        let bad = try connection.exchange("{nope")
+        XCTAssertTrue(bad.contains(#""code":"bad-request""#), bad)
+        XCTAssertTrue(bad.contains(#""id":null"#), bad)
+        XCTAssertEqual(try connection.exchange(#"{"id":1,"command":"ping"}"#), #"{"id":1,"ok":true,"result":{}}"#)
+        XCTAssertEqual(
+            try connection.exchange(#"{"id":2,"command":"list"}"#),
+            #"{"id":2,"ok":true,"result":{"vms":[{"name":"demo","state":"stopped"}]}}"#)
+        let stopReply = try connection.exchange(#"{"id":3,"command":"stop","arguments":{"name":"demo"}}"#)
+        XCTAssertTrue(stopReply.contains(#""code":"vm-not-running""#), stopReply)
+
+        // A VM created without a console logs it in the state directory.
+        XCTAssertEqual(try cli(["create", "quiet", "--kernel", demo, "--socket", socketPath]).stdout, "quiet: created\n")
+        try cli(["start", "quiet", "--socket", socketPath])
+        XCTAssertEqual(
+            try cli(["wait", "quiet", "--socket", socketPath]).stdout, "quiet: stopped (poweroff): PSCI SYSTEM_OFF\n")
+        let quietConsole = try String(contentsOfFile: "\(workDirectory)/state/quiet.console.log", encoding: .utf8)
+        XCTAssertTrue(quietConsole.contains("Hello from the armvisor demo guest!"))
+        XCTAssertEqual(try cli(["destroy", "quiet", "--socket", socketPath]).stdout, "quiet: destroyed\n")
+
+        try stopDaemon(socketPath: socketPath)
+    }
+
+    func testDaemonRejectsBadConfigurations() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        try startDaemon(socketPath: socketPath)
+        let missing = "\(workDirectory)/no-such-kernel.bin"
+        let result = try cli(["create", "x", "--kernel", missing, "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(result.stderr.contains(missing), result.stderr)
+        XCTAssertTrue(result.stderr.contains("invalid-config"), result.stderr)
+        // Relative paths are resolved against the CLI's directory before they are sent.
+        let relative = try cli(
+            ["create", "y", "--kernel", "nothing-here.bin", "--socket", socketPath], expectedStatus: 1,
+            directory: workDirectory)
+        XCTAssertTrue(relative.stderr.contains("\(workDirectory)/nothing-here.bin"), relative.stderr)
+        let invalid = try cli(["create", "../x", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(invalid.stderr.contains("invalid-name"), invalid.stderr)
+        XCTAssertEqual(try cli(["list", "--json", "--socket", socketPath]).stdout, #"{"vms":[]}"# + "\n")
+        try stopDaemon(socketPath: socketPath)
+    }
+
+    /// A raw image that idles forever (`wfi; b .-4`), to have VMs that only stop when told.
+    private func writeIdleGuest() throws -> String {
+        let path = "\(workDirectory)/idle.bin"
+        let words: [UInt32] = [0xD503_207F, 0x17FF_FFFF]
+        let bytes = words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testStopDestroyAndShutdownWithRunningVMs() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        let idle = try writeIdleGuest()
+        try startDaemon(socketPath: socketPath)
+        for name in ["a", "b", "c"] {
+            try cli(["create", name, "--kernel", idle, "--console", "null", "--socket", socketPath])
+            try cli(["start", name, "--socket", socketPath])
+        }
+        let again = try cli(["start", "a", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(again.stderr.contains("vm-not-created"), again.stderr)
+        XCTAssertEqual(
+            try cli(["stop", "a", "--socket", socketPath]).stdout, "a: stopped (killed): stopped on request\n")
+        XCTAssertEqual(try cli(["destroy", "b", "--socket", socketPath]).stdout, "b: destroyed\n")
+        let list = try cli(["list", "--json", "--socket", socketPath]).stdout
+        XCTAssertEqual(list, #"{"vms":[{"name":"a","state":"stopped"},{"name":"c","state":"running"}]}"# + "\n")
+        // SIGTERM with "c" still running: the daemon stops it and exits 0.
+        try stopDaemon(socketPath: socketPath)
+        let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
+        XCTAssertTrue(log.contains("vm=c"), log)
+    }
+
+    func testCLIWithoutADaemon() throws {
+        let socketPath = "\(workDirectory)/nobody.sock"
+        let result = try cli(["list", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(result.stdout, "")
+        XCTAssertTrue(result.stderr.hasPrefix("armvisor: cannot connect to armvisord at \(socketPath)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("is the daemon running"), result.stderr)
+    }
+
+    // MARK: - Processes
+
+    private func startDaemon(socketPath: String) throws {
+        let process = Process()
+        process.executableURL = try Self.binary("armvisord")
+        process.arguments = ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "debug"]
+        let log = "\(workDirectory)/armvisord.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        daemon = process
+        // Waiting for another process to come up: poll every 50 ms, give up after 10 s.
+        let deadline = Date().addingTimeInterval(10)
+        while (try? RawConnection(path: socketPath)) == nil {
+            guard process.isRunning else {
+                throw Failure("armvisord exited early: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            guard Date() < deadline else { throw Failure("armvisord did not listen on \(socketPath) within 10 s") }
+            usleep(50_000)
+        }
+        let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(stderr.contains("armvisord: listening on \(socketPath)"), stderr)
+    }
+
+    /// SIGTERM: the daemon exits 0 and removes its socket.
+    private func stopDaemon(socketPath: String) throws {
+        guard let daemon else { throw Failure("no daemon") }
+        daemon.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while daemon.isRunning {
+            guard Date() < deadline else { throw Failure("armvisord ignored SIGTERM for 10 s") }
+            usleep(50_000)
+        }
+        XCTAssertEqual(daemon.terminationReason, .exit)
+        XCTAssertEqual(daemon.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socketPath), "socket file left behind")
+    }
+
+    private struct CLIResult {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    private func cli(
+        _ arguments: [String], expectedStatus: Int32 = 0, directory: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = try Self.binary("armvisor")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["ARMVISOR_SOCKET"] = nil
+        process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = "\(workDirectory)/cli.out", err = "\(workDirectory)/cli.err"
+        for path in [out, err] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        process.waitUntilExit()
+        let result = CLIResult(
+            status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
+            stderr: try String(contentsOfFile: err, encoding: .utf8))
+        XCTAssertEqual(
+            result.status, expectedStatus, "armvisor \(arguments.joined(separator: " ")): \(result.stderr)",
+            file: file, line: line)
+        return result
+    }
+
+    // MARK: - Locations
+
+    /// The package root: the nearest directory above this file with a Package.swift.
+    private static let packageRoot: URL = {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
+                return directory
+            }
+            directory = directory.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }()
+
+    /// A built executable: next to the test bundle, else in `.build/debug`.
+    private static func binary(_ name: String) throws -> URL {
+        let candidates = [
+            Bundle.main.bundleURL.appendingPathComponent(name),
+            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
+            packageRoot.appendingPathComponent(".build/debug/\(name)"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw Failure("\(name) not found (looked at \(candidates.map(\.path).joined(separator: ", "))); run swift build")
+        }
+        return found
+    }
+
+    private struct Failure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    private struct StopResult: Decodable {
+        var name: String
+        var state: String
+        var reason: String
+        var detail: String
+    }
+
+    private struct StatsResult: Decodable {
+        struct Statistics: Decodable {
+            var instructionsRetired: UInt64
+            var worldSwitches: UInt64
+            var exitsByClass: [String: UInt64]
+        }
+        var statistics: Statistics
+    }
+}
+
+/// A raw blocking connection to the control socket exchanging lines (reads time out after 10 s).
+private final class RawConnection {
+    private let fd: Int32
+    private var received: [UInt8] = []
+
+    init(path: String) throws {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw POSIXError(.ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard result == 0 else {
+            let code = errno
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .ECONNREFUSED)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends a line and returns the reply line.
+    func exchange(_ line: String) throws -> String {
+        let bytes = Array((line + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw POSIXError(.EPIPE) }
+            offset += n
+        }
+        while true {
+            if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {
+                let reply = String(decoding: received[..<newline], as: UTF8.self)
+                received.removeSubrange(...newline)
+                return reply
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw POSIXError(n == 0 ? .ECONNRESET : .ETIMEDOUT) }
+            received += chunk[..<n]
+        }
+    }
+}
