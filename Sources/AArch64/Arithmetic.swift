@@ -109,3 +109,152 @@ public enum Arithmetic {
         }
     }
 }
+
+extension Arithmetic {
+    /// `ExtendReg`: UXTB/UXTH/UXTW/UXTX/SXTB/SXTH/SXTW/SXTX of `value`, shifted left.
+    @inline(__always)
+    public static func extend(_ value: UInt64, option: UInt8, shift: UInt8) -> UInt64 {
+        let extended: UInt64
+        switch option & 7 {
+        case 0: extended = value & 0xFF
+        case 1: extended = value & 0xFFFF
+        case 2: extended = value & 0xFFFF_FFFF
+        case 3: extended = value
+        case 4: extended = UInt64(bitPattern: Int64(Int8(truncatingIfNeeded: value)))
+        case 5: extended = UInt64(bitPattern: Int64(Int16(truncatingIfNeeded: value)))
+        case 6: extended = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+        default: extended = value
+        }
+        return extended << UInt64(shift)
+    }
+
+    @inline(__always)
+    static func rotateRight(_ value: UInt64, _ amount: UInt8, sf: UInt8) -> UInt64 {
+        let n = UInt64(amount)
+        if sf == 1 { return n == 0 ? value : (value >> n) | (value << (64 - n)) }
+        let v = value & 0xFFFF_FFFF
+        return n == 0 ? v : ((v >> n) | (v << (32 - n))) & 0xFFFF_FFFF
+    }
+
+    /// SBFM/BFM/UBFM (Arm ARM C6.2 "SBFM", "BFM", "UBFM") with precomputed masks.
+    @inline(never)
+    public static func bitfieldMove(
+        _ op: Opcode, source: UInt64, destination: UInt64, immr: UInt8, imms: UInt8, wmask: UInt64, tmask: UInt64,
+        sf: UInt8
+    ) -> UInt64 {
+        let rotated = rotateRight(source, immr, sf: sf)
+        switch op {
+        case .ubfm:
+            return rotated & wmask & tmask
+        case .bfm:
+            let bottom = (destination & ~wmask) | (rotated & wmask)
+            return ((destination & ~tmask) | (bottom & tmask)) & widthMask(sf)
+        default:  // SBFM: the top is the replicated sign bit imms of the source.
+            let bottom = rotated & wmask
+            let top: UInt64 = (source >> UInt64(imms)) & 1 == 1 ? ~0 : 0
+            return ((top & ~tmask) | (bottom & tmask)) & widthMask(sf)
+        }
+    }
+
+    /// EXTR: bits [lsb + width - 1 : lsb] of the concatenation Rn:Rm.
+    @inline(__always)
+    public static func extract(_ n: UInt64, _ m: UInt64, lsb: UInt8, sf: UInt8) -> UInt64 {
+        let shift = UInt64(lsb)
+        if sf == 1 { return shift == 0 ? m : (m >> shift) | (n << (64 - shift)) }
+        let low = m & 0xFFFF_FFFF
+        let high = n & 0xFFFF_FFFF
+        return shift == 0 ? low : ((low >> shift) | (high << (32 - shift))) & 0xFFFF_FFFF
+    }
+
+    /// MADD, MSUB, SMADDL, SMSUBL, UMADDL, UMSUBL, SMULH, UMULH.
+    @inline(never)
+    public static func multiply(_ op: Opcode, _ n: UInt64, _ m: UInt64, accumulator a: UInt64, sf: UInt8) -> UInt64 {
+        switch op {
+        case .madd: return (a &+ n &* m) & widthMask(sf)
+        case .msub: return (a &- n &* m) & widthMask(sf)
+        case .smaddl, .smsubl:
+            let product = UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: n)) &* Int64(Int32(truncatingIfNeeded: m)))
+            return op == .smaddl ? a &+ product : a &- product
+        case .umaddl, .umsubl:
+            let product = (n & 0xFFFF_FFFF) &* (m & 0xFFFF_FFFF)
+            return op == .umaddl ? a &+ product : a &- product
+        case .smulh:
+            return UInt64(bitPattern: Int64(bitPattern: n).multipliedFullWidth(by: Int64(bitPattern: m)).high)
+        default:
+            return n.multipliedFullWidth(by: m).high
+        }
+    }
+
+    /// UDIV/SDIV: division by zero gives 0; INT_MIN / -1 gives INT_MIN (Arm ARM C6.2 SDIV).
+    @inline(never)
+    public static func divide(_ n: UInt64, _ m: UInt64, signed: Bool, sf: UInt8) -> UInt64 {
+        if sf == 1 {
+            if m == 0 { return 0 }
+            if signed {
+                return UInt64(bitPattern: Int64(bitPattern: n).dividedReportingOverflow(by: Int64(bitPattern: m)).partialValue)
+            }
+            return n / m
+        }
+        let n32 = UInt32(truncatingIfNeeded: n)
+        let m32 = UInt32(truncatingIfNeeded: m)
+        if m32 == 0 { return 0 }
+        if signed {
+            let q = Int32(bitPattern: n32).dividedReportingOverflow(by: Int32(bitPattern: m32)).partialValue
+            return UInt64(UInt32(bitPattern: q))
+        }
+        return UInt64(n32 / m32)
+    }
+
+    /// RBIT, REV16, REV, REV32, CLZ, CLS.
+    @inline(never)
+    public static func oneSource(_ op: Opcode, _ value: UInt64, sf: UInt8) -> UInt64 {
+        if sf == 1 {
+            switch op {
+            case .rbit: return reverseBits(value)
+            case .rev16:
+                return ((value & 0x00FF_00FF_00FF_00FF) << 8) | ((value >> 8) & 0x00FF_00FF_00FF_00FF)
+            case .rev32:
+                let swapped = value.byteSwapped
+                return (swapped >> 32) | (swapped << 32)
+            case .rev: return value.byteSwapped
+            case .clz: return UInt64(value.leadingZeroBitCount)
+            default:
+                let t = (value >> 1) ^ (value & 0x7FFF_FFFF_FFFF_FFFF)
+                return UInt64(t.leadingZeroBitCount - 1)
+            }
+        }
+        let v = UInt32(truncatingIfNeeded: value)
+        switch op {
+        case .rbit: return UInt64(UInt32(truncatingIfNeeded: reverseBits(UInt64(v)) >> 32))
+        case .rev16: return UInt64(((v & 0x00FF_00FF) << 8) | ((v >> 8) & 0x00FF_00FF))
+        case .rev: return UInt64(v.byteSwapped)
+        case .clz: return UInt64(v.leadingZeroBitCount)
+        default:
+            let t = (v >> 1) ^ (v & 0x7FFF_FFFF)
+            return UInt64(t.leadingZeroBitCount - 1)
+        }
+    }
+
+    static func reverseBits(_ value: UInt64) -> UInt64 {
+        var v = value
+        v = ((v >> 1) & 0x5555_5555_5555_5555) | ((v & 0x5555_5555_5555_5555) << 1)
+        v = ((v >> 2) & 0x3333_3333_3333_3333) | ((v & 0x3333_3333_3333_3333) << 2)
+        v = ((v >> 4) & 0x0F0F_0F0F_0F0F_0F0F) | ((v & 0x0F0F_0F0F_0F0F_0F0F) << 4)
+        return v.byteSwapped
+    }
+
+    /// CRC32{B,H,W,X} and CRC32C{B,H,W,X} (Arm ARM C6.2 CRC32): the bit-reflected CRC of the low
+    /// `bytes` bytes of `data` (little-endian order) updating `accumulator`, without inversion.
+    @inline(never)
+    public static func crc32(_ accumulator: UInt32, _ data: UInt64, bytes: Int, castagnoli: Bool) -> UInt32 {
+        let polynomial: UInt32 = castagnoli ? 0x82F6_3B78 : 0xEDB8_8320
+        var crc = accumulator
+        for i in 0..<bytes {
+            crc ^= UInt32(truncatingIfNeeded: data >> UInt64(8 * i)) & 0xFF
+            for _ in 0..<8 {
+                crc = (crc >> 1) ^ (polynomial & (0 &- (crc & 1)))
+            }
+        }
+        return crc
+    }
+}

@@ -73,7 +73,7 @@ public final class BlockCache: @unchecked Sendable {
     static func endsBlock(_ op: Opcode) -> Bool {
         switch op {
         case .b, .bl, .bCond, .cbz, .cbnz, .tbz, .tbnz, .br, .blr, .ret, .eret, .svc, .hvc, .smc, .brk,
-            .hlt, .wfi, .wfe, .isb, .msrRegister, .msrImmediate, .undefined:
+            .hlt, .wfi, .wfe, .isb, .msrRegister, .msrImmediate, .sys, .sysl, .undefined:
             true
         default:
             false

@@ -23,7 +23,8 @@ public struct CoreState: Sendable {
     public var spEL1: UInt64 = 0
 
     // EL1 and EL0 system registers (Arm ARM D17.2).
-    public var sctlrEL1: UInt64 = 0x00C5_0838
+    /// Reset value: QEMU's Cortex-A57 value with the ARMv8.0 RES1 bits set.
+    public var sctlrEL1: UInt64 = 0x30D5_0838
     public var actlrEL1: UInt64 = 0
     public var cpacrEL1: UInt64 = 0
     public var ttbr0EL1: UInt64 = 0
@@ -41,7 +42,20 @@ public struct CoreState: Sendable {
     public var esrEL1: UInt64 = 0
     public var farEL1: UInt64 = 0
     public var parEL1: UInt64 = 0
+    public var afsr0EL1: UInt64 = 0
+    public var afsr1EL1: UInt64 = 0
     public var cntkctlEL1: UInt64 = 0
+    public var csselrEL1: UInt64 = 0
+    public var fpcr: UInt64 = 0
+    public var fpsr: UInt64 = 0
+
+    /// The local exclusive monitor (Arm ARM B2.9.2): armed by a load-exclusive for
+    /// `exclusiveAddress`/`exclusiveSize`, cleared by a store-exclusive, CLREX and exception return.
+    public var exclusiveArmed: Bool = false
+    public var exclusiveAddress: UInt64 = 0
+    public var exclusiveSize: UInt64 = 0
+    /// The event register of WFE/SEV (Arm ARM D1.16.1).
+    public var eventRegister: Bool = false
 
     // Identity as the guest sees it (VPIDR_EL2 / VMPIDR_EL2 under virtualization).
     public var midr: UInt64 = 0x411F_D070
@@ -76,8 +90,18 @@ public enum HypervisorConfiguration {
     public static let amo: UInt64 = 1 << 5
     public static let twi: UInt64 = 1 << 13
     public static let twe: UInt64 = 1 << 14
+    public static let vf: UInt64 = 1 << 6
+    public static let vi: UInt64 = 1 << 7
+    public static let vse: UInt64 = 1 << 8
+    public static let tid3: UInt64 = 1 << 18
     public static let tsc: UInt64 = 1 << 19
+    public static let tidcp: UInt64 = 1 << 20
+    public static let tacr: UInt64 = 1 << 21
+    public static let tvm: UInt64 = 1 << 26
     public static let hcd: UInt64 = 1 << 29
+    public static let trvm: UInt64 = 1 << 30
+    /// The virtual interrupt lines (VF, VI, VSE): any set means an exception may be due.
+    public static let virtualInterrupts: UInt64 = vf | vi | vse
     public static let rw: UInt64 = 1 << 31
 
     /// What the highvisor sets for a guest, as KVM does for an ARMv8.0 guest: stage 2 on, WFI

@@ -1,6 +1,6 @@
 /// What the interpreter executes: one instruction with its operand fields already extracted.
 ///
-/// A plain struct of scalars (24 bytes), stored in the block arena, so the hot loop touches no
+/// A plain struct of scalars (32 bytes), stored in the block arena, so the hot loop touches no
 /// reference-counted value. Register fields are slot numbers into `CPU.registers`: 31 is the
 /// zero register, 32 the current stack pointer (the decoder resolves "SP or ZR" per encoding).
 public struct DecodedInstruction: Sendable {
@@ -15,8 +15,12 @@ public struct DecodedInstruction: Sendable {
     /// Per-format: shift amount, bit position, sign-extension target.
     public var b: UInt8 = 0
     public var imm: UInt64 = 0
+    /// Second immediate: the `tmask` of bitfield moves, Rt2 of pairs, Rs of exclusives.
+    public var imm2: UInt64 = 0
     /// The encoding, kept for syndromes and diagnostics.
     public var raw: UInt32 = 0
+    /// Per-format flags (`Flags`).
+    public var flags: UInt8 = 0
 
     public init(op: Opcode, raw: UInt32) {
         self.op = op
@@ -32,15 +36,53 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case addImmediate, addsImmediate, subImmediate, subsImmediate
     case andImmediate, orrImmediate, eorImmediate, andsImmediate
     case movz, movn, movk
+    case sbfm, bfm, ubfm, extr
     case adr, adrp
     // Data processing, register (C4.1.87).
     case addShifted, addsShifted, subShifted, subsShifted
+    case addExtended, addsExtended, subExtended, subsExtended
+    case adc, adcs, sbc, sbcs
     case andShifted, bicShifted, orrShifted, ornShifted, eorShifted, eonShifted, andsShifted, bicsShifted
+    case ccmnRegister, ccmpRegister, ccmnImmediate, ccmpImmediate
+    case csel, csinc, csinv, csneg
+    case madd, msub, smaddl, smsubl, smulh, umaddl, umsubl, umulh
+    case udiv, sdiv, lslv, lsrv, asrv, rorv, crc32
+    case rbit, rev16, rev, rev32, clz, cls
     // Branches, exception generation and system (C4.1.85).
     case b, bl, bCond, cbz, cbnz, tbz, tbnz, br, blr, ret, eret
     case svc, hvc, smc, brk, hlt
-    case hint, wfi, wfe, barrier, isb, clrex
-    case mrs, msrRegister, msrImmediate
+    case hint, wfi, wfe, sev, sevl, barrier, isb, clrex
+    case mrs, msrRegister, msrImmediate, sys, sysl
     // Loads and stores (C4.1.88).
-    case storeUnsignedOffset, loadUnsignedOffset, loadSignedUnsignedOffset, prefetch
+    case loadLiteral, loadSignedLiteral, prefetch
+    case loadStoreUnsigned, loadStoreImmediate9, loadStoreRegister
+    case load, loadSigned, store
+    case loadPair, loadPairSigned, storePair
+    case loadExclusive, storeExclusive, loadExclusivePair, storeExclusivePair, loadAcquire, storeRelease
+}
+
+/// Bits of `DecodedInstruction.flags`.
+public enum InstructionFlags {
+    /// Load-acquire / store-release semantics (exclusives, LDAR/STLR).
+    public static let ordered: UInt8 = 1 << 0
+    /// LDTR/STTR: the access is checked as if made from EL0.
+    public static let unprivileged: UInt8 = 1 << 1
+    /// Immediate form (CCMP/CCMN).
+    public static let immediate: UInt8 = 1 << 2
+    /// CRC32C (Castagnoli polynomial) rather than CRC32.
+    public static let castagnoli: UInt8 = 1 << 3
+    /// Write the computed address back to the base register.
+    public static let writeback: UInt8 = 1 << 4
+    /// Post-index: access at the base, then write back base + offset.
+    public static let postIndex: UInt8 = 1 << 5
+}
+
+/// How a load/store forms its address (`DecodedInstruction.b` for `.load`/`.store`/pairs).
+public enum AddressingMode: UInt8 {
+    /// base + immediate (unsigned offset, unscaled, pre/post-index with `flags`).
+    case immediate = 0
+    /// base + extend(Rm) << amount; `imm` holds the extend option and `imm2` the shift.
+    case register = 1
+    /// PC + immediate.
+    case literal = 2
 }

@@ -108,6 +108,60 @@ public struct Decoder: Sendable {
             d.a = UInt8(bits(w, 23, 22))
             d.b = UInt8(amount)
 
+        case .sbfm, .bfm, .ubfm:
+            let n = bits(w, 22, 22)
+            let immr = bits(w, 21, 16)
+            let imms = bits(w, 15, 10)
+            if n != sf || (sf == 0 && (immr >= 32 || imms >= 32)) { return nil }
+            guard let (wmask, tmask) = bitfieldMasks(n: n, imms: imms, immr: immr, width: sf == 1 ? 64 : 32)
+            else { return nil }
+            d.rd = UInt8(rd)
+            d.rn = UInt8(rn)
+            d.a = UInt8(immr)
+            d.b = UInt8(imms)
+            d.imm = wmask
+            d.imm2 = tmask
+        case .extr:
+            let lsb = bits(w, 15, 10)
+            if bits(w, 22, 22) != sf || (sf == 0 && lsb >= 32) { return nil }
+            d.rd = UInt8(rd)
+            d.rn = UInt8(rn)
+            d.rm = UInt8(rm)
+            d.b = UInt8(lsb)
+
+        case .addExtended, .addsExtended, .subExtended, .subsExtended:
+            let amount = bits(w, 12, 10)
+            if amount > 4 { return nil }
+            d.rd = (op == .addExtended || op == .subExtended) ? spOr(rd) : UInt8(rd)
+            d.rn = spOr(rn)
+            d.rm = UInt8(rm)
+            d.a = UInt8(bits(w, 15, 13))
+            d.b = UInt8(amount)
+        case .adc, .adcs, .sbc, .sbcs, .madd, .msub, .smaddl, .smsubl, .smulh, .umaddl, .umsubl, .umulh, .udiv, .sdiv,
+            .lslv, .lsrv, .asrv, .rorv, .csel, .csinc, .csinv, .csneg:
+            d.rd = UInt8(rd)
+            d.rn = UInt8(rn)
+            d.rm = UInt8(rm)
+            d.imm2 = UInt64(bits(w, 14, 10))  // Ra
+            d.a = UInt8(bits(w, 15, 12))  // cond
+        case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
+            d.rn = UInt8(rn)
+            d.rm = UInt8(rm)
+            d.imm = UInt64(rm)  // imm5 in the immediate forms
+            d.a = UInt8(bits(w, 15, 12))
+            d.b = UInt8(bits(w, 3, 0))
+        case .crc32:
+            let size = bits(w, 11, 10)
+            if (size == 3) != (sf == 1) { return nil }
+            d.rd = UInt8(rd)
+            d.rn = UInt8(rn)
+            d.rm = UInt8(rm)
+            d.a = UInt8(size)
+            if bits(w, 12, 12) == 1 { d.flags = InstructionFlags.castagnoli }
+        case .rbit, .rev16, .rev, .rev32, .clz, .cls:
+            d.rd = UInt8(rd)
+            d.rn = UInt8(rn)
+
         case .b, .bl:
             d.imm = signExtend(bits(w, 25, 0), bits: 26) << 2
         case .bCond:
@@ -128,7 +182,7 @@ public struct Decoder: Sendable {
         case .svc, .hvc, .smc, .brk, .hlt:
             d.imm = UInt64(bits(w, 20, 5))
 
-        case .hint, .wfi, .wfe, .barrier, .isb, .clrex:
+        case .hint, .wfi, .wfe, .sev, .sevl, .barrier, .isb, .clrex:
             d.a = UInt8(bits(w, 11, 5))
 
         case .msrImmediate:
@@ -138,26 +192,147 @@ public struct Decoder: Sendable {
         case .mrs, .msrRegister:
             d.rd = UInt8(rd)
             d.imm = UInt64(bits(w, 20, 5))
+        case .sys, .sysl:
+            d.rd = UInt8(rd)
+            let encoding = SystemRegisterEncoding(
+                1, Int(bits(w, 18, 16)), Int(bits(w, 15, 12)), Int(bits(w, 11, 8)), Int(bits(w, 7, 5)))
+            d.imm = UInt64(encoding.key)
 
-        case .storeUnsignedOffset, .loadUnsignedOffset:
-            let size = bits(w, 31, 30)
-            d.a = UInt8(size)
+        case .loadLiteral, .loadSignedLiteral:
+            d.op = op == .loadLiteral ? .load : .loadSigned
+            d.a = op == .loadSignedLiteral ? 2 : UInt8(2 + bits(w, 30, 30))
+            d.sf = op == .loadSignedLiteral ? 1 : UInt8(bits(w, 30, 30))
+            d.b = AddressingMode.literal.rawValue
             d.rd = UInt8(rd)
-            d.rn = spOr(rn)
-            d.imm = UInt64(bits(w, 21, 10)) << UInt64(size)
-            d.sf = size == 3 ? 1 : 0
-        case .loadSignedUnsignedOffset:
-            let size = bits(w, 31, 30)
-            d.a = UInt8(size)
-            d.rd = UInt8(rd)
-            d.rn = spOr(rn)
-            d.imm = UInt64(bits(w, 21, 10)) << UInt64(size)
-            // opc<0> = 1 means the 32-bit destination form (LDRSB/LDRSH Wt).
-            d.sf = size == 2 ? 1 : UInt8(1 - bits(w, 22, 22))
+            d.imm = signExtend(bits(w, 23, 5), bits: 19) << 2
         case .prefetch:
             break
+
+        case .loadStoreUnsigned, .loadStoreImmediate9, .loadStoreRegister:
+            return singleRegister(op, w)
+        case .load, .loadSigned, .store, .loadPairSigned:
+            return nil  // Produced by the decoder from other rows, never matched directly.
+
+        case .loadPair, .storePair:
+            let opc = bits(w, 31, 30)
+            let mode = bits(w, 25, 23)
+            let isLoad = op == .loadPair
+            if opc == 3 || (opc == 1 && (!isLoad || mode == 0)) { return nil }
+            d.op = opc == 1 ? .loadPairSigned : op
+            d.a = opc == 2 ? 3 : 2
+            d.sf = opc == 0 ? 0 : 1
+            d.rd = UInt8(rd)
+            d.rm = UInt8(bits(w, 14, 10))  // Rt2
+            d.rn = spOr(rn)
+            d.b = AddressingMode.immediate.rawValue
+            d.imm = signExtend(bits(w, 21, 15), bits: 7) << UInt64(d.a)
+            switch mode {
+            case 1: d.flags = InstructionFlags.writeback | InstructionFlags.postIndex
+            case 3: d.flags = InstructionFlags.writeback
+            default: break
+            }
+
+        case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:
+            let pair = op == .loadExclusivePair || op == .storeExclusivePair
+            d.a = pair ? UInt8(2 + bits(w, 30, 30)) : UInt8(bits(w, 31, 30))
+            d.sf = pair ? UInt8(bits(w, 30, 30)) : (bits(w, 31, 30) == 3 ? 1 : 0)
+            d.rd = UInt8(rd)
+            d.rn = spOr(rn)
+            d.rm = UInt8(bits(w, 20, 16))  // Rs: the status register of a store-exclusive
+            d.imm2 = UInt64(bits(w, 14, 10))  // Rt2
+            if bits(w, 15, 15) == 1 || op == .loadAcquire || op == .storeRelease { d.flags = InstructionFlags.ordered }
         }
         return d
+    }
+
+    /// LDR/STR/LDRS*/PRFM with one register and an immediate or register offset (Arm ARM
+    /// C4.1.88 "Load/store register ..."): size[31:30] and opc[23:22] give the direction, the
+    /// access size and the sign extension.
+    static func singleRegister(_ format: Opcode, _ w: UInt32) -> DecodedInstruction? {
+        let size = bits(w, 31, 30)
+        let opc = bits(w, 23, 22)
+        var d = DecodedInstruction(op: .store, raw: w)
+        d.a = UInt8(size)
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = spOr(bits(w, 9, 5))
+        var isPrefetch = false
+        switch opc {
+        case 0:
+            d.op = .store
+            d.sf = size == 3 ? 1 : 0
+        case 1:
+            d.op = .load
+            d.sf = size == 3 ? 1 : 0
+        case 2:
+            if size == 3 {
+                isPrefetch = true
+            } else {
+                d.op = .loadSigned
+                d.sf = 1
+            }
+        default:
+            if size >= 2 { return nil }
+            d.op = .loadSigned
+            d.sf = 0
+        }
+        switch format {
+        case .loadStoreUnsigned:
+            d.b = AddressingMode.immediate.rawValue
+            d.imm = UInt64(bits(w, 21, 10)) << UInt64(size)
+        case .loadStoreImmediate9:
+            d.b = AddressingMode.immediate.rawValue
+            d.imm = signExtend(bits(w, 20, 12), bits: 9)
+            switch bits(w, 11, 10) {
+            case 0: break
+            case 1:
+                if isPrefetch { return nil }
+                d.flags = InstructionFlags.writeback | InstructionFlags.postIndex
+            case 2:
+                if isPrefetch { return nil }
+                d.flags = InstructionFlags.unprivileged
+            default:
+                if isPrefetch { return nil }
+                d.flags = InstructionFlags.writeback
+            }
+        default:  // .loadStoreRegister
+            let option = bits(w, 15, 13)
+            if option & 2 == 0 { return nil }
+            d.b = AddressingMode.register.rawValue
+            d.rm = UInt8(bits(w, 20, 16))
+            d.imm = UInt64(option)
+            d.imm2 = bits(w, 12, 12) == 1 ? UInt64(size) : 0
+        }
+        if isPrefetch { return DecodedInstruction(op: .prefetch, raw: w) }
+        return d
+    }
+
+    /// `DecodeBitMasks(N, imms, immr, immediate = FALSE)` for the bitfield moves: the `wmask`
+    /// that selects the rotated source field and the `tmask` that selects the destination bits.
+    public static func bitfieldMasks(n: UInt32, imms: UInt32, immr: UInt32, width: Int) -> (UInt64, UInt64)? {
+        let combined = (n << 6) | (~imms & 0x3F)
+        guard combined != 0 else { return nil }
+        let len = 31 - combined.leadingZeroBitCount
+        guard len >= 1 else { return nil }
+        let levels = UInt32((1 << len) - 1)
+        let s = Int(imms & levels)
+        let r = Int(immr & levels)
+        let diff = (s - r) & Int(levels)
+        let esize = 1 << len
+        let elementMask: UInt64 = esize == 64 ? ~0 : (1 << UInt64(esize)) - 1
+        func ones(_ count: Int) -> UInt64 { count >= 64 ? ~0 : (1 << UInt64(count)) - 1 }
+        let welem = ones(s + 1)
+        let telem = ones(diff + 1)
+        let rotated = r == 0 ? welem : ((welem >> UInt64(r)) | (welem << UInt64(esize - r))) & elementMask
+        var wmask: UInt64 = 0
+        var tmask: UInt64 = 0
+        var position = 0
+        while position < width {
+            wmask |= rotated << UInt64(position)
+            tmask |= telem << UInt64(position)
+            position += esize
+        }
+        let widthMask: UInt64 = width == 64 ? ~0 : 0xFFFF_FFFF
+        return (wmask & widthMask, tmask & widthMask)
     }
 
     /// `DecodeBitMasks` for logical immediates (Arm ARM J1, shared pseudocode

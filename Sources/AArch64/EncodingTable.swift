@@ -31,18 +31,21 @@ public struct Encoding: Sendable {
 
 /// The A64 encodings the core implements: the single source of truth for decoding.
 ///
-/// Field letters follow the Arm ARM: s = sf, o = opc, h = hw/shift, i = immediate, n = Rn,
-/// d = Rd/Rt, m = Rm, c = cond, z = size, r/S = immr/imms, N = N bit, b = b5/b40.
-/// The decoder tries the most specific pattern first (most fixed bits), so aliases such as RET
-/// win over the general form they specialise.
+/// Patterns are the Arm ARM encoding diagrams (C4.1 "A64 instruction set encoding"), most
+/// significant bit first. Field letters: s = sf, h = hw/shift, i = immediate, n = Rn, d = Rd/Rt,
+/// m = Rm, a = Ra, T = Rt2, c = cond, z = size, o = opc/option, r/S = immr/imms, N = N, b = b5/b40,
+/// v = nzcv, p = op2 and similar sub-opcodes. The decoder tries the most specific pattern first
+/// (most fixed bits), so aliases such as RET win over the general form they specialise, and
+/// `Decoder.operands` rejects the reserved values a pattern cannot express.
 ///
-/// Not yet implemented (decode to UNDEF; issue "A64 integer core"): extended-register and
-/// with-carry arithmetic, bitfield moves, EXTR, conditional select/compare, multiply/divide,
-/// one-source ops (RBIT/REV/CLZ), CRC32, every load/store form other than unsigned offset,
-/// exclusives and acquire/release, SYS/SYSL (DC/IC/AT/TLBI), and all FP/AdvSIMD.
+/// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
+/// pointer authentication, ...) and, until issue "Floating point and Advanced SIMD", every
+/// FP/AdvSIMD encoding (op0 x111 with V = 1).
 public enum EncodingTable {
-    public static let all: [Encoding] = [
-        // Data processing, immediate.
+    public static let all: [Encoding] = dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
+        + loadsAndStores
+
+    static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
         Encoding("s01_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addsImmediate, "ADDS (immediate)"),
         Encoding("s10_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .subImmediate, "SUB (immediate)"),
@@ -54,14 +57,27 @@ public enum EncodingTable {
         Encoding("s00_100101_hh_iiiiiiiiiiiiiiii_ddddd", .movn, "MOVN"),
         Encoding("s10_100101_hh_iiiiiiiiiiiiiiii_ddddd", .movz, "MOVZ"),
         Encoding("s11_100101_hh_iiiiiiiiiiiiiiii_ddddd", .movk, "MOVK"),
+        Encoding("s00_100110_N_rrrrrr_SSSSSS_nnnnn_ddddd", .sbfm, "SBFM"),
+        Encoding("s01_100110_N_rrrrrr_SSSSSS_nnnnn_ddddd", .bfm, "BFM"),
+        Encoding("s10_100110_N_rrrrrr_SSSSSS_nnnnn_ddddd", .ubfm, "UBFM"),
+        Encoding("s00_100111_N_0_mmmmm_SSSSSS_nnnnn_ddddd", .extr, "EXTR"),
         Encoding("0ii_10000_iiiiiiiiiiiiiiiiiii_ddddd", .adr, "ADR"),
         Encoding("1ii_10000_iiiiiiiiiiiiiiiiiii_ddddd", .adrp, "ADRP"),
+    ]
 
-        // Data processing, shifted register.
+    static let dataProcessingRegister: [Encoding] = [
         Encoding("s00_01011_hh0_mmmmm_iiiiii_nnnnn_ddddd", .addShifted, "ADD (shifted register)"),
         Encoding("s01_01011_hh0_mmmmm_iiiiii_nnnnn_ddddd", .addsShifted, "ADDS (shifted register)"),
         Encoding("s10_01011_hh0_mmmmm_iiiiii_nnnnn_ddddd", .subShifted, "SUB (shifted register)"),
         Encoding("s11_01011_hh0_mmmmm_iiiiii_nnnnn_ddddd", .subsShifted, "SUBS (shifted register)"),
+        Encoding("s00_01011_001_mmmmm_ooo_iii_nnnnn_ddddd", .addExtended, "ADD (extended register)"),
+        Encoding("s01_01011_001_mmmmm_ooo_iii_nnnnn_ddddd", .addsExtended, "ADDS (extended register)"),
+        Encoding("s10_01011_001_mmmmm_ooo_iii_nnnnn_ddddd", .subExtended, "SUB (extended register)"),
+        Encoding("s11_01011_001_mmmmm_ooo_iii_nnnnn_ddddd", .subsExtended, "SUBS (extended register)"),
+        Encoding("s00_11010000_mmmmm_000000_nnnnn_ddddd", .adc, "ADC"),
+        Encoding("s01_11010000_mmmmm_000000_nnnnn_ddddd", .adcs, "ADCS"),
+        Encoding("s10_11010000_mmmmm_000000_nnnnn_ddddd", .sbc, "SBC"),
+        Encoding("s11_11010000_mmmmm_000000_nnnnn_ddddd", .sbcs, "SBCS"),
         Encoding("s00_01010_hh0_mmmmm_iiiiii_nnnnn_ddddd", .andShifted, "AND (shifted register)"),
         Encoding("s00_01010_hh1_mmmmm_iiiiii_nnnnn_ddddd", .bicShifted, "BIC (shifted register)"),
         Encoding("s01_01010_hh0_mmmmm_iiiiii_nnnnn_ddddd", .orrShifted, "ORR (shifted register)"),
@@ -70,8 +86,39 @@ public enum EncodingTable {
         Encoding("s10_01010_hh1_mmmmm_iiiiii_nnnnn_ddddd", .eonShifted, "EON (shifted register)"),
         Encoding("s11_01010_hh0_mmmmm_iiiiii_nnnnn_ddddd", .andsShifted, "ANDS (shifted register)"),
         Encoding("s11_01010_hh1_mmmmm_iiiiii_nnnnn_ddddd", .bicsShifted, "BICS (shifted register)"),
+        Encoding("s01_11010010_mmmmm_cccc_0_0_nnnnn_0_vvvv", .ccmnRegister, "CCMN (register)"),
+        Encoding("s11_11010010_mmmmm_cccc_0_0_nnnnn_0_vvvv", .ccmpRegister, "CCMP (register)"),
+        Encoding("s01_11010010_iiiii_cccc_1_0_nnnnn_0_vvvv", .ccmnImmediate, "CCMN (immediate)"),
+        Encoding("s11_11010010_iiiii_cccc_1_0_nnnnn_0_vvvv", .ccmpImmediate, "CCMP (immediate)"),
+        Encoding("s00_11010100_mmmmm_cccc_00_nnnnn_ddddd", .csel, "CSEL"),
+        Encoding("s00_11010100_mmmmm_cccc_01_nnnnn_ddddd", .csinc, "CSINC"),
+        Encoding("s10_11010100_mmmmm_cccc_00_nnnnn_ddddd", .csinv, "CSINV"),
+        Encoding("s10_11010100_mmmmm_cccc_01_nnnnn_ddddd", .csneg, "CSNEG"),
+        Encoding("s00_11011_000_mmmmm_0_aaaaa_nnnnn_ddddd", .madd, "MADD"),
+        Encoding("s00_11011_000_mmmmm_1_aaaaa_nnnnn_ddddd", .msub, "MSUB"),
+        Encoding("100_11011_001_mmmmm_0_aaaaa_nnnnn_ddddd", .smaddl, "SMADDL"),
+        Encoding("100_11011_001_mmmmm_1_aaaaa_nnnnn_ddddd", .smsubl, "SMSUBL"),
+        Encoding("100_11011_010_mmmmm_0_aaaaa_nnnnn_ddddd", .smulh, "SMULH"),
+        Encoding("100_11011_101_mmmmm_0_aaaaa_nnnnn_ddddd", .umaddl, "UMADDL"),
+        Encoding("100_11011_101_mmmmm_1_aaaaa_nnnnn_ddddd", .umsubl, "UMSUBL"),
+        Encoding("100_11011_110_mmmmm_0_aaaaa_nnnnn_ddddd", .umulh, "UMULH"),
+        Encoding("s00_11010110_mmmmm_000010_nnnnn_ddddd", .udiv, "UDIV"),
+        Encoding("s00_11010110_mmmmm_000011_nnnnn_ddddd", .sdiv, "SDIV"),
+        Encoding("s00_11010110_mmmmm_001000_nnnnn_ddddd", .lslv, "LSLV"),
+        Encoding("s00_11010110_mmmmm_001001_nnnnn_ddddd", .lsrv, "LSRV"),
+        Encoding("s00_11010110_mmmmm_001010_nnnnn_ddddd", .asrv, "ASRV"),
+        Encoding("s00_11010110_mmmmm_001011_nnnnn_ddddd", .rorv, "RORV"),
+        Encoding("s00_11010110_mmmmm_010_c_zz_nnnnn_ddddd", .crc32, "CRC32/CRC32C"),
+        Encoding("s10_11010110_00000_000000_nnnnn_ddddd", .rbit, "RBIT"),
+        Encoding("s10_11010110_00000_000001_nnnnn_ddddd", .rev16, "REV16"),
+        Encoding("010_11010110_00000_000010_nnnnn_ddddd", .rev, "REV (32-bit)"),
+        Encoding("110_11010110_00000_000010_nnnnn_ddddd", .rev32, "REV32"),
+        Encoding("110_11010110_00000_000011_nnnnn_ddddd", .rev, "REV (64-bit)"),
+        Encoding("s10_11010110_00000_000100_nnnnn_ddddd", .clz, "CLZ"),
+        Encoding("s10_11010110_00000_000101_nnnnn_ddddd", .cls, "CLS"),
+    ]
 
-        // Branches.
+    static let branchesAndSystem: [Encoding] = [
         Encoding("000101_iiiiiiiiiiiiiiiiiiiiiiiiii", .b, "B"),
         Encoding("100101_iiiiiiiiiiiiiiiiiiiiiiiiii", .bl, "BL"),
         Encoding("01010100_iiiiiiiiiiiiiiiiiii_0_cccc", .bCond, "B.cond"),
@@ -84,30 +131,49 @@ public enum EncodingTable {
         Encoding("1101011_0010_11111_000000_nnnnn_00000", .ret, "RET"),
         Encoding("1101011_0100_11111_000000_11111_00000", .eret, "ERET"),
 
-        // Exception generation.
         Encoding("11010100_000_iiiiiiiiiiiiiiii_000_01", .svc, "SVC"),
         Encoding("11010100_000_iiiiiiiiiiiiiiii_000_10", .hvc, "HVC"),
         Encoding("11010100_000_iiiiiiiiiiiiiiii_000_11", .smc, "SMC"),
         Encoding("11010100_001_iiiiiiiiiiiiiiii_000_00", .brk, "BRK"),
         Encoding("11010100_010_iiiiiiiiiiiiiiii_000_00", .hlt, "HLT"),
 
-        // System: hints, barriers, PSTATE, system-register moves.
         Encoding("11010101_00000011_0010_0000_011_11111", .wfi, "WFI"),
         Encoding("11010101_00000011_0010_0000_010_11111", .wfe, "WFE"),
-        Encoding("11010101_00000011_0010_mmmm_ooo_11111", .hint, "HINT"),
+        Encoding("11010101_00000011_0010_0000_100_11111", .sev, "SEV"),
+        Encoding("11010101_00000011_0010_0000_101_11111", .sevl, "SEVL"),
+        Encoding("11010101_00000011_0010_mmmm_ppp_11111", .hint, "HINT"),
         Encoding("11010101_00000011_0011_mmmm_010_11111", .clrex, "CLREX"),
         Encoding("11010101_00000011_0011_mmmm_100_11111", .barrier, "DSB"),
         Encoding("11010101_00000011_0011_mmmm_101_11111", .barrier, "DMB"),
         Encoding("11010101_00000011_0011_mmmm_110_11111", .isb, "ISB"),
-        Encoding("11010101_00000_ooo_0100_mmmm_ooo_11111", .msrImmediate, "MSR (immediate)"),
+        Encoding("11010101_00000_ooo_0100_mmmm_ppp_11111", .msrImmediate, "MSR (immediate)"),
+        Encoding("11010101_00001_ooo_nnnn_mmmm_ppp_ddddd", .sys, "SYS"),
+        Encoding("11010101_00101_ooo_nnnn_mmmm_ppp_ddddd", .sysl, "SYSL"),
         Encoding("11010101_0011_rrrrrrrrrrrrrrr_ddddd", .mrs, "MRS"),
         Encoding("11010101_0001_rrrrrrrrrrrrrrr_ddddd", .msrRegister, "MSR (register)"),
+    ]
 
-        // Loads and stores, unsigned offset (GPR only; V=0).
-        Encoding("zz_111_0_01_00_iiiiiiiiiiii_nnnnn_ddddd", .storeUnsignedOffset, "STR (immediate, unsigned offset)"),
-        Encoding("zz_111_0_01_01_iiiiiiiiiiii_nnnnn_ddddd", .loadUnsignedOffset, "LDR (immediate, unsigned offset)"),
-        Encoding("11_111_0_01_10_iiiiiiiiiiii_nnnnn_ddddd", .prefetch, "PRFM (immediate)"),
-        Encoding("0z_111_0_01_1o_iiiiiiiiiiii_nnnnn_ddddd", .loadSignedUnsignedOffset, "LDRSB/LDRSH (immediate, unsigned offset)"),
-        Encoding("10_111_0_01_10_iiiiiiiiiiii_nnnnn_ddddd", .loadSignedUnsignedOffset, "LDRSW (immediate, unsigned offset)"),
+    static let loadsAndStores: [Encoding] = [
+        // Load register (literal).
+        Encoding("0o_011_0_00_iiiiiiiiiiiiiiiiiii_ddddd", .loadLiteral, "LDR (literal)"),
+        Encoding("10_011_0_00_iiiiiiiiiiiiiiiiiii_ddddd", .loadSignedLiteral, "LDRSW (literal)"),
+        Encoding("11_011_0_00_iiiiiiiiiiiiiiiiiii_ddddd", .prefetch, "PRFM (literal)"),
+        // Exclusives and acquire/release (ARMv8.0 forms only).
+        Encoding("zz_001000_0_0_0_sssss_o_TTTTT_nnnnn_ddddd", .storeExclusive, "STXR/STLXR"),
+        Encoding("zz_001000_0_1_0_sssss_o_TTTTT_nnnnn_ddddd", .loadExclusive, "LDXR/LDAXR"),
+        Encoding("1z_001000_0_0_1_sssss_o_TTTTT_nnnnn_ddddd", .storeExclusivePair, "STXP/STLXP"),
+        Encoding("1z_001000_0_1_1_sssss_o_TTTTT_nnnnn_ddddd", .loadExclusivePair, "LDXP/LDAXP"),
+        Encoding("zz_001000_1_0_0_sssss_1_TTTTT_nnnnn_ddddd", .storeRelease, "STLR"),
+        Encoding("zz_001000_1_1_0_sssss_1_TTTTT_nnnnn_ddddd", .loadAcquire, "LDAR"),
+        // Pairs: no-allocate (offset), post-index, offset, pre-index.
+        Encoding("oo_101_0_000_0_iiiiiii_TTTTT_nnnnn_ddddd", .storePair, "STNP"),
+        Encoding("oo_101_0_000_1_iiiiiii_TTTTT_nnnnn_ddddd", .loadPair, "LDNP"),
+        Encoding("oo_101_0_ppp_0_iiiiiii_TTTTT_nnnnn_ddddd", .storePair, "STP"),
+        Encoding("oo_101_0_ppp_1_iiiiiii_TTTTT_nnnnn_ddddd", .loadPair, "LDP/LDPSW"),
+        // Single register: unscaled, post-index, unprivileged, pre-index, register offset.
+        Encoding("zz_111_0_00_oo_0_iiiiiiiii_pp_nnnnn_ddddd", .loadStoreImmediate9, "LDUR/STUR/LDR/STR/LDTR/STTR (imm9)"),
+        Encoding("zz_111_0_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .loadStoreRegister, "LDR/STR (register)"),
+        // Single register: unsigned offset.
+        Encoding("zz_111_0_01_oo_iiiiiiiiiiii_nnnnn_ddddd", .loadStoreUnsigned, "LDR/STR (unsigned offset)"),
     ]
 }

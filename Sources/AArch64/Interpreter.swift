@@ -1,8 +1,9 @@
 /// The execution loop: runs decoded blocks until an exit to EL2, a kick, or the budget.
 ///
 /// Hot-path rules (docs/ARCHITECTURE.md): only unsafe pointers and scalars are live in the loop,
-/// no closures, existentials or arrays; rare work (exceptions, system registers, exits) is in
-/// `@inline(never)` helpers. Kicks and the budget are checked once per block.
+/// no closures, existentials or arrays; rare work (exceptions, system registers, exits,
+/// exclusives, CRC) is in `@inline(never)` helpers. Kicks, the budget and pending virtual
+/// interrupts are checked once per block.
 extension CPU {
     /// Runs the guest until something traps to EL2 (`.trap`, with `CoreState.exitSyndrome`
     /// set), another thread kicks the core (`.kick`), or at least `budget` instructions retired
@@ -28,6 +29,12 @@ extension CPU {
                 s.pointee.pc = pc
                 return .budget
             }
+            if s.pointee.hcrEL2 & HypervisorConfiguration.virtualInterrupts != 0,
+                let vector = takePendingVirtualInterrupt(pc: pc)
+            {
+                pc = vector
+                continue blockLoop
+            }
             if s.pointee.illegalState {
                 pc = takeExceptionToEL1(
                     kind: .synchronous, syndrome: Syndrome.make(.illegalState), preferredReturn: pc)
@@ -51,76 +58,129 @@ extension CPU {
             var insn = arena + Int(entry.start)
             let end = insn + Int(entry.count)
             while insn < end {
-                let d = insn.pointee
                 retired &+= 1
-                switch d.op {
+                let op = insn.pointee.op
+                switch op {
+                // MARK: Data processing, immediate
                 case .addImmediate:
+                    let d = insn.pointee
                     let r = x[Int(d.rn)] &+ d.imm
                     x[Int(d.rd)] = d.sf == 1 ? r : r & 0xFFFF_FFFF
                     x[31] = 0
                 case .subImmediate:
+                    let d = insn.pointee
                     let r = x[Int(d.rn)] &- d.imm
                     x[Int(d.rd)] = d.sf == 1 ? r : r & 0xFFFF_FFFF
                     x[31] = 0
                 case .addsImmediate:
+                    let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], d.imm, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                     x[31] = 0
                 case .subsImmediate:
+                    let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~d.imm, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
                     x[31] = 0
-
                 case .andImmediate:
+                    let d = insn.pointee
                     x[Int(d.rd)] = x[Int(d.rn)] & d.imm
                     x[31] = 0
                 case .orrImmediate:
+                    let d = insn.pointee
                     x[Int(d.rd)] = (x[Int(d.rn)] | d.imm) & Arithmetic.widthMask(d.sf)
                     x[31] = 0
                 case .eorImmediate:
+                    let d = insn.pointee
                     x[Int(d.rd)] = (x[Int(d.rn)] ^ d.imm) & Arithmetic.widthMask(d.sf)
                     x[31] = 0
                 case .andsImmediate:
-                    let r = x[Int(d.rn)] & d.imm & Arithmetic.widthMask(d.sf)
+                    let d = insn.pointee
+                    let r = x[Int(d.rn)] & d.imm
                     x[Int(d.rd)] = r
                     x[31] = 0
                     s.pointee.nzcv = Arithmetic.logicalFlags(r, sf: d.sf)
-
                 case .movz:
+                    let d = insn.pointee
                     x[Int(d.rd)] = d.imm << UInt64(d.b)
                     x[31] = 0
                 case .movn:
+                    let d = insn.pointee
                     x[Int(d.rd)] = ~(d.imm << UInt64(d.b)) & Arithmetic.widthMask(d.sf)
                     x[31] = 0
                 case .movk:
+                    let d = insn.pointee
                     let shift = UInt64(d.b)
                     let r = (x[Int(d.rd)] & ~(0xFFFF << shift)) | (d.imm << shift)
                     x[Int(d.rd)] = r & Arithmetic.widthMask(d.sf)
                     x[31] = 0
+                case .sbfm, .bfm, .ubfm:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.bitfieldMove(
+                        op, source: x[Int(d.rn)], destination: x[Int(d.rd)], immr: d.a, imms: d.b, wmask: d.imm,
+                        tmask: d.imm2, sf: d.sf)
+                    x[31] = 0
+                case .extr:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.extract(x[Int(d.rn)], x[Int(d.rm)], lsb: d.b, sf: d.sf)
+                    x[31] = 0
                 case .adr:
+                    let d = insn.pointee
                     x[Int(d.rd)] = pc &+ d.imm
                     x[31] = 0
                 case .adrp:
+                    let d = insn.pointee
                     x[Int(d.rd)] = (pc & ~0xFFF) &+ d.imm
                     x[31] = 0
 
-                case .addShifted, .subShifted, .addsShifted, .subsShifted:
+                // MARK: Data processing, register
+                case .addShifted:
+                    let d = insn.pointee
                     let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    x[Int(d.rd)] = (x[Int(d.rn)] &+ operand) & Arithmetic.widthMask(d.sf)
+                    x[31] = 0
+                case .subShifted:
+                    let d = insn.pointee
+                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    x[Int(d.rd)] = (x[Int(d.rn)] &- operand) & Arithmetic.widthMask(d.sf)
+                    x[31] = 0
+                case .addsShifted:
+                    let d = insn.pointee
+                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
+                    x[31] = 0
+                case .subsShifted:
+                    let d = insn.pointee
+                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
+                    x[31] = 0
+                case .addExtended, .subExtended, .addsExtended, .subsExtended:
+                    let d = insn.pointee
+                    let operand = Arithmetic.extend(x[Int(d.rm)], option: d.a, shift: d.b)
                     let n = x[Int(d.rn)]
                     let r: UInt64
-                    switch d.op {
-                    case .addShifted: r = (n &+ operand) & Arithmetic.widthMask(d.sf)
-                    case .subShifted: r = (n &- operand) & Arithmetic.widthMask(d.sf)
-                    case .addsShifted: r = Arithmetic.addWithCarry(n, operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
+                    switch op {
+                    case .addExtended: r = (n &+ operand) & Arithmetic.widthMask(d.sf)
+                    case .subExtended: r = (n &- operand) & Arithmetic.widthMask(d.sf)
+                    case .addsExtended: r = Arithmetic.addWithCarry(n, operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                     default: r = Arithmetic.addWithCarry(n, ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
                     }
                     x[Int(d.rd)] = r
                     x[31] = 0
-
+                case .adc, .adcs, .sbc, .sbcs:
+                    let d = insn.pointee
+                    let carry = UInt64((s.pointee.nzcv >> 29) & 1)
+                    let m = op == .adc || op == .adcs ? x[Int(d.rm)] : ~x[Int(d.rm)]
+                    var flags = s.pointee.nzcv
+                    let r = Arithmetic.addWithCarry(x[Int(d.rn)], m, carry, sf: d.sf, nzcv: &flags)
+                    if op == .adcs || op == .sbcs { s.pointee.nzcv = flags }
+                    x[Int(d.rd)] = r
+                    x[31] = 0
                 case .andShifted, .bicShifted, .orrShifted, .ornShifted, .eorShifted, .eonShifted, .andsShifted,
                     .bicsShifted:
+                    let d = insn.pointee
                     var operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
                     let n = x[Int(d.rn)]
                     let r: UInt64
-                    switch d.op {
+                    switch op {
                     case .andShifted, .andsShifted: r = n & operand
                     case .bicShifted, .bicsShifted:
                         operand = ~operand
@@ -133,39 +193,98 @@ extension CPU {
                     let result = r & Arithmetic.widthMask(d.sf)
                     x[Int(d.rd)] = result
                     x[31] = 0
-                    if d.op == .andsShifted || d.op == .bicsShifted {
+                    if op == .andsShifted || op == .bicsShifted {
                         s.pointee.nzcv = Arithmetic.logicalFlags(result, sf: d.sf)
                     }
+                case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
+                    let d = insn.pointee
+                    if Arithmetic.conditionHolds(d.a, s.pointee.nzcv) {
+                        let m = (op == .ccmnImmediate || op == .ccmpImmediate) ? d.imm : x[Int(d.rm)]
+                        if op == .ccmnRegister || op == .ccmnImmediate {
+                            _ = Arithmetic.addWithCarry(x[Int(d.rn)], m, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
+                        } else {
+                            _ = Arithmetic.addWithCarry(x[Int(d.rn)], ~m, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
+                        }
+                    } else {
+                        s.pointee.nzcv = UInt32(d.b) << 28
+                    }
+                case .csel, .csinc, .csinv, .csneg:
+                    let d = insn.pointee
+                    let r: UInt64
+                    if Arithmetic.conditionHolds(d.a, s.pointee.nzcv) {
+                        r = x[Int(d.rn)]
+                    } else {
+                        let m = x[Int(d.rm)]
+                        switch op {
+                        case .csel: r = m
+                        case .csinc: r = m &+ 1
+                        case .csinv: r = ~m
+                        default: r = 0 &- m
+                        }
+                    }
+                    x[Int(d.rd)] = r & Arithmetic.widthMask(d.sf)
+                    x[31] = 0
+                case .madd, .msub, .smaddl, .smsubl, .umaddl, .umsubl, .smulh, .umulh:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.multiply(
+                        op, x[Int(d.rn)], x[Int(d.rm)], accumulator: x[Int(d.imm2)], sf: d.sf)
+                    x[31] = 0
+                case .udiv, .sdiv:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.divide(x[Int(d.rn)], x[Int(d.rm)], signed: op == .sdiv, sf: d.sf)
+                    x[31] = 0
+                case .lslv, .lsrv, .asrv, .rorv:
+                    let d = insn.pointee
+                    let width: UInt64 = d.sf == 1 ? 64 : 32
+                    let amount = UInt8(truncatingIfNeeded: x[Int(d.rm)] % width)
+                    let type: UInt8 = op == .lslv ? 0 : op == .lsrv ? 1 : op == .asrv ? 2 : 3
+                    x[Int(d.rd)] = Arithmetic.shift(x[Int(d.rn)], type: type, amount: amount, sf: d.sf)
+                    x[31] = 0
+                case .rbit, .rev16, .rev, .rev32, .clz, .cls:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.oneSource(op, x[Int(d.rn)], sf: d.sf)
+                    x[31] = 0
+                case .crc32:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = UInt64(
+                        Arithmetic.crc32(
+                            UInt32(truncatingIfNeeded: x[Int(d.rn)]), x[Int(d.rm)], bytes: 1 << Int(d.a),
+                            castagnoli: d.flags & InstructionFlags.castagnoli != 0))
+                    x[31] = 0
 
+                // MARK: Branches
                 case .b:
-                    pc &+= d.imm
+                    pc &+= insn.pointee.imm
                     continue blockLoop
                 case .bl:
                     x[30] = pc &+ 4
-                    pc &+= d.imm
+                    pc &+= insn.pointee.imm
                     continue blockLoop
                 case .bCond:
+                    let d = insn.pointee
                     if Arithmetic.conditionHolds(d.a, s.pointee.nzcv) {
                         pc &+= d.imm
                         continue blockLoop
                     }
                 case .cbz, .cbnz:
+                    let d = insn.pointee
                     let value = x[Int(d.rd)] & Arithmetic.widthMask(d.sf)
-                    if (value == 0) == (d.op == .cbz) {
+                    if (value == 0) == (op == .cbz) {
                         pc &+= d.imm
                         continue blockLoop
                     }
                 case .tbz, .tbnz:
+                    let d = insn.pointee
                     let bit = (x[Int(d.rd)] >> UInt64(d.b)) & 1
-                    if (bit == 0) == (d.op == .tbz) {
+                    if (bit == 0) == (op == .tbz) {
                         pc &+= d.imm
                         continue blockLoop
                     }
                 case .br, .ret:
-                    pc = x[Int(d.rn)]
+                    pc = x[Int(insn.pointee.rn)]
                     continue blockLoop
                 case .blr:
-                    let target = x[Int(d.rn)]
+                    let target = x[Int(insn.pointee.rn)]
                     x[30] = pc &+ 4
                     pc = target
                     continue blockLoop
@@ -173,18 +292,20 @@ extension CPU {
                     if s.pointee.exceptionLevel == 0 {
                         pc = undefinedInstruction(at: pc)
                     } else {
+                        s.pointee.exclusiveArmed = false
                         pc = exceptionReturn()
                     }
                     continue blockLoop
 
+                // MARK: Exception generation
                 case .svc:
                     pc = takeExceptionToEL1(
-                        kind: .synchronous, syndrome: Syndrome.make(.svc64, iss: UInt32(d.imm)),
+                        kind: .synchronous, syndrome: Syndrome.make(.svc64, iss: UInt32(insn.pointee.imm)),
                         preferredReturn: pc &+ 4)
                     continue blockLoop
                 case .brk:
                     pc = takeExceptionToEL1(
-                        kind: .synchronous, syndrome: Syndrome.make(.brk64, iss: UInt32(d.imm)),
+                        kind: .synchronous, syndrome: Syndrome.make(.brk64, iss: UInt32(insn.pointee.imm)),
                         preferredReturn: pc)
                     continue blockLoop
                 case .hvc:
@@ -193,20 +314,29 @@ extension CPU {
                         continue blockLoop
                     }
                     // HVC's preferred return is the next instruction (Arm ARM D1.10.1).
-                    recordTrap(Syndrome.make(.hvc64, iss: UInt32(d.imm)), pc: pc &+ 4)
+                    recordTrap(Syndrome.make(.hvc64, iss: UInt32(insn.pointee.imm)), pc: pc &+ 4)
                     return .trap
                 case .smc:
                     if s.pointee.exceptionLevel == 1 && s.pointee.hcrEL2 & HypervisorConfiguration.tsc != 0 {
                         retired &-= 1
-                        recordTrap(Syndrome.make(.smc64, iss: UInt32(d.imm)), pc: pc)
+                        recordTrap(Syndrome.make(.smc64, iss: UInt32(insn.pointee.imm)), pc: pc)
                         return .trap
                     }
                     // No EL3: SMC is UNDEFINED (Arm ARM C6.2 SMC).
                     pc = undefinedInstruction(at: pc)
                     continue blockLoop
+                case .hlt, .undefined, .sysl, .loadStoreUnsigned, .loadStoreImmediate9, .loadStoreRegister,
+                    .loadLiteral, .loadSignedLiteral:
+                    pc = undefinedInstruction(at: pc)
+                    continue blockLoop
 
+                // MARK: System
                 case .wfi, .wfe:
-                    let isWFE = d.op == .wfe
+                    let isWFE = op == .wfe
+                    if isWFE && s.pointee.eventRegister {
+                        s.pointee.eventRegister = false
+                        break
+                    }
                     // EL0 execution is trapped to EL1 unless SCTLR_EL1.nTWI/nTWE allow it.
                     if s.pointee.exceptionLevel == 0 && s.pointee.sctlrEL1 & (isWFE ? 1 << 18 : 1 << 16) == 0 {
                         pc = takeExceptionToEL1(
@@ -220,63 +350,99 @@ extension CPU {
                         recordTrap(Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)), pc: pc)
                         return .trap
                     }
-                case .hint, .barrier, .clrex, .prefetch:
+                case .sev, .sevl:
+                    // With one PE per event domain until SMP, SEV only sets the local event register.
+                    s.pointee.eventRegister = true
+                case .clrex:
+                    s.pointee.exclusiveArmed = false
+                case .hint, .barrier, .prefetch:
                     break
                 case .isb:
                     pc &+= 4
                     continue blockLoop
-
-                case .mrs:
-                    guard let value = readSystemRegister(SystemRegisterEncoding(key: UInt16(d.imm))) else {
-                        pc = undefinedInstruction(at: pc)
+                case .mrs, .msrRegister, .msrImmediate, .sys:
+                    switch executeSystem(insn.pointee, pc: pc) {
+                    case .next:
+                        break
+                    case .jumped(let target):
+                        pc = target
                         continue blockLoop
-                    }
-                    x[Int(d.rd)] = value
-                    x[31] = 0
-                case .msrRegister:
-                    if !writeSystemRegister(SystemRegisterEncoding(key: UInt16(d.imm)), x[Int(d.rd)]) {
-                        pc = undefinedInstruction(at: pc)
-                        continue blockLoop
-                    }
-                case .msrImmediate:
-                    if !writeProcessorStateField(op1: d.a, op2: d.b, crm: d.imm) {
-                        pc = undefinedInstruction(at: pc)
-                        continue blockLoop
+                    case .exit:
+                        retired &-= 1
+                        return .trap
                     }
 
-                case .loadUnsignedOffset, .loadSignedUnsignedOffset:
-                    let address = x[Int(d.rn)] &+ d.imm
-                    let size = UInt64(1) << UInt64(d.a)
-                    guard let p = ram.pointer(address, size) else {
+                // MARK: Loads and stores
+                case .load, .loadSigned:
+                    let d = insn.pointee
+                    let base = d.b == AddressingMode.literal.rawValue ? pc : x[Int(d.rn)]
+                    if d.rn == 32 && base & 0xF != 0 && d.b != AddressingMode.literal.rawValue,
+                        let vector = checkStackAlignment(pc: pc)
+                    {
+                        pc = vector
+                        continue blockLoop
+                    }
+                    let address = d.b == AddressingMode.register.rawValue
+                        ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
+                        : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
+                    guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
                         retired &-= 1
                         recordDataAbort(address: address, insn: d, write: false, pc: pc)
                         return .trap
                     }
-                    x[Int(d.rd)] = Arithmetic.load(p, sizeLog2: d.a, signed: d.op == .loadSignedUnsignedOffset, sf: d.sf)
+                    let value = Arithmetic.load(p, sizeLog2: d.a, signed: op == .loadSigned, sf: d.sf)
+                    if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                    x[Int(d.rd)] = value
                     x[31] = 0
-                case .storeUnsignedOffset:
-                    let address = x[Int(d.rn)] &+ d.imm
-                    let size = UInt64(1) << UInt64(d.a)
-                    guard let p = ram.pointer(address, size) else {
+                case .store:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                        pc = vector
+                        continue blockLoop
+                    }
+                    let address = d.b == AddressingMode.register.rawValue
+                        ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
+                        : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
+                    guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
                         retired &-= 1
                         recordDataAbort(address: address, insn: d, write: true, pc: pc)
                         return .trap
                     }
                     Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
+                    if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     if ram.codePages[Int((address &- ram.base) >> GuestRAM.pageShift)] != 0 {
                         codeModified()
                         pc &+= 4
                         continue blockLoop
                     }
-
-                case .hlt, .undefined:
-                    pc = undefinedInstruction(at: pc)
-                    continue blockLoop
+                case .loadPair, .loadPairSigned, .storePair, .loadExclusive, .storeExclusive, .loadExclusivePair,
+                    .storeExclusivePair, .loadAcquire, .storeRelease:
+                    switch executeMemoryRare(insn.pointee, pc: pc) {
+                    case .next:
+                        break
+                    case .jumped(let target):
+                        pc = target
+                        continue blockLoop
+                    case .exit:
+                        retired &-= 1
+                        return .trap
+                    }
                 }
                 pc &+= 4
                 insn += 1
             }
         }
+    }
+
+    /// What a rarely executed instruction's helper tells the loop to do next.
+    enum Continuation {
+        /// Continue with the next instruction of the block.
+        case next
+        /// An exception was taken (or control moved): continue at this PC, in a new block.
+        case jumped(UInt64)
+        /// An exit to EL2 was recorded: leave `run` with `.trap` (the instruction did not retire).
+        case exit
     }
 
     /// A store hit a page that decoded blocks came from: drop them (the current block is left
@@ -294,15 +460,23 @@ extension CPU {
     }
 
     /// A load/store to an IPA with no RAM behind it: the stage-2 translation fault a real PE
-    /// reports to EL2 (EC 0x24) with a full instruction syndrome, `FAR_EL2` and `HPFAR_EL2`.
-    /// The level is 1: the highvisor's stage 2 (40-bit IPA, 4 KB granule, start level 1) has no
-    /// level-1 entry for the device windows below RAM.
+    /// reports to EL2 (EC 0x24). Single-register forms without writeback carry a full
+    /// instruction syndrome (ISV=1); writeback forms, pairs and exclusives do not (Arm ARM
+    /// D17.2.37, ISV). The level is 1: the highvisor's stage 2 (40-bit IPA, 4 KB granule,
+    /// start level 1) has no level-1 entry for the device windows below RAM.
     @inline(never)
     func recordDataAbort(address: UInt64, insn d: DecodedInstruction, write: Bool, pc: UInt64) {
-        let signed = d.op == .loadSignedUnsignedOffset
-        let iss = Syndrome.dataAbortISS(
-            sizeLog2: Int(d.a), signExtend: signed, register: Int(d.rd), sixtyFourBit: d.sf == 1,
-            write: write, status: FaultStatus.translation(level: 1))
+        let status = FaultStatus.translation(level: 1)
+        let single = d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire
+            || d.op == .storeRelease
+        let iss: UInt32
+        if single && d.flags & InstructionFlags.writeback == 0 {
+            iss = Syndrome.dataAbortISS(
+                sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: Int(d.rd), sixtyFourBit: d.sf == 1,
+                acquireRelease: d.flags & InstructionFlags.ordered != 0, write: write, status: status)
+        } else {
+            iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: status)
+        }
         state.pointee.exitSyndrome = Syndrome.make(.dataAbortLowerEL, iss: iss)
         state.pointee.exitFaultAddress = address
         state.pointee.exitIPAPage = Syndrome.hpfar(ipa: address)
@@ -317,5 +491,37 @@ extension CPU {
         state.pointee.exitFaultAddress = pc
         state.pointee.exitIPAPage = Syndrome.hpfar(ipa: pc)
         state.pointee.pc = pc
+    }
+
+    /// SP alignment checking (Arm ARM D1.8.2): with SCTLR_EL1.SA (EL1) or SA0 (EL0) set, a
+    /// load/store whose base is a misaligned SP takes an SP alignment fault (EC 0x26).
+    /// Returns the vector to continue at, or nil when checking is off.
+    @inline(never)
+    func checkStackAlignment(pc: UInt64) -> UInt64? {
+        let s = state.pointee
+        let enabled = s.exceptionLevel == 0 ? s.sctlrEL1 & (1 << 4) != 0 : s.sctlrEL1 & (1 << 3) != 0
+        guard enabled else { return nil }
+        return takeExceptionToEL1(kind: .synchronous, syndrome: Syndrome.make(.spAlignment), preferredReturn: pc)
+    }
+
+    /// Takes a pending virtual IRQ/FIQ/SError (HCR_EL2.VI/VF/VSE) unless PSTATE masks it
+    /// (Arm ARM D1.14: with HCR_EL2.{IMO,FMO,AMO} = 1 the virtual interrupt is masked by
+    /// PSTATE.{I,F,A} at EL1 and EL0). Returns the vector, or nil when all are masked.
+    @inline(never)
+    func takePendingVirtualInterrupt(pc: UInt64) -> UInt64? {
+        let s = state
+        let hcr = s.pointee.hcrEL2
+        let daif = s.pointee.daif
+        if hcr & HypervisorConfiguration.vse != 0 && daif & 0x100 == 0 {
+            s.pointee.hcrEL2 &= ~HypervisorConfiguration.vse
+            return takeExceptionToEL1(kind: .serror, syndrome: Syndrome.make(.serror), preferredReturn: pc)
+        }
+        if hcr & HypervisorConfiguration.vi != 0 && daif & 0x80 == 0 {
+            return takeExceptionToEL1(kind: .irq, syndrome: 0, preferredReturn: pc)
+        }
+        if hcr & HypervisorConfiguration.vf != 0 && daif & 0x40 == 0 {
+            return takeExceptionToEL1(kind: .fiq, syndrome: 0, preferredReturn: pc)
+        }
+        return nil
     }
 }

@@ -1,144 +1,220 @@
 /// MRS/MSR for the system registers the core models, with the EL0 access rules of Arm ARM D17
-/// (each register's "Accessibility" pseudocode). A nil read or false write means UNDEFINED.
+/// (each register's "Accessibility" pseudocode) and the EL2 traps of HCR_EL2 (TVM, TRVM, TID3,
+/// TACR, TIDCP; Arm ARM D17.2.48).
 extension CPU {
     /// Identification values of an ARMv8.0 core as seen by a guest on the `virt` board
     /// (Cortex-A57 identity, QEMU `target/arm/cpu64.c`), advertising only what the core implements:
     /// AArch64-only EL0/EL1, no FP/AdvSIMD yet (issue "Floating point and Advanced SIMD"),
-    /// 40-bit physical addresses, 16-bit ASIDs, 4 KB granule.
+    /// CRC32, 40-bit physical addresses, 16-bit ASIDs, 4 KB granule.
     public enum Identification {
         public static let idAA64PFR0: UInt64 = 0x00FF_0011
         public static let idAA64DFR0: UInt64 = 0x1030_5006
-        public static let idAA64ISAR0: UInt64 = 0
+        public static let idAA64ISAR0: UInt64 = 0x0001_0000
         public static let idAA64MMFR0: UInt64 = 0x0F00_1022
         public static let ctrEL0: UInt64 = 0x8444_C004
-        /// DZP set: DC ZVA is not implemented yet.
-        public static let dczidEL0: UInt64 = 0x14
+        /// DC ZVA zeroes 64-byte blocks (BS = 4), permitted (DZP = 0).
+        public static let dczidEL0: UInt64 = 0x4
         public static let clidrEL1: UInt64 = 0x0A20_0023
+        /// CCSIDR_EL1 for CSSELR = L1D, L1I, L2 (Cortex-A57).
+        public static let ccsidr: [UInt64] = [0x701F_E00A, 0x201F_E012, 0x70FF_E07A]
+        public static let zvaBlockSize: UInt64 = 64
     }
 
-    @inline(never)
-    public func readSystemRegister(_ encoding: SystemRegisterEncoding) -> UInt64? {
-        let s = state
-        let el = s.pointee.exceptionLevel
-        switch encoding {
-        case SystemRegister.nzcv: return UInt64(s.pointee.nzcv)
-        case SystemRegister.daif:
-            if el == 0 && s.pointee.sctlrEL1 & (1 << 9) == 0 { return nil }  // SCTLR_EL1.UMA
-            return UInt64(s.pointee.daif)
-        case SystemRegister.tpidrEL0: return s.pointee.tpidrEL0
-        case SystemRegister.tpidrroEL0: return s.pointee.tpidrroEL0
-        case SystemRegister.ctrEL0:
-            if el == 0 && s.pointee.sctlrEL1 & (1 << 15) == 0 { return nil }  // SCTLR_EL1.UCT
-            return Identification.ctrEL0
-        case SystemRegister.dczidEL0: return Identification.dczidEL0
-        default: break
-        }
-        guard el >= 1 else { return nil }
-        switch encoding {
-        case SystemRegister.midrEL1: return s.pointee.midr
-        case SystemRegister.mpidrEL1: return s.pointee.mpidr
-        case SystemRegister.revidrEL1: return 0
-        case SystemRegister.idAA64PFR0EL1: return Identification.idAA64PFR0
-        case SystemRegister.idAA64DFR0EL1: return Identification.idAA64DFR0
-        case SystemRegister.idAA64ISAR0EL1: return Identification.idAA64ISAR0
-        case SystemRegister.idAA64MMFR0EL1: return Identification.idAA64MMFR0
-        case SystemRegisterEncoding(3, 1, 0, 0, 1): return Identification.clidrEL1
-        case SystemRegister.sctlrEL1: return s.pointee.sctlrEL1
-        case SystemRegister.actlrEL1: return s.pointee.actlrEL1
-        case SystemRegister.cpacrEL1: return s.pointee.cpacrEL1
-        case SystemRegister.ttbr0EL1: return s.pointee.ttbr0EL1
-        case SystemRegister.ttbr1EL1: return s.pointee.ttbr1EL1
-        case SystemRegister.tcrEL1: return s.pointee.tcrEL1
-        case SystemRegister.spsrEL1: return s.pointee.spsrEL1
-        case SystemRegister.elrEL1: return s.pointee.elrEL1
-        case SystemRegister.spEL0:
-            if s.pointee.spSel == 0 { return nil }  // SP_EL0 is not accessible while selected.
-            return s.pointee.spEL0
-        case SystemRegister.spSel: return UInt64(s.pointee.spSel)
-        case SystemRegister.currentEL: return UInt64(el) << 2
-        case SystemRegister.esrEL1: return s.pointee.esrEL1
-        case SystemRegister.farEL1: return s.pointee.farEL1
-        case SystemRegister.parEL1: return s.pointee.parEL1
-        case SystemRegister.mairEL1: return s.pointee.mairEL1
-        case SystemRegister.amairEL1: return s.pointee.amairEL1
-        case SystemRegister.vbarEL1: return s.pointee.vbarEL1
-        case SystemRegister.contextidrEL1: return s.pointee.contextidrEL1
-        case SystemRegister.tpidrEL1: return s.pointee.tpidrEL1
-        case SystemRegister.cntkctlEL1: return s.pointee.cntkctlEL1
-        default:
-            // The unallocated part of the ID space (op0=3, op1=0, CRn=0, CRm=1..7) is RAZ.
-            if encoding.op0 == 3 && encoding.op1 == 0 && encoding.crn == 0 && (1...7).contains(encoding.crm) {
-                return 0
-            }
-            return nil
-        }
+    /// The result of a system register access attempt.
+    public enum SystemAccess: Equatable {
+        case done(UInt64)
+        case undefined
+        /// Trapped to EL1 with EC 0x18 (EL0 access disabled by an EL1 control).
+        case trapToEL1
+        /// Trapped to EL2 with EC 0x18: a world switch.
+        case trapToEL2
+        /// An exit to EL2 whose syndrome the operation recorded itself (DC ZVA outside RAM).
+        case exitRecorded
     }
 
-    /// Writes a system register; false when the write is UNDEFINED at the current EL.
+    /// The registers `HCR_EL2.TVM` (writes) and `TRVM` (reads) trap.
+    static let virtualMemoryControls: Set<SystemRegisterEncoding> = [
+        SystemRegister.sctlrEL1, SystemRegister.ttbr0EL1, SystemRegister.ttbr1EL1, SystemRegister.tcrEL1,
+        SystemRegister.esrEL1, SystemRegister.farEL1, SystemRegisterEncoding(3, 0, 5, 1, 0),
+        SystemRegisterEncoding(3, 0, 5, 1, 1), SystemRegister.mairEL1, SystemRegister.amairEL1,
+        SystemRegister.contextidrEL1,
+    ]
+
+    /// The EL2 trap (if any) an EL1/EL0 access to `encoding` takes under the current HCR_EL2.
+    func trapsToEL2(_ encoding: SystemRegisterEncoding, write: Bool) -> Bool {
+        let hcr = state.pointee.hcrEL2
+        if hcr & HypervisorConfiguration.tid3 != 0 && !write && encoding.op0 == 3 && encoding.op1 == 0
+            && encoding.crn == 0 && (1...7).contains(encoding.crm)
+        {
+            return true
+        }
+        if hcr & HypervisorConfiguration.tacr != 0 && encoding == SystemRegister.actlrEL1 { return true }
+        if hcr & HypervisorConfiguration.tidcp != 0 && encoding.op0 == 3 && (encoding.crn == 11 || encoding.crn == 15) {
+            return true
+        }
+        let controls = write ? HypervisorConfiguration.tvm : HypervisorConfiguration.trvm
+        return hcr & controls != 0 && Self.virtualMemoryControls.contains(encoding)
+    }
+
+    /// Reads or writes a system register as MRS/MSR at the current EL would. `fromEL2` performs
+    /// the access on the highvisor's behalf (emulating a trapped access): no EL2 traps apply.
     @inline(never)
-    public func writeSystemRegister(_ encoding: SystemRegisterEncoding, _ value: UInt64) -> Bool {
+    public func accessSystemRegister(
+        _ encoding: SystemRegisterEncoding, write: Bool, value: UInt64 = 0, fromEL2: Bool = false
+    ) -> SystemAccess {
         let s = state
-        let el = s.pointee.exceptionLevel
+        let el = fromEL2 ? 1 : s.pointee.exceptionLevel
+        let sctlr = s.pointee.sctlrEL1
+        // Registers EL0 may reach (subject to EL1 controls).
         switch encoding {
         case SystemRegister.nzcv:
-            s.pointee.nzcv = UInt32(truncatingIfNeeded: value) & 0xF000_0000
-            return true
+            if write { s.pointee.nzcv = UInt32(truncatingIfNeeded: value) & 0xF000_0000 }
+            return .done(UInt64(s.pointee.nzcv))
         case SystemRegister.daif:
-            if el == 0 && s.pointee.sctlrEL1 & (1 << 9) == 0 { return false }
-            s.pointee.daif = UInt32(truncatingIfNeeded: value) & 0x3C0
-            return true
+            if el == 0 && sctlr & (1 << 9) == 0 { return .trapToEL1 }  // SCTLR_EL1.UMA
+            if write { s.pointee.daif = UInt32(truncatingIfNeeded: value) & 0x3C0 }
+            return .done(UInt64(s.pointee.daif))
+        case SystemRegisterEncoding(3, 3, 4, 4, 0):  // FPCR
+            if write { s.pointee.fpcr = value & 0x07FF_9F00 }
+            return .done(s.pointee.fpcr)
+        case SystemRegisterEncoding(3, 3, 4, 4, 1):  // FPSR
+            if write { s.pointee.fpsr = value & 0xF800_009F }
+            return .done(s.pointee.fpsr)
         case SystemRegister.tpidrEL0:
-            s.pointee.tpidrEL0 = value
-            return true
-        default: break
+            if write { s.pointee.tpidrEL0 = value }
+            return .done(s.pointee.tpidrEL0)
+        case SystemRegister.tpidrroEL0:
+            if write {
+                guard el >= 1 else { return .undefined }
+                s.pointee.tpidrroEL0 = value
+            }
+            return .done(s.pointee.tpidrroEL0)
+        case SystemRegister.ctrEL0:
+            if write { return .undefined }
+            if el == 0 && sctlr & (1 << 15) == 0 { return .trapToEL1 }  // SCTLR_EL1.UCT
+            return .done(Identification.ctrEL0)
+        case SystemRegister.dczidEL0:
+            if write { return .undefined }
+            // DZP reads as 1 where DC ZVA is not permitted at this EL (SCTLR_EL1.DZE at EL0).
+            let prohibited = el == 0 && sctlr & (1 << 14) == 0
+            return .done(Identification.dczidEL0 | (prohibited ? 0x10 : 0))
+        default:
+            break
         }
-        guard el >= 1 else { return false }
+        guard el >= 1 else { return .undefined }
+        if !fromEL2 && trapsToEL2(encoding, write: write) { return .trapToEL2 }
+
+        // Read-only identification registers.
+        if encoding.op0 == 3 && encoding.op1 == 0 && encoding.crn == 0 {
+            if write { return .undefined }
+            switch encoding {
+            case SystemRegister.midrEL1: return .done(s.pointee.midr)
+            case SystemRegister.mpidrEL1: return .done(s.pointee.mpidr)
+            case SystemRegister.revidrEL1: return .done(0)
+            case SystemRegister.idAA64PFR0EL1: return .done(Identification.idAA64PFR0)
+            case SystemRegister.idAA64DFR0EL1: return .done(Identification.idAA64DFR0)
+            case SystemRegister.idAA64ISAR0EL1: return .done(Identification.idAA64ISAR0)
+            case SystemRegister.idAA64MMFR0EL1: return .done(Identification.idAA64MMFR0)
+            default:
+                // The rest of the ID space (CRm = 1..7) is RAZ; CRm = 0 op2 = 1..4, 7 are
+                // unallocated aliases of MIDR on real cores but UNDEFINED architecturally here.
+                return (1...7).contains(encoding.crm) ? .done(0) : .undefined
+            }
+        }
         switch encoding {
-        case SystemRegister.sctlrEL1: s.pointee.sctlrEL1 = value
-        case SystemRegister.actlrEL1: s.pointee.actlrEL1 = value
-        case SystemRegister.cpacrEL1: s.pointee.cpacrEL1 = value
-        case SystemRegister.ttbr0EL1: s.pointee.ttbr0EL1 = value
-        case SystemRegister.ttbr1EL1: s.pointee.ttbr1EL1 = value
-        case SystemRegister.tcrEL1: s.pointee.tcrEL1 = value
-        case SystemRegister.spsrEL1: s.pointee.spsrEL1 = value
-        case SystemRegister.elrEL1: s.pointee.elrEL1 = value
+        case SystemRegisterEncoding(3, 1, 0, 0, 1):  // CLIDR_EL1
+            return write ? .undefined : .done(Identification.clidrEL1)
+        case SystemRegisterEncoding(3, 1, 0, 0, 0):  // CCSIDR_EL1, selected by CSSELR_EL1
+            if write { return .undefined }
+            let selection = Int(s.pointee.csselrEL1 & 0xF)
+            return .done(selection < Identification.ccsidr.count ? Identification.ccsidr[selection] : 0)
+        case SystemRegisterEncoding(3, 1, 0, 0, 7):  // AIDR_EL1
+            return write ? .undefined : .done(0)
+        case SystemRegisterEncoding(3, 2, 0, 0, 0):  // CSSELR_EL1
+            if write { s.pointee.csselrEL1 = value & 0xF }
+            return .done(s.pointee.csselrEL1)
+        case SystemRegister.sctlrEL1:
+            // ARMv8.0 fields only; EE/E0E are RES0 (no big-endian support); RES1 bits 29, 28,
+            // 23, 22, 20, 11.
+            if write { s.pointee.sctlrEL1 = (value & 0x040D_D3BF) | 0x30D0_0800 }
+            return .done(s.pointee.sctlrEL1)
+        case SystemRegister.currentEL:
+            return write ? .undefined : .done(UInt64(s.pointee.exceptionLevel) << 2)
+        case SystemRegister.spSel:
+            if write { switchStack(toEL: s.pointee.exceptionLevel, spSel: UInt8(value & 1)) }
+            return .done(UInt64(s.pointee.spSel))
         case SystemRegister.spEL0:
-            if s.pointee.spSel == 0 { return false }
-            s.pointee.spEL0 = value
-        case SystemRegister.spSel: switchStack(toEL: el, spSel: UInt8(value & 1))
-        case SystemRegister.esrEL1: s.pointee.esrEL1 = value
-        case SystemRegister.farEL1: s.pointee.farEL1 = value
-        case SystemRegister.parEL1: s.pointee.parEL1 = value
-        case SystemRegister.mairEL1: s.pointee.mairEL1 = value
-        case SystemRegister.amairEL1: s.pointee.amairEL1 = value
-        case SystemRegister.vbarEL1: s.pointee.vbarEL1 = value & ~0x7FF
-        case SystemRegister.contextidrEL1: s.pointee.contextidrEL1 = value
-        case SystemRegister.tpidrEL1: s.pointee.tpidrEL1 = value
-        case SystemRegister.tpidrroEL0: s.pointee.tpidrroEL0 = value
-        case SystemRegister.cntkctlEL1: s.pointee.cntkctlEL1 = value
-        default: return false
+            // SP_EL0 is not accessible through MRS/MSR while it is the selected stack pointer.
+            if s.pointee.spSel == 0 && !fromEL2 { return .undefined }
+            if write { currentSPEL0 = value }
+            return .done(currentSPEL0)
+        case SystemRegister.vbarEL1:
+            if write { s.pointee.vbarEL1 = value & ~0x7FF }
+            return .done(s.pointee.vbarEL1)
+        // Debug registers of features this core does not implement (no OS lock, no software
+        // step, no breakpoints): RAZ/WI, as the Arm ARM allows for an absent debug feature.
+        case SystemRegisterEncoding(2, 0, 1, 0, 4):  // OSLAR_EL1 (write-only)
+            return write ? .done(0) : .undefined
+        case SystemRegisterEncoding(2, 0, 1, 1, 4):  // OSLSR_EL1 (read-only)
+            return write ? .undefined : .done(0)
+        case SystemRegisterEncoding(2, 0, 1, 3, 4), SystemRegisterEncoding(2, 0, 0, 2, 2):  // OSDLR_EL1, MDSCR_EL1
+            return .done(0)
+        default:
+            break
         }
-        return true
+        guard let keyPath = Self.plainRegister(encoding) else { return .undefined }
+        if write { s.pointee[keyPath: keyPath] = value }
+        return .done(s.pointee[keyPath: keyPath])
+    }
+
+    /// EL1 registers that are plain storage.
+    static func plainRegister(_ encoding: SystemRegisterEncoding) -> WritableKeyPath<CoreState, UInt64>? {
+        switch encoding {
+        case SystemRegister.actlrEL1: \.actlrEL1
+        case SystemRegister.cpacrEL1: \.cpacrEL1
+        case SystemRegister.ttbr0EL1: \.ttbr0EL1
+        case SystemRegister.ttbr1EL1: \.ttbr1EL1
+        case SystemRegister.tcrEL1: \.tcrEL1
+        case SystemRegister.spsrEL1: \.spsrEL1
+        case SystemRegister.elrEL1: \.elrEL1
+        case SystemRegister.esrEL1: \.esrEL1
+        case SystemRegister.farEL1: \.farEL1
+        case SystemRegister.parEL1: \.parEL1
+        case SystemRegisterEncoding(3, 0, 5, 1, 0): \.afsr0EL1
+        case SystemRegisterEncoding(3, 0, 5, 1, 1): \.afsr1EL1
+        case SystemRegister.mairEL1: \.mairEL1
+        case SystemRegister.amairEL1: \.amairEL1
+        case SystemRegister.contextidrEL1: \.contextidrEL1
+        case SystemRegister.tpidrEL1: \.tpidrEL1
+        case SystemRegister.cntkctlEL1: \.cntkctlEL1
+        default: nil
+        }
+    }
+
+    /// Compatibility wrappers for callers outside the interpreter (highvisor, tests).
+    public func readSystemRegister(_ encoding: SystemRegisterEncoding) -> UInt64? {
+        if case .done(let value) = accessSystemRegister(encoding, write: false) { return value }
+        return nil
     }
 
     /// MSR (immediate) to a PSTATE field (Arm ARM C5.2.x): SPSel, DAIFSet, DAIFClr.
     @inline(never)
-    public func writeProcessorStateField(op1: UInt8, op2: UInt8, crm: UInt64) -> Bool {
+    public func writeProcessorStateField(op1: UInt8, op2: UInt8, crm: UInt64) -> SystemAccess {
         let s = state
         let el = s.pointee.exceptionLevel
         switch (op1, op2) {
         case (0, 5):
-            guard el >= 1 else { return false }
+            guard el >= 1 else { return .undefined }
             switchStack(toEL: el, spSel: UInt8(crm & 1))
         case (3, 6):
-            if el == 0 && s.pointee.sctlrEL1 & (1 << 9) == 0 { return false }
+            if el == 0 && s.pointee.sctlrEL1 & (1 << 9) == 0 { return .trapToEL1 }
             s.pointee.daif |= UInt32(crm & 0xF) << 6
         case (3, 7):
-            if el == 0 && s.pointee.sctlrEL1 & (1 << 9) == 0 { return false }
+            if el == 0 && s.pointee.sctlrEL1 & (1 << 9) == 0 { return .trapToEL1 }
             s.pointee.daif &= ~(UInt32(crm & 0xF) << 6)
         default:
-            return false
+            return .undefined
         }
-        return true
+        return .done(0)
     }
 }

@@ -27,6 +27,7 @@ public struct ExitTable: Sendable {
         table[.wfx] = ExitHandlers.waitForInterrupt
         table[.hvc64] = ExitHandlers.hypercall
         table[.smc64] = ExitHandlers.secureMonitorCall
+        table[.sys64] = SystemRegisterTraps.handle
         table[.dataAbortLowerEL] = ExitHandlers.dataAbort
         table[.instructionAbortLowerEL] = ExitHandlers.instructionAbort
         return table

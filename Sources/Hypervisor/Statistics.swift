@@ -7,7 +7,7 @@ import Atomics
 public final class VCPUCounters: @unchecked Sendable {
     public enum Counter: Int, CaseIterable, Sendable {
         case worldSwitches, instructionsRetired, mmioReads, mmioWrites, mmioUnclaimed, hypercalls,
-            wfiSleeps, kicks, blocksBuilt
+            wfiSleeps, kicks, blocksBuilt, systemRegisterTraps
     }
 
     private static let exitBase = 16

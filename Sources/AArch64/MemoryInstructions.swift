@@ -1,0 +1,108 @@
+/// The load/store forms that are rare in hot loops or need more than one access: pairs,
+/// exclusives with the local monitor, and load-acquire/store-release (Arm ARM C3.2, B2.9).
+extension CPU {
+    @inline(never)
+    func executeMemoryRare(_ d: DecodedInstruction, pc: UInt64) -> Continuation {
+        let x = registers
+        let base = x[Int(d.rn)]
+        if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) { return .jumped(vector) }
+        let size = UInt64(1) << UInt64(d.a)
+        switch d.op {
+        case .loadPair, .loadPairSigned, .storePair:
+            let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
+            guard let p = ram.pointer(address, 2 * size) else {
+                recordDataAbort(address: address, insn: d, write: d.op == .storePair, pc: pc)
+                return .exit
+            }
+            if d.op == .storePair {
+                let first = x[Int(d.rd)]
+                let second = x[Int(d.rm)]
+                Arithmetic.store(p, first, sizeLog2: d.a)
+                Arithmetic.store(p + Int(size), second, sizeLog2: d.a)
+                if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                return storedTo(address, length: 2 * size, pc: pc)
+            }
+            let signed = d.op == .loadPairSigned
+            let first = Arithmetic.load(p, sizeLog2: d.a, signed: signed, sf: d.sf)
+            let second = Arithmetic.load(p + Int(size), sizeLog2: d.a, signed: signed, sf: d.sf)
+            if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+            x[Int(d.rd)] = first
+            x[Int(d.rm)] = second
+            x[31] = 0
+            return .next
+
+        case .loadExclusive, .loadExclusivePair, .loadAcquire:
+            let pair = d.op == .loadExclusivePair
+            let length = pair ? 2 * size : size
+            if base & (length - 1) != 0 { return .jumped(alignmentFault(address: base, write: false, pc: pc)) }
+            guard let p = ram.pointer(base, length) else {
+                recordDataAbort(address: base, insn: d, write: false, pc: pc)
+                return .exit
+            }
+            let first = Arithmetic.load(p, sizeLog2: d.a, signed: false, sf: 1)
+            if d.op != .loadAcquire {
+                state.pointee.exclusiveArmed = true
+                state.pointee.exclusiveAddress = base
+                state.pointee.exclusiveSize = length
+            }
+            if pair {
+                let second = Arithmetic.load(p + Int(size), sizeLog2: d.a, signed: false, sf: 1)
+                x[Int(d.imm2)] = second
+            }
+            x[Int(d.rd)] = first
+            x[31] = 0
+            return .next
+
+        case .storeExclusive, .storeExclusivePair, .storeRelease:
+            let pair = d.op == .storeExclusivePair
+            let length = pair ? 2 * size : size
+            if base & (length - 1) != 0 { return .jumped(alignmentFault(address: base, write: true, pc: pc)) }
+            guard let p = ram.pointer(base, length) else {
+                recordDataAbort(address: base, insn: d, write: true, pc: pc)
+                return .exit
+            }
+            if d.op == .storeRelease {
+                Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
+                return storedTo(base, length: size, pc: pc)
+            }
+            let s = state
+            let succeeds = s.pointee.exclusiveArmed && s.pointee.exclusiveAddress == base
+                && s.pointee.exclusiveSize == length
+            s.pointee.exclusiveArmed = false
+            let first = x[Int(d.rd)]
+            let second = x[Int(d.imm2)]
+            x[Int(d.rm)] = succeeds ? 0 : 1
+            x[31] = 0
+            guard succeeds else { return .next }
+            Arithmetic.store(p, first, sizeLog2: d.a)
+            if pair { Arithmetic.store(p + Int(size), second, sizeLog2: d.a) }
+            return storedTo(base, length: length, pc: pc)
+
+        default:
+            return .jumped(undefinedInstruction(at: pc))
+        }
+    }
+
+    /// After a store: if it hit a page decoded blocks came from, drop them and continue in a
+    /// new block after the store.
+    @inline(__always)
+    func storedTo(_ address: UInt64, length: UInt64, pc: UInt64) -> Continuation {
+        let first = Int((address &- ram.base) >> GuestRAM.pageShift)
+        let last = Int((address &+ length &- 1 &- ram.base) >> GuestRAM.pageShift)
+        if ram.codePages[first] != 0 || ram.codePages[last] != 0 {
+            codeModified()
+            return .jumped(pc &+ 4)
+        }
+        return .next
+    }
+
+    /// An alignment fault on a data access, taken to EL1 (Arm ARM D1.10: EC 0x25 from EL1 or
+    /// 0x24 from EL0, DFSC 0x21, FAR = the address).
+    @inline(never)
+    func alignmentFault(address: UInt64, write: Bool, pc: UInt64) -> UInt64 {
+        let ec: ExceptionClass = state.pointee.exceptionLevel == 0 ? .dataAbortLowerEL : .dataAbortSameEL
+        let iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: FaultStatus.alignment)
+        return takeExceptionToEL1(
+            kind: .synchronous, syndrome: Syndrome.make(ec, iss: iss), preferredReturn: pc, faultAddress: address)
+    }
+}
