@@ -52,11 +52,11 @@ public final class BlockCache: @unchecked Sendable {
             guard let word = ram.pointer(address, 4)?.loadUnaligned(as: UInt32.self) else { break }
             let insn = decoder.decode(UInt32(littleEndian: word))
             (arena + used).initialize(to: insn)
+            ram.markCode(address)
             used += 1
             address &+= 4
             if Self.endsBlock(insn.op) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
-        ram.codePages[Int((pc &- ram.base) >> GuestRAM.pageShift)] = 1
         let entry = Entry(pc: pc, start: UInt32(start), count: UInt32(used - start))
         table[Self.slot(pc)] = entry
         blocksBuilt &+= 1

@@ -6,16 +6,18 @@ import Atomics
 /// A `CPU` is driven by exactly one thread at a time (its vCPU's serial queue); only `kick()` and
 /// the request word may be touched from elsewhere.
 public final class CPU: @unchecked Sendable {
-    /// X0–X30, the zero register (slot 31) and the current SP (slot 32).
+    /// X0–X30, the zero register (slot 31, always 0), the current SP (slot 32), and a sink
+    /// (slot 33) that instructions whose destination is XZR write to, so no write needs a test.
     public let registers: UnsafeMutablePointer<UInt64>
     public let state: UnsafeMutablePointer<CoreState>
     public let blocks: BlockCache
     public let ram: GuestRAM
     let requests: UnsafeAtomic<UInt32>
 
-    public static let registerSlots = 33
+    public static let registerSlots = 34
     public static let zeroRegister = 31
     public static let stackPointer = 32
+    public static let discard = 33
 
     public init(ram: GuestRAM) {
         self.ram = ram
@@ -72,7 +74,7 @@ public final class CPU: @unchecked Sendable {
         state.pointee.mpidr = mpidr
         state.pointee.pc = entry
         registers[0] = x0
-        blocks.invalidateAll()
+        invalidateDecodedCode()
     }
 
     /// Selects the stack pointer for the current `PSTATE.{EL,SP}`, saving the old one to its bank.

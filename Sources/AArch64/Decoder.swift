@@ -48,6 +48,10 @@ public struct Decoder: Sendable {
     /// Register slot for a field where 31 means the stack pointer.
     @inline(__always) private static func spOr(_ r: UInt32) -> UInt8 { r == 31 ? 32 : UInt8(r) }
 
+    /// Register slot for a destination-only field where 31 means the zero register: writes go to
+    /// the discard slot, so slot 31 stays zero without a test in the hot loop.
+    @inline(__always) private static func dest(_ r: UInt32) -> UInt8 { r == 31 ? UInt8(CPU.discard) : UInt8(r) }
+
     /// Extracts operands; nil for encodings the table matches but the architecture leaves
     /// unallocated (reserved shift types, 32-bit forms with 64-bit-only fields, ...).
     static func operands(of op: Opcode, _ w: UInt32) -> DecodedInstruction? {
@@ -63,7 +67,7 @@ public struct Decoder: Sendable {
 
         case .addImmediate, .subImmediate, .addsImmediate, .subsImmediate:
             d.rn = spOr(rn)
-            d.rd = (op == .addImmediate || op == .subImmediate) ? spOr(rd) : UInt8(rd)
+            d.rd = (op == .addImmediate || op == .subImmediate) ? spOr(rd) : dest(rd)
             let imm12 = UInt64(bits(w, 21, 10))
             d.imm = bits(w, 22, 22) == 1 ? imm12 << 12 : imm12
 
@@ -74,17 +78,17 @@ public struct Decoder: Sendable {
             else { return nil }
             d.imm = mask
             d.rn = UInt8(rn)
-            d.rd = op == .andsImmediate ? UInt8(rd) : spOr(rd)
+            d.rd = op == .andsImmediate ? dest(rd) : spOr(rd)
 
         case .movz, .movn, .movk:
             let hw = bits(w, 22, 21)
             if sf == 0 && hw >= 2 { return nil }
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.b = UInt8(hw * 16)
             d.imm = UInt64(bits(w, 20, 5))
 
         case .adr, .adrp:
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             let imm = bits(w, 23, 5) << 2 | bits(w, 30, 29)
             d.imm = op == .adr ? signExtend(imm, bits: 21) : signExtend(imm, bits: 21) << 12
 
@@ -92,7 +96,7 @@ public struct Decoder: Sendable {
             let shift = bits(w, 23, 22)
             let amount = bits(w, 15, 10)
             if shift == 3 || (sf == 0 && amount >= 32) { return nil }
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
             d.a = UInt8(shift)
@@ -102,7 +106,7 @@ public struct Decoder: Sendable {
             .bicsShifted:
             let amount = bits(w, 15, 10)
             if sf == 0 && amount >= 32 { return nil }
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
             d.a = UInt8(bits(w, 23, 22))
@@ -115,7 +119,7 @@ public struct Decoder: Sendable {
             if n != sf || (sf == 0 && (immr >= 32 || imms >= 32)) { return nil }
             guard let (wmask, tmask) = bitfieldMasks(n: n, imms: imms, immr: immr, width: sf == 1 ? 64 : 32)
             else { return nil }
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.a = UInt8(immr)
             d.b = UInt8(imms)
@@ -124,7 +128,7 @@ public struct Decoder: Sendable {
         case .extr:
             let lsb = bits(w, 15, 10)
             if bits(w, 22, 22) != sf || (sf == 0 && lsb >= 32) { return nil }
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
             d.b = UInt8(lsb)
@@ -132,14 +136,14 @@ public struct Decoder: Sendable {
         case .addExtended, .addsExtended, .subExtended, .subsExtended:
             let amount = bits(w, 12, 10)
             if amount > 4 { return nil }
-            d.rd = (op == .addExtended || op == .subExtended) ? spOr(rd) : UInt8(rd)
+            d.rd = (op == .addExtended || op == .subExtended) ? spOr(rd) : dest(rd)
             d.rn = spOr(rn)
             d.rm = UInt8(rm)
             d.a = UInt8(bits(w, 15, 13))
             d.b = UInt8(amount)
         case .adc, .adcs, .sbc, .sbcs, .madd, .msub, .smaddl, .smsubl, .smulh, .umaddl, .umsubl, .umulh, .udiv, .sdiv,
             .lslv, .lsrv, .asrv, .rorv, .csel, .csinc, .csinv, .csneg:
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
             d.imm2 = UInt64(bits(w, 14, 10))  // Ra
@@ -153,13 +157,13 @@ public struct Decoder: Sendable {
         case .crc32:
             let size = bits(w, 11, 10)
             if (size == 3) != (sf == 1) { return nil }
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
             d.a = UInt8(size)
             if bits(w, 12, 12) == 1 { d.flags = InstructionFlags.castagnoli }
         case .rbit, .rev16, .rev, .rev32, .clz, .cls:
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.rn = UInt8(rn)
 
         case .b, .bl:
@@ -190,7 +194,7 @@ public struct Decoder: Sendable {
             d.b = UInt8(bits(w, 7, 5))  // op2
             d.imm = UInt64(bits(w, 11, 8))  // CRm
         case .mrs, .msrRegister:
-            d.rd = UInt8(rd)
+            d.rd = op == .mrs ? dest(rd) : UInt8(rd)
             d.imm = UInt64(bits(w, 20, 5))
         case .sys, .sysl:
             d.rd = UInt8(rd)
@@ -203,7 +207,7 @@ public struct Decoder: Sendable {
             d.a = op == .loadSignedLiteral ? 2 : UInt8(2 + bits(w, 30, 30))
             d.sf = op == .loadSignedLiteral ? 1 : UInt8(bits(w, 30, 30))
             d.b = AddressingMode.literal.rawValue
-            d.rd = UInt8(rd)
+            d.rd = dest(rd)
             d.imm = signExtend(bits(w, 23, 5), bits: 19) << 2
         case .prefetch:
             break
@@ -221,8 +225,8 @@ public struct Decoder: Sendable {
             d.op = opc == 1 ? .loadPairSigned : op
             d.a = opc == 2 ? 3 : 2
             d.sf = opc == 0 ? 0 : 1
-            d.rd = UInt8(rd)
-            d.rm = UInt8(bits(w, 14, 10))  // Rt2
+            d.rd = isLoad ? dest(rd) : UInt8(rd)
+            d.rm = isLoad ? dest(bits(w, 14, 10)) : UInt8(bits(w, 14, 10))  // Rt2
             d.rn = spOr(rn)
             d.b = AddressingMode.immediate.rawValue
             d.imm = signExtend(bits(w, 21, 15), bits: 7) << UInt64(d.a)
@@ -236,10 +240,11 @@ public struct Decoder: Sendable {
             let pair = op == .loadExclusivePair || op == .storeExclusivePair
             d.a = pair ? UInt8(2 + bits(w, 30, 30)) : UInt8(bits(w, 31, 30))
             d.sf = pair ? UInt8(bits(w, 30, 30)) : (bits(w, 31, 30) == 3 ? 1 : 0)
-            d.rd = UInt8(rd)
+            let isLoad = op == .loadExclusive || op == .loadExclusivePair || op == .loadAcquire
+            d.rd = isLoad ? dest(rd) : UInt8(rd)
             d.rn = spOr(rn)
-            d.rm = UInt8(bits(w, 20, 16))  // Rs: the status register of a store-exclusive
-            d.imm2 = UInt64(bits(w, 14, 10))  // Rt2
+            d.rm = dest(bits(w, 20, 16))  // Rs: the status register of a store-exclusive
+            d.imm2 = UInt64(isLoad ? dest(bits(w, 14, 10)) : UInt8(bits(w, 14, 10)))  // Rt2
             if bits(w, 15, 15) == 1 || op == .loadAcquire || op == .storeRelease { d.flags = InstructionFlags.ordered }
         }
         return d
@@ -253,7 +258,7 @@ public struct Decoder: Sendable {
         let opc = bits(w, 23, 22)
         var d = DecodedInstruction(op: .store, raw: w)
         d.a = UInt8(size)
-        d.rd = UInt8(bits(w, 4, 0))
+        d.rd = opc == 0 ? UInt8(bits(w, 4, 0)) : dest(bits(w, 4, 0))
         d.rn = spOr(bits(w, 9, 5))
         var isPrefetch = false
         switch opc {

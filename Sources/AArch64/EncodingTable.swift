@@ -168,8 +168,8 @@ public enum EncodingTable {
         // Pairs: no-allocate (offset), post-index, offset, pre-index.
         Encoding("oo_101_0_000_0_iiiiiii_TTTTT_nnnnn_ddddd", .storePair, "STNP"),
         Encoding("oo_101_0_000_1_iiiiiii_TTTTT_nnnnn_ddddd", .loadPair, "LDNP"),
-        Encoding("oo_101_0_ppp_0_iiiiiii_TTTTT_nnnnn_ddddd", .storePair, "STP"),
-        Encoding("oo_101_0_ppp_1_iiiiiii_TTTTT_nnnnn_ddddd", .loadPair, "LDP/LDPSW"),
+        Encoding("oo_101_0_0pp_0_iiiiiii_TTTTT_nnnnn_ddddd", .storePair, "STP"),
+        Encoding("oo_101_0_0pp_1_iiiiiii_TTTTT_nnnnn_ddddd", .loadPair, "LDP/LDPSW"),
         // Single register: unscaled, post-index, unprivileged, pre-index, register offset.
         Encoding("zz_111_0_00_oo_0_iiiiiiiii_pp_nnnnn_ddddd", .loadStoreImmediate9, "LDUR/STUR/LDR/STR/LDTR/STTR (imm9)"),
         Encoding("zz_111_0_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .loadStoreRegister, "LDR/STR (register)"),

@@ -18,6 +18,9 @@ extension CPU {
         let arena = blocks.arena
         var pc = s.pointee.pc
         var retired: UInt64 = 0
+        // Block entries, counted apart from retired instructions so that a guest stuck taking
+        // exceptions (an UNDEF at its own vector retires nothing) still runs out of budget.
+        var entries: UInt64 = 0
         defer { s.pointee.instructionsRetired &+= retired }
 
         blockLoop: while true {
@@ -25,7 +28,8 @@ extension CPU {
                 s.pointee.pc = pc
                 return .kick
             }
-            if retired >= budget {
+            entries &+= 1
+            if retired >= budget || entries > budget {
                 s.pointee.pc = pc
                 return .budget
             }
@@ -54,11 +58,13 @@ extension CPU {
                 }
                 entry = built
             }
+            // Count the whole block up front; an exit part-way through takes back what did not
+            // complete, so the straight-line path pays nothing per instruction.
+            retired &+= UInt64(entry.count)
 
             var insn = arena + Int(entry.start)
             let end = insn + Int(entry.count)
             while insn < end {
-                retired &+= 1
                 let op = insn.pointee.op
                 switch op {
                 // MARK: Data processing, immediate
@@ -66,92 +72,73 @@ extension CPU {
                     let d = insn.pointee
                     let r = x[Int(d.rn)] &+ d.imm
                     x[Int(d.rd)] = d.sf == 1 ? r : r & 0xFFFF_FFFF
-                    x[31] = 0
                 case .subImmediate:
                     let d = insn.pointee
                     let r = x[Int(d.rn)] &- d.imm
                     x[Int(d.rd)] = d.sf == 1 ? r : r & 0xFFFF_FFFF
-                    x[31] = 0
                 case .addsImmediate:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], d.imm, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
-                    x[31] = 0
                 case .subsImmediate:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~d.imm, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
-                    x[31] = 0
                 case .andImmediate:
                     let d = insn.pointee
                     x[Int(d.rd)] = x[Int(d.rn)] & d.imm
-                    x[31] = 0
                 case .orrImmediate:
                     let d = insn.pointee
                     x[Int(d.rd)] = (x[Int(d.rn)] | d.imm) & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .eorImmediate:
                     let d = insn.pointee
                     x[Int(d.rd)] = (x[Int(d.rn)] ^ d.imm) & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .andsImmediate:
                     let d = insn.pointee
                     let r = x[Int(d.rn)] & d.imm
                     x[Int(d.rd)] = r
-                    x[31] = 0
                     s.pointee.nzcv = Arithmetic.logicalFlags(r, sf: d.sf)
                 case .movz:
                     let d = insn.pointee
                     x[Int(d.rd)] = d.imm << UInt64(d.b)
-                    x[31] = 0
                 case .movn:
                     let d = insn.pointee
                     x[Int(d.rd)] = ~(d.imm << UInt64(d.b)) & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .movk:
                     let d = insn.pointee
                     let shift = UInt64(d.b)
                     let r = (x[Int(d.rd)] & ~(0xFFFF << shift)) | (d.imm << shift)
                     x[Int(d.rd)] = r & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .sbfm, .bfm, .ubfm:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.bitfieldMove(
                         op, source: x[Int(d.rn)], destination: x[Int(d.rd)], immr: d.a, imms: d.b, wmask: d.imm,
                         tmask: d.imm2, sf: d.sf)
-                    x[31] = 0
                 case .extr:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.extract(x[Int(d.rn)], x[Int(d.rm)], lsb: d.b, sf: d.sf)
-                    x[31] = 0
                 case .adr:
                     let d = insn.pointee
                     x[Int(d.rd)] = pc &+ d.imm
-                    x[31] = 0
                 case .adrp:
                     let d = insn.pointee
                     x[Int(d.rd)] = (pc & ~0xFFF) &+ d.imm
-                    x[31] = 0
 
                 // MARK: Data processing, register
                 case .addShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
                     x[Int(d.rd)] = (x[Int(d.rn)] &+ operand) & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .subShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
                     x[Int(d.rd)] = (x[Int(d.rn)] &- operand) & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .addsShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
-                    x[31] = 0
                 case .subsShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
-                    x[31] = 0
                 case .addExtended, .subExtended, .addsExtended, .subsExtended:
                     let d = insn.pointee
                     let operand = Arithmetic.extend(x[Int(d.rm)], option: d.a, shift: d.b)
@@ -164,7 +151,6 @@ extension CPU {
                     default: r = Arithmetic.addWithCarry(n, ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
                     }
                     x[Int(d.rd)] = r
-                    x[31] = 0
                 case .adc, .adcs, .sbc, .sbcs:
                     let d = insn.pointee
                     let carry = UInt64((s.pointee.nzcv >> 29) & 1)
@@ -173,11 +159,10 @@ extension CPU {
                     let r = Arithmetic.addWithCarry(x[Int(d.rn)], m, carry, sf: d.sf, nzcv: &flags)
                     if op == .adcs || op == .sbcs { s.pointee.nzcv = flags }
                     x[Int(d.rd)] = r
-                    x[31] = 0
                 case .andShifted, .bicShifted, .orrShifted, .ornShifted, .eorShifted, .eonShifted, .andsShifted,
                     .bicsShifted:
                     let d = insn.pointee
-                    var operand = Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    var operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
                     let n = x[Int(d.rn)]
                     let r: UInt64
                     switch op {
@@ -192,7 +177,6 @@ extension CPU {
                     }
                     let result = r & Arithmetic.widthMask(d.sf)
                     x[Int(d.rd)] = result
-                    x[31] = 0
                     if op == .andsShifted || op == .bicsShifted {
                         s.pointee.nzcv = Arithmetic.logicalFlags(result, sf: d.sf)
                     }
@@ -223,34 +207,28 @@ extension CPU {
                         }
                     }
                     x[Int(d.rd)] = r & Arithmetic.widthMask(d.sf)
-                    x[31] = 0
                 case .madd, .msub, .smaddl, .smsubl, .umaddl, .umsubl, .smulh, .umulh:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.multiply(
                         op, x[Int(d.rn)], x[Int(d.rm)], accumulator: x[Int(d.imm2)], sf: d.sf)
-                    x[31] = 0
                 case .udiv, .sdiv:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.divide(x[Int(d.rn)], x[Int(d.rm)], signed: op == .sdiv, sf: d.sf)
-                    x[31] = 0
                 case .lslv, .lsrv, .asrv, .rorv:
                     let d = insn.pointee
                     let width: UInt64 = d.sf == 1 ? 64 : 32
                     let amount = UInt8(truncatingIfNeeded: x[Int(d.rm)] % width)
                     let type: UInt8 = op == .lslv ? 0 : op == .lsrv ? 1 : op == .asrv ? 2 : 3
                     x[Int(d.rd)] = Arithmetic.shift(x[Int(d.rn)], type: type, amount: amount, sf: d.sf)
-                    x[31] = 0
                 case .rbit, .rev16, .rev, .rev32, .clz, .cls:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.oneSource(op, x[Int(d.rn)], sf: d.sf)
-                    x[31] = 0
                 case .crc32:
                     let d = insn.pointee
                     x[Int(d.rd)] = UInt64(
                         Arithmetic.crc32(
                             UInt32(truncatingIfNeeded: x[Int(d.rn)]), x[Int(d.rm)], bytes: 1 << Int(d.a),
                             castagnoli: d.flags & InstructionFlags.castagnoli != 0))
-                    x[31] = 0
 
                 // MARK: Branches
                 case .b:
@@ -290,6 +268,7 @@ extension CPU {
                     continue blockLoop
                 case .eret:
                     if s.pointee.exceptionLevel == 0 {
+                        retired &-= UInt64(end - insn)
                         pc = undefinedInstruction(at: pc)
                     } else {
                         s.pointee.exclusiveArmed = false
@@ -304,12 +283,14 @@ extension CPU {
                         preferredReturn: pc &+ 4)
                     continue blockLoop
                 case .brk:
+                    retired &-= UInt64(end - insn)
                     pc = takeExceptionToEL1(
                         kind: .synchronous, syndrome: Syndrome.make(.brk64, iss: UInt32(insn.pointee.imm)),
                         preferredReturn: pc)
                     continue blockLoop
                 case .hvc:
                     if s.pointee.exceptionLevel == 0 || s.pointee.hcrEL2 & HypervisorConfiguration.hcd != 0 {
+                        retired &-= UInt64(end - insn)
                         pc = undefinedInstruction(at: pc)
                         continue blockLoop
                     }
@@ -318,15 +299,17 @@ extension CPU {
                     return .trap
                 case .smc:
                     if s.pointee.exceptionLevel == 1 && s.pointee.hcrEL2 & HypervisorConfiguration.tsc != 0 {
-                        retired &-= 1
+                        retired &-= UInt64(end - insn)
                         recordTrap(Syndrome.make(.smc64, iss: UInt32(insn.pointee.imm)), pc: pc)
                         return .trap
                     }
                     // No EL3: SMC is UNDEFINED (Arm ARM C6.2 SMC).
+                    retired &-= UInt64(end - insn)
                     pc = undefinedInstruction(at: pc)
                     continue blockLoop
                 case .hlt, .undefined, .sysl, .loadStoreUnsigned, .loadStoreImmediate9, .loadStoreRegister,
                     .loadLiteral, .loadSignedLiteral:
+                    retired &-= UInt64(end - insn)
                     pc = undefinedInstruction(at: pc)
                     continue blockLoop
 
@@ -339,6 +322,7 @@ extension CPU {
                     }
                     // EL0 execution is trapped to EL1 unless SCTLR_EL1.nTWI/nTWE allow it.
                     if s.pointee.exceptionLevel == 0 && s.pointee.sctlrEL1 & (isWFE ? 1 << 18 : 1 << 16) == 0 {
+                        retired &-= UInt64(end - insn)
                         pc = takeExceptionToEL1(
                             kind: .synchronous, syndrome: Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
                             preferredReturn: pc)
@@ -346,7 +330,7 @@ extension CPU {
                     }
                     let trapBit = isWFE ? HypervisorConfiguration.twe : HypervisorConfiguration.twi
                     if s.pointee.hcrEL2 & trapBit != 0 {
-                        retired &-= 1
+                        retired &-= UInt64(end - insn)
                         recordTrap(Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)), pc: pc)
                         return .trap
                     }
@@ -365,10 +349,15 @@ extension CPU {
                     case .next:
                         break
                     case .jumped(let target):
+                        retired &-= UInt64(end - insn)
                         pc = target
                         continue blockLoop
+                    case .completedInNewBlock:
+                        retired &-= UInt64(end - insn - 1)
+                        pc &+= 4
+                        continue blockLoop
                     case .exit:
-                        retired &-= 1
+                        retired &-= UInt64(end - insn)
                         return .trap
                     }
 
@@ -379,6 +368,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0 && d.b != AddressingMode.literal.rawValue,
                         let vector = checkStackAlignment(pc: pc)
                     {
+                        retired &-= UInt64(end - insn)
                         pc = vector
                         continue blockLoop
                     }
@@ -386,18 +376,18 @@ extension CPU {
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
-                        retired &-= 1
+                        retired &-= UInt64(end - insn)
                         recordDataAbort(address: address, insn: d, write: false, pc: pc)
                         return .trap
                     }
                     let value = Arithmetic.load(p, sizeLog2: d.a, signed: op == .loadSigned, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     x[Int(d.rd)] = value
-                    x[31] = 0
                 case .store:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
                     if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                        retired &-= UInt64(end - insn)
                         pc = vector
                         continue blockLoop
                     }
@@ -405,14 +395,16 @@ extension CPU {
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
-                        retired &-= 1
+                        retired &-= UInt64(end - insn)
                         recordDataAbort(address: address, insn: d, write: true, pc: pc)
                         return .trap
                     }
                     Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                    if ram.codePages[Int((address &- ram.base) >> GuestRAM.pageShift)] != 0 {
-                        codeModified()
+                    if ram.codePages[Int((address &- ram.base) >> GuestRAM.pageShift)] != 0
+                        && codeModified(address, UInt64(1) << UInt64(d.a))
+                    {
+                        retired &-= UInt64(end - insn - 1)
                         pc &+= 4
                         continue blockLoop
                     }
@@ -422,10 +414,15 @@ extension CPU {
                     case .next:
                         break
                     case .jumped(let target):
+                        retired &-= UInt64(end - insn)
                         pc = target
                         continue blockLoop
+                    case .completedInNewBlock:
+                        retired &-= UInt64(end - insn - 1)
+                        pc &+= 4
+                        continue blockLoop
                     case .exit:
-                        retired &-= 1
+                        retired &-= UInt64(end - insn)
                         return .trap
                     }
                 }
@@ -439,18 +436,33 @@ extension CPU {
     enum Continuation {
         /// Continue with the next instruction of the block.
         case next
-        /// An exception was taken (or control moved): continue at this PC, in a new block.
+        /// An exception was taken: continue at this vector, in a new block.
         case jumped(UInt64)
+        /// The instruction completed but decoded code may have changed: continue after it in a
+        /// new block.
+        case completedInNewBlock
         /// An exit to EL2 was recorded: leave `run` with `.trap` (the instruction did not retire).
         case exit
     }
 
-    /// A store hit a page that decoded blocks came from: drop them (the current block is left
+    /// A store hit a page that decoded blocks came from. If it overwrote decoded instruction
+    /// words, drop every decoded block and return true (the loop then leaves the current block
     /// right after the store, so the modified code is decoded afresh).
+    ///
+    /// With several vCPUs the flush must reach every vCPU's cache: issue "Interrupt and timer
+    /// virtualization, PSCI and SMP" broadcasts it.
     @inline(never)
-    func codeModified() {
+    func codeModified(_ address: UInt64, _ length: UInt64) -> Bool {
+        guard ram.overlapsCode(address, length) else { return false }
+        invalidateDecodedCode()
+        return true
+    }
+
+    /// Drops every decoded block and the record of where code came from (IC IALLU/IVAU, SMC).
+    @inline(never)
+    public func invalidateDecodedCode() {
         blocks.invalidateAll()
-        ram.codePages.update(repeating: 0, count: Int(ram.size >> GuestRAM.pageShift))
+        ram.clearCode()
     }
 
     @inline(never)
@@ -472,7 +484,7 @@ extension CPU {
         let iss: UInt32
         if single && d.flags & InstructionFlags.writeback == 0 {
             iss = Syndrome.dataAbortISS(
-                sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: Int(d.rd), sixtyFourBit: d.sf == 1,
+                sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: min(Int(d.rd), 31), sixtyFourBit: d.sf == 1,
                 acquireRelease: d.flags & InstructionFlags.ordered != 0, write: write, status: status)
         } else {
             iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: status)

@@ -28,7 +28,6 @@ extension CPU {
             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
             x[Int(d.rd)] = first
             x[Int(d.rm)] = second
-            x[31] = 0
             return .next
 
         case .loadExclusive, .loadExclusivePair, .loadAcquire:
@@ -50,7 +49,6 @@ extension CPU {
                 x[Int(d.imm2)] = second
             }
             x[Int(d.rd)] = first
-            x[31] = 0
             return .next
 
         case .storeExclusive, .storeExclusivePair, .storeRelease:
@@ -72,7 +70,6 @@ extension CPU {
             let first = x[Int(d.rd)]
             let second = x[Int(d.imm2)]
             x[Int(d.rm)] = succeeds ? 0 : 1
-            x[31] = 0
             guard succeeds else { return .next }
             Arithmetic.store(p, first, sizeLog2: d.a)
             if pair { Arithmetic.store(p + Int(size), second, sizeLog2: d.a) }
@@ -89,9 +86,8 @@ extension CPU {
     func storedTo(_ address: UInt64, length: UInt64, pc: UInt64) -> Continuation {
         let first = Int((address &- ram.base) >> GuestRAM.pageShift)
         let last = Int((address &+ length &- 1 &- ram.base) >> GuestRAM.pageShift)
-        if ram.codePages[first] != 0 || ram.codePages[last] != 0 {
-            codeModified()
-            return .jumped(pc &+ 4)
+        if (ram.codePages[first] != 0 || ram.codePages[last] != 0) && codeModified(address, length) {
+            return .completedInNewBlock
         }
         return .next
     }

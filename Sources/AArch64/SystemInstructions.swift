@@ -13,7 +13,7 @@ extension CPU {
             encoding = SystemRegisterEncoding(key: UInt16(d.imm))
             isRead = true
             outcome = accessSystemRegister(encoding, write: false)
-            if case .done(let value) = outcome, d.rd != 31 { registers[Int(d.rd)] = value }
+            if case .done(let value) = outcome { registers[Int(d.rd)] = value }
         case .msrRegister:
             encoding = SystemRegisterEncoding(key: UInt16(d.imm))
             isRead = false
@@ -33,13 +33,15 @@ extension CPU {
         case .undefined:
             return .jumped(undefinedInstruction(at: pc))
         case .trapToEL1:
-            let iss = Syndrome.sysRegISS(encoding: encoding, rt: Int(d.rd), isRead: isRead)
+            let iss = Syndrome.sysRegISS(encoding: encoding, rt: min(Int(d.rd), 31), isRead: isRead)
             return .jumped(
                 takeExceptionToEL1(kind: .synchronous, syndrome: Syndrome.make(.sys64, iss: iss), preferredReturn: pc))
         case .exitRecorded:
             return .exit
         case .trapToEL2:
-            recordTrap(Syndrome.make(.sys64, iss: Syndrome.sysRegISS(encoding: encoding, rt: Int(d.rd), isRead: isRead)), pc: pc)
+            recordTrap(
+                Syndrome.make(.sys64, iss: Syndrome.sysRegISS(encoding: encoding, rt: min(Int(d.rd), 31), isRead: isRead)),
+                pc: pc)
             return .exit
         }
     }
@@ -70,14 +72,16 @@ extension CPU {
                 return .exitRecorded
             }
             p.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Identification.zvaBlockSize))
-            if ram.codePages[Int((block &- ram.base) >> GuestRAM.pageShift)] != 0 { codeModified() }
+            if ram.codePages[Int((block &- ram.base) >> GuestRAM.pageShift)] != 0 {
+                _ = codeModified(block, Identification.zvaBlockSize)
+            }
             return .done(0)
         case (3, 7, 10, 1), (3, 7, 11, 1), (3, 7, 14, 1):  // DC CVAC, CVAU, CIVAC
             if el == 0 && !uci { return .trapToEL1 }
             return .done(0)
         case (3, 7, 5, 1):  // IC IVAU
             if el == 0 && !uci { return .trapToEL1 }
-            blocks.invalidateAll()
+            invalidateDecodedCode()
             return .done(0)
         default:
             break
@@ -85,7 +89,7 @@ extension CPU {
         guard el >= 1 else { return .undefined }
         switch (e.op1, e.crn, e.crm, e.op2) {
         case (0, 7, 5, 0), (0, 7, 1, 0):  // IC IALLU, IC IALLUIS
-            blocks.invalidateAll()
+            invalidateDecodedCode()
             return .done(0)
         case (0, 7, 6, 1), (0, 7, 6, 2), (0, 7, 10, 2), (0, 7, 14, 2):  // DC IVAC, ISW, CSW, CISW
             return .done(0)

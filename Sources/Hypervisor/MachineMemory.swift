@@ -5,12 +5,13 @@ import AArch64
 
 /// The host memory behind a VM's guest RAM: one anonymous private mapping reserved for the whole
 /// configured size (`MAP_NORESERVE`), which the host kernel commits page by page on first touch,
-/// plus the code-page map the decoded-block cache uses.
+/// plus the `CodeMap` the decoded-block cache uses.
 ///
 /// Issue "Memory virtualization" replaces direct access with real stage-2 tables that map this
 /// memory on demand; the reservation stays the same.
 public final class MachineMemory: @unchecked Sendable {
     public let ram: GuestRAM
+    private let codeMap: CodeMap
     private let mappingLength: Int
 
     public struct AllocationError: Error, CustomStringConvertible {
@@ -25,16 +26,13 @@ public final class MachineMemory: @unchecked Sendable {
         let length = Int(size)
         let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapping, mapping != MAP_FAILED else { throw AllocationError(size: size, errno: errno) }
-        let pages = Int(size >> GuestRAM.pageShift)
-        let codePages = UnsafeMutablePointer<UInt8>.allocate(capacity: max(pages, 1))
-        codePages.initialize(repeating: 0, count: max(pages, 1))
         mappingLength = length
-        ram = GuestRAM(base: base, size: size, host: mapping, codePages: codePages)
+        codeMap = CodeMap(ramSize: size)
+        ram = GuestRAM(base: base, size: size, host: mapping, codeMap: codeMap)
     }
 
     deinit {
         munmap(ram.host, mappingLength)
-        ram.codePages.deallocate()
     }
 
     /// Copies `bytes` into guest RAM at `address` (image loading); false if it does not fit.

@@ -177,6 +177,17 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 8)
     }
 
+    func testGuestLoopingOnExceptionsStillRunsOutOfBudget() throws {
+        // UDF at the synchronous vector: every exception raises the next one and nothing
+        // retires, but `run` must still return.
+        let m = TestMachine()
+        m.cpu.state.pointee.vbarEL1 = TestMachine.ramBase + 0x1000
+        m.load([0], at: TestMachine.ramBase + 0x1200)
+        m.load([0])
+        XCTAssertEqual(m.runLoaded(budget: 1000), .budget)
+        XCTAssertEqual(m.cpu.pc, TestMachine.ramBase + 0x1200)
+    }
+
     func testBudgetAndKickStopAtBlockBoundaries() throws {
         let m = TestMachine()
         m.load(try CrossAssembler.assemble(["1: add x0, x0, #1", "b 1b"]))

@@ -10,22 +10,20 @@ final class TestMachine {
     static let stop: UInt32 = 0xFFFF
 
     let memory: UnsafeMutableRawPointer
-    let codePages: UnsafeMutablePointer<UInt8>
+    let codeMap: CodeMap
     let cpu: CPU
 
     init() {
         memory = .allocate(byteCount: Int(Self.ramSize), alignment: 4096)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Self.ramSize))
-        codePages = .allocate(capacity: Int(Self.ramSize >> 12))
-        codePages.initialize(repeating: 0, count: Int(Self.ramSize >> 12))
-        cpu = CPU(ram: GuestRAM(base: Self.ramBase, size: Self.ramSize, host: memory, codePages: codePages))
+        codeMap = CodeMap(ramSize: Self.ramSize)
+        cpu = CPU(ram: GuestRAM(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
         cpu.reset(entry: Self.ramBase, x0: 0, mpidr: 0x8000_0000)
         cpu.sp = Self.ramBase + Self.ramSize - 16
     }
 
     deinit {
         memory.deallocate()
-        codePages.deallocate()
     }
 
     func load(_ words: [UInt32], at address: UInt64 = ramBase) {
