@@ -345,7 +345,7 @@ extension CPU {
                     pc &+= 4
                     continue blockLoop
                 case .mrs, .msrRegister, .msrImmediate, .sys:
-                    switch executeSystem(insn.pointee, pc: pc) {
+                    switch executeSystem(insn, pc: pc) {
                     case .next:
                         break
                     case .jumped(let target):
@@ -377,7 +377,7 @@ extension CPU {
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
                         retired &-= UInt64(end - insn)
-                        recordDataAbort(address: address, insn: d, write: false, pc: pc)
+                        recordDataAbort(address: address, insn: insn, write: false, pc: pc)
                         return .trap
                     }
                     let value = Arithmetic.load(p, sizeLog2: d.a, signed: op == .loadSigned, sf: d.sf)
@@ -396,7 +396,7 @@ extension CPU {
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
                         retired &-= UInt64(end - insn)
-                        recordDataAbort(address: address, insn: d, write: true, pc: pc)
+                        recordDataAbort(address: address, insn: insn, write: true, pc: pc)
                         return .trap
                     }
                     Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
@@ -408,9 +408,57 @@ extension CPU {
                         pc &+= 4
                         continue blockLoop
                     }
-                case .loadPair, .loadPairSigned, .storePair, .loadExclusive, .storeExclusive, .loadExclusivePair,
-                    .storeExclusivePair, .loadAcquire, .storeRelease:
-                    switch executeMemoryRare(insn.pointee, pc: pc) {
+                case .loadPair, .loadPairSigned:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                        retired &-= UInt64(end - insn)
+                        pc = vector
+                        continue blockLoop
+                    }
+                    let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
+                    let size = UInt64(1) << UInt64(d.a)
+                    guard let p = ram.pointer(address, 2 &* size) else {
+                        retired &-= UInt64(end - insn)
+                        recordDataAbort(address: address, insn: insn, write: false, pc: pc)
+                        return .trap
+                    }
+                    let signed = op == .loadPairSigned
+                    let first = Arithmetic.load(p, sizeLog2: d.a, signed: signed, sf: d.sf)
+                    let second = Arithmetic.load(p + Int(size), sizeLog2: d.a, signed: signed, sf: d.sf)
+                    if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                    x[Int(d.rd)] = first
+                    x[Int(d.rm)] = second
+                case .storePair:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                        retired &-= UInt64(end - insn)
+                        pc = vector
+                        continue blockLoop
+                    }
+                    let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
+                    let size = UInt64(1) << UInt64(d.a)
+                    guard let p = ram.pointer(address, 2 &* size) else {
+                        retired &-= UInt64(end - insn)
+                        recordDataAbort(address: address, insn: insn, write: true, pc: pc)
+                        return .trap
+                    }
+                    Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
+                    Arithmetic.store(p + Int(size), x[Int(d.rm)], sizeLog2: d.a)
+                    if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                    let firstPage = Int((address &- ram.base) >> GuestRAM.pageShift)
+                    let lastPage = Int((address &+ 2 &* size &- 1 &- ram.base) >> GuestRAM.pageShift)
+                    if (ram.codePages[firstPage] != 0 || ram.codePages[lastPage] != 0)
+                        && codeModified(address, 2 &* size)
+                    {
+                        retired &-= UInt64(end - insn - 1)
+                        pc &+= 4
+                        continue blockLoop
+                    }
+                case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
+                    .storeRelease:
+                    switch executeMemoryRare(insn, pc: pc) {
                     case .next:
                         break
                     case .jumped(let target):
@@ -477,7 +525,8 @@ extension CPU {
     /// D17.2.37, ISV). The level is 1: the highvisor's stage 2 (40-bit IPA, 4 KB granule,
     /// start level 1) has no level-1 entry for the device windows below RAM.
     @inline(never)
-    func recordDataAbort(address: UInt64, insn d: DecodedInstruction, write: Bool, pc: UInt64) {
+    func recordDataAbort(address: UInt64, insn: UnsafePointer<DecodedInstruction>, write: Bool, pc: UInt64) {
+        let d = insn.pointee
         let status = FaultStatus.translation(level: 1)
         let single = d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire
             || d.op == .storeRelease

@@ -1,41 +1,20 @@
-/// The load/store forms that are rare in hot loops or need more than one access: pairs,
-/// exclusives with the local monitor, and load-acquire/store-release (Arm ARM C3.2, B2.9).
+/// The load/store forms that are rare in hot loops: exclusives with the local monitor and
+/// load-acquire/store-release (Arm ARM B2.9, C3.2.7).
 extension CPU {
     @inline(never)
-    func executeMemoryRare(_ d: DecodedInstruction, pc: UInt64) -> Continuation {
+    func executeMemoryRare(_ insn: UnsafePointer<DecodedInstruction>, pc: UInt64) -> Continuation {
+        let d = insn.pointee
         let x = registers
         let base = x[Int(d.rn)]
         if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) { return .jumped(vector) }
         let size = UInt64(1) << UInt64(d.a)
         switch d.op {
-        case .loadPair, .loadPairSigned, .storePair:
-            let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
-            guard let p = ram.pointer(address, 2 * size) else {
-                recordDataAbort(address: address, insn: d, write: d.op == .storePair, pc: pc)
-                return .exit
-            }
-            if d.op == .storePair {
-                let first = x[Int(d.rd)]
-                let second = x[Int(d.rm)]
-                Arithmetic.store(p, first, sizeLog2: d.a)
-                Arithmetic.store(p + Int(size), second, sizeLog2: d.a)
-                if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                return storedTo(address, length: 2 * size, pc: pc)
-            }
-            let signed = d.op == .loadPairSigned
-            let first = Arithmetic.load(p, sizeLog2: d.a, signed: signed, sf: d.sf)
-            let second = Arithmetic.load(p + Int(size), sizeLog2: d.a, signed: signed, sf: d.sf)
-            if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-            x[Int(d.rd)] = first
-            x[Int(d.rm)] = second
-            return .next
-
         case .loadExclusive, .loadExclusivePair, .loadAcquire:
             let pair = d.op == .loadExclusivePair
             let length = pair ? 2 * size : size
             if base & (length - 1) != 0 { return .jumped(alignmentFault(address: base, write: false, pc: pc)) }
             guard let p = ram.pointer(base, length) else {
-                recordDataAbort(address: base, insn: d, write: false, pc: pc)
+                recordDataAbort(address: base, insn: insn, write: false, pc: pc)
                 return .exit
             }
             let first = Arithmetic.load(p, sizeLog2: d.a, signed: false, sf: 1)
@@ -56,7 +35,7 @@ extension CPU {
             let length = pair ? 2 * size : size
             if base & (length - 1) != 0 { return .jumped(alignmentFault(address: base, write: true, pc: pc)) }
             guard let p = ram.pointer(base, length) else {
-                recordDataAbort(address: base, insn: d, write: true, pc: pc)
+                recordDataAbort(address: base, insn: insn, write: true, pc: pc)
                 return .exit
             }
             if d.op == .storeRelease {

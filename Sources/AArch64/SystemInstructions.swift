@@ -4,7 +4,8 @@
 /// or System instruction execution").
 extension CPU {
     @inline(never)
-    func executeSystem(_ d: DecodedInstruction, pc: UInt64) -> Continuation {
+    func executeSystem(_ insn: UnsafePointer<DecodedInstruction>, pc: UInt64) -> Continuation {
+        let d = insn.pointee
         let outcome: SystemAccess
         let encoding: SystemRegisterEncoding
         let isRead: Bool
