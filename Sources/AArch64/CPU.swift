@@ -1,4 +1,7 @@
 import Atomics
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One emulated AArch64 core: its register file, PSTATE and system registers (`CoreState`), its
 /// decoded-block cache, and the request word other threads use to stop it at a block boundary.
@@ -14,6 +17,11 @@ public final class CPU: @unchecked Sendable {
     public let ram: GuestRAM
     let requests: UnsafeAtomic<UInt32>
 
+    /// The system counter the generic-timer registers read (CNTPCT_EL0), in ticks of
+    /// `Identification.counterFrequency`. Host monotonic time by default; the VM's virtual
+    /// clock replaces it (issue "Interrupt and timer virtualization").
+    public var systemCounter: @Sendable () -> UInt64 = CPU.hostMonotonicCounter
+
     public static let registerSlots = 34
     public static let zeroRegister = 31
     public static let stackPointer = 32
@@ -27,6 +35,14 @@ public final class CPU: @unchecked Sendable {
         state.initialize(to: CoreState())
         blocks = BlockCache()
         requests = .create(0)
+    }
+
+    /// Host CLOCK_MONOTONIC scaled to the 62.5 MHz counter frequency.
+    @Sendable public static func hostMonotonicCounter() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let nanoseconds = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+        return nanoseconds / 16
     }
 
     deinit {

@@ -61,6 +61,9 @@ public struct CoreState: Sendable {
     public var midr: UInt64 = 0x411F_D070
     public var mpidr: UInt64 = 0x8000_0000
 
+    /// CNTVOFF_EL2: CNTVCT_EL0 = CNTPCT_EL0 - this offset.
+    public var virtualCounterOffset: UInt64 = 0
+
     // EL2 controls, written by the highvisor (Arm ARM D17.2.48 HCR_EL2).
     public var hcrEL2: UInt64 = HypervisorConfiguration.guestDefault
 

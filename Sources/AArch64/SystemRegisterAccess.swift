@@ -18,6 +18,8 @@ extension CPU {
         /// CCSIDR_EL1 for CSSELR = L1D, L1I, L2 (Cortex-A57).
         public static let ccsidr: [UInt64] = [0x701F_E00A, 0x201F_E012, 0x70FF_E07A]
         public static let zvaBlockSize: UInt64 = 64
+        /// CNTFRQ_EL0: 62.5 MHz, as QEMU's `virt` board programs it.
+        public static let counterFrequency: UInt64 = 62_500_000
     }
 
     /// The result of a system register access attempt.
@@ -93,6 +95,21 @@ extension CPU {
             if write { return .undefined }
             if el == 0 && sctlr & (1 << 15) == 0 { return .trapToEL1 }  // SCTLR_EL1.UCT
             return .done(Identification.ctrEL0)
+        // Generic timer counters (Arm ARM D11.2): EL0 access is governed by CNTKCTL_EL1
+        // EL0PCTEN (bit 0) and EL0VCTEN (bit 1); CNTFRQ_EL0 needs either.
+        case SystemRegisterEncoding(3, 3, 14, 0, 0):  // CNTFRQ_EL0
+            // Writable only at the highest EL, which is the hypervisor's.
+            if write { return .undefined }
+            if el == 0 && s.pointee.cntkctlEL1 & 3 == 0 { return .trapToEL1 }
+            return .done(Identification.counterFrequency)
+        case SystemRegisterEncoding(3, 3, 14, 0, 1):  // CNTPCT_EL0
+            if write { return .undefined }
+            if el == 0 && s.pointee.cntkctlEL1 & 1 == 0 { return .trapToEL1 }
+            return .done(systemCounter())
+        case SystemRegisterEncoding(3, 3, 14, 0, 2):  // CNTVCT_EL0
+            if write { return .undefined }
+            if el == 0 && s.pointee.cntkctlEL1 & 2 == 0 { return .trapToEL1 }
+            return .done(systemCounter() &- s.pointee.virtualCounterOffset)
         case SystemRegister.dczidEL0:
             if write { return .undefined }
             // DZP reads as 1 where DC ZVA is not permitted at this EL (SCTLR_EL1.DZE at EL0).

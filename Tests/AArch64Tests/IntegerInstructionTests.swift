@@ -303,6 +303,43 @@ final class IntegerInstructionTests: XCTestCase {
         XCTAssertEqual(c.x(9), 0, "no pointer authentication")
     }
 
+    func testGenericTimerCounters() throws {
+        var ticks: UInt64 = 1000
+        let m = TestMachine()
+        let counter = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        defer { counter.deallocate() }
+        counter.pointee = ticks
+        let address = UInt(bitPattern: counter)
+        m.cpu.systemCounter = {
+            let p = UnsafeMutablePointer<UInt64>(bitPattern: address)!
+            p.pointee += 10
+            return p.pointee
+        }
+        m.cpu.state.pointee.virtualCounterOffset = 500
+        try m.run(["mrs x1, cntfrq_el0", "mrs x2, cntpct_el0", "mrs x3, cntvct_el0"])
+        ticks += 10
+        XCTAssertEqual(m.cpu.x(1), 62_500_000)
+        XCTAssertEqual(m.cpu.x(2), ticks)
+        XCTAssertEqual(m.cpu.x(3), ticks + 10 - 500, "CNTVCT = CNTPCT - CNTVOFF")
+    }
+
+    func testEL0CounterAccessFollowsCNTKCTL() throws {
+        let m = TestMachine()
+        let vbar = TestMachine.ramBase + 0x1000
+        m.load(try CrossAssembler.assemble(["mrs x10, esr_el1", "hvc #0xffff"]), at: vbar + 0x400)
+        m.load(try CrossAssembler.assemble(["mrs x0, cntpct_el0", "mrs x1, cntvct_el0"]), at: TestMachine.ramBase + 0x100)
+        m.cpu.state.pointee.vbarEL1 = vbar
+        m.cpu.state.pointee.cntkctlEL1 = 1  // EL0PCTEN only
+        m.cpu.state.pointee.spsrEL1 = 0
+        m.cpu.state.pointee.elrEL1 = TestMachine.ramBase + 0x100
+        m.load(try CrossAssembler.assemble(["eret"]))
+        _ = m.runLoaded()
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertNotEqual(m.cpu.x(0), 0, "CNTPCT_EL0 readable at EL0")
+        // CNTVCT_EL0 trapped to EL1: EC 0x18, Op0 3, Op2 2, Op1 3, CRn 14, Rt 1, CRm 0, read.
+        XCTAssertEqual(m.cpu.x(10), 0x6200_0000 | 3 << 20 | 2 << 17 | 3 << 14 | 14 << 10 | 1 << 5 | 1)
+    }
+
     func testTVMTrapsWritesToEL2WithAFullSyndrome() throws {
         let m = TestMachine()
         m.cpu.state.pointee.hcrEL2 |= HypervisorConfiguration.tvm

@@ -143,6 +143,25 @@ final class HighvisorTests: XCTestCase {
         XCTAssertEqual(vm.statistics.hypercalls, 7)
     }
 
+    func testTrappedSystemRegisterAccessesAreEmulatedByTheHighvisor() throws {
+        // TID3 traps ID register reads, TVM writes of the VM controls, TACR ACTLR_EL1: each is
+        // an EC 0x18 exit that the highvisor emulates, and the guest sees the architectural value.
+        let vm = try makeVM(
+            [
+                "mrs x10, id_aa64isar0_el1", "movz x1, #0x1234", "msr mair_el1, x1", "mrs x11, mair_el1",
+                "msr actlr_el1, x1", "mrs x12, actlr_el1",
+            ] + Self.powerOff, device: RecordingDevice(readValue: 0))
+        vm.vcpus[0].cpu.state.pointee.hcrEL2 |=
+            HypervisorConfiguration.tid3 | HypervisorConfiguration.tvm | HypervisorConfiguration.tacr
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        let cpu = vm.vcpus[0].cpu
+        XCTAssertEqual(cpu.x(10), 0x1_0000, "ID_AA64ISAR0_EL1: CRC32")
+        XCTAssertEqual(cpu.x(11), 0x1234)
+        XCTAssertEqual(cpu.x(12), 0x1234)
+        // ID read, MAIR write, ACTLR write, ACTLR read trap; the MAIR read does not (TRVM clear).
+        XCTAssertEqual(vm.statistics.exitsByClass["SYS64"], 4)
+    }
+
     func testSystemResetStopsWithReasonReset() throws {
         let vm = try makeVM(["movz w0, #9", "movk w0, #0x8400, lsl #16", "hvc #0"], device: RecordingDevice(readValue: 0))
         XCTAssertEqual(try run(vm).reason, .reset)
