@@ -199,7 +199,8 @@ extension Arithmetic {
         if sf == 1 {
             if m == 0 { return 0 }
             if signed {
-                return UInt64(bitPattern: Int64(bitPattern: n).dividedReportingOverflow(by: Int64(bitPattern: m)).partialValue)
+                return UInt64(
+                    bitPattern: Int64(bitPattern: n).dividedReportingOverflow(by: Int64(bitPattern: m)).partialValue)
             }
             return n / m
         }

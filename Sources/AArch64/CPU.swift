@@ -97,7 +97,9 @@ public final class CPU: @unchecked Sendable {
     @inline(__always)
     func switchStack(toEL el: UInt8, spSel: UInt8) {
         let s = state
-        if s.pointee.spSel == 0 { s.pointee.spEL0 = registers[Self.stackPointer] } else {
+        if s.pointee.spSel == 0 {
+            s.pointee.spEL0 = registers[Self.stackPointer]
+        } else {
             s.pointee.spEL1 = registers[Self.stackPointer]
         }
         s.pointee.exceptionLevel = el
@@ -109,7 +111,11 @@ public final class CPU: @unchecked Sendable {
     var currentSPEL0: UInt64 {
         get { state.pointee.spSel == 0 ? registers[Self.stackPointer] : state.pointee.spEL0 }
         set {
-            if state.pointee.spSel == 0 { registers[Self.stackPointer] = newValue } else { state.pointee.spEL0 = newValue }
+            if state.pointee.spSel == 0 {
+                registers[Self.stackPointer] = newValue
+            } else {
+                state.pointee.spEL0 = newValue
+            }
         }
     }
 }

@@ -74,7 +74,8 @@ public struct Decoder: Sendable {
         case .andImmediate, .orrImmediate, .eorImmediate, .andsImmediate:
             let n = bits(w, 22, 22)
             if sf == 0 && n == 1 { return nil }
-            guard let mask = decodeBitMasks(n: n, imms: bits(w, 15, 10), immr: bits(w, 21, 16), width: sf == 1 ? 64 : 32)
+            guard
+                let mask = decodeBitMasks(n: n, imms: bits(w, 15, 10), immr: bits(w, 21, 16), width: sf == 1 ? 64 : 32)
             else { return nil }
             d.imm = mask
             d.rn = UInt8(rn)

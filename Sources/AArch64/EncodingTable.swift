@@ -42,7 +42,8 @@ public struct Encoding: Sendable {
 /// pointer authentication, ...) and, until issue "Floating point and Advanced SIMD", every
 /// FP/AdvSIMD encoding (op0 x111 with V = 1).
 public enum EncodingTable {
-    public static let all: [Encoding] = dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
+    public static let all: [Encoding] =
+        dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
         + loadsAndStores
 
     static let dataProcessingImmediate: [Encoding] = [
@@ -171,7 +172,8 @@ public enum EncodingTable {
         Encoding("oo_101_0_0pp_0_iiiiiii_TTTTT_nnnnn_ddddd", .storePair, "STP"),
         Encoding("oo_101_0_0pp_1_iiiiiii_TTTTT_nnnnn_ddddd", .loadPair, "LDP/LDPSW"),
         // Single register: unscaled, post-index, unprivileged, pre-index, register offset.
-        Encoding("zz_111_0_00_oo_0_iiiiiiiii_pp_nnnnn_ddddd", .loadStoreImmediate9, "LDUR/STUR/LDR/STR/LDTR/STTR (imm9)"),
+        Encoding(
+            "zz_111_0_00_oo_0_iiiiiiiii_pp_nnnnn_ddddd", .loadStoreImmediate9, "LDUR/STUR/LDR/STR/LDTR/STTR (imm9)"),
         Encoding("zz_111_0_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .loadStoreRegister, "LDR/STR (register)"),
         // Single register: unsigned offset.
         Encoding("zz_111_0_01_oo_iiiiiiiiiiii_nnnnn_ddddd", .loadStoreUnsigned, "LDR/STR (unsigned offset)"),

@@ -372,7 +372,8 @@ extension CPU {
                         pc = vector
                         continue blockLoop
                     }
-                    let address = d.b == AddressingMode.register.rawValue
+                    let address =
+                        d.b == AddressingMode.register.rawValue
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
@@ -391,7 +392,8 @@ extension CPU {
                         pc = vector
                         continue blockLoop
                     }
-                    let address = d.b == AddressingMode.register.rawValue
+                    let address =
+                        d.b == AddressingMode.register.rawValue
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
@@ -528,12 +530,14 @@ extension CPU {
     func recordDataAbort(address: UInt64, insn: UnsafePointer<DecodedInstruction>, write: Bool, pc: UInt64) {
         let d = insn.pointee
         let status = FaultStatus.translation(level: 1)
-        let single = d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire
+        let single =
+            d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire
             || d.op == .storeRelease
         let iss: UInt32
         if single && d.flags & InstructionFlags.writeback == 0 {
             iss = Syndrome.dataAbortISS(
-                sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: min(Int(d.rd), 31), sixtyFourBit: d.sf == 1,
+                sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: min(Int(d.rd), 31),
+                sixtyFourBit: d.sf == 1,
                 acquireRelease: d.flags & InstructionFlags.ordered != 0, write: write, status: status)
         } else {
             iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: status)

@@ -43,7 +43,8 @@ extension CPU {
                 return storedTo(base, length: size, pc: pc)
             }
             let s = state
-            let succeeds = s.pointee.exclusiveArmed && s.pointee.exclusiveAddress == base
+            let succeeds =
+                s.pointee.exclusiveArmed && s.pointee.exclusiveAddress == base
                 && s.pointee.exclusiveSize == length
             s.pointee.exclusiveArmed = false
             let first = x[Int(d.rd)]

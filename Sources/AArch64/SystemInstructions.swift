@@ -41,7 +41,8 @@ extension CPU {
             return .exit
         case .trapToEL2:
             recordTrap(
-                Syndrome.make(.sys64, iss: Syndrome.sysRegISS(encoding: encoding, rt: min(Int(d.rd), 31), isRead: isRead)),
+                Syndrome.make(
+                    .sys64, iss: Syndrome.sysRegISS(encoding: encoding, rt: min(Int(d.rd), 31), isRead: isRead)),
                 pc: pc)
             return .exit
         }

@@ -9,7 +9,8 @@ public struct SystemRegisterEncoding: Hashable, Sendable, CustomStringConvertibl
     public init(key: UInt16) { self.key = key }
 
     public init(_ op0: Int, _ op1: Int, _ crn: Int, _ crm: Int, _ op2: Int) {
-        key = UInt16(op0 & 3) << 14 | UInt16(op1 & 7) << 11 | UInt16(crn & 15) << 7
+        key =
+            UInt16(op0 & 3) << 14 | UInt16(op1 & 7) << 11 | UInt16(crn & 15) << 7
             | UInt16(crm & 15) << 3 | UInt16(op2 & 7)
     }
 

@@ -40,7 +40,10 @@ public struct ControlDispatcher: Sendable {
         case .ping:
             return [:]
         case .version:
-            return ["protocol": .integer(Int64(ControlProtocol.version)), "version": .string(ControlProtocol.softwareVersion)]
+            return [
+                "protocol": .integer(Int64(ControlProtocol.version)),
+                "version": .string(ControlProtocol.softwareVersion),
+            ]
         case .create:
             let name = try arguments.string("name")
             let configuration = try arguments.configuration("config")

@@ -21,14 +21,18 @@ public struct ControlRequest: Sendable, Equatable {
         }
         guard case .object(let members) = value else {
             return .failure(
-                ControlFailure(id: .null, error: ControlError(.badRequest, "a request must be a JSON object, not \(value.typeName)")))
+                ControlFailure(
+                    id: .null,
+                    error: ControlError(.badRequest, "a request must be a JSON object, not \(value.typeName)")))
         }
         let id = members["id"] ?? .null
         switch id {
         case .null, .integer, .double, .string: break
         default:
             return .failure(
-                ControlFailure(id: .null, error: ControlError(.badRequest, "'id' must be a number or a string, not \(id.typeName)")))
+                ControlFailure(
+                    id: .null, error: ControlError(.badRequest, "'id' must be a number or a string, not \(id.typeName)")
+                ))
         }
         func fail(_ message: String) -> Result<ControlRequest, ControlFailure> {
             .failure(ControlFailure(id: id, error: ControlError(.badRequest, message)))

@@ -87,7 +87,8 @@ public final class ControlServer: Sendable {
                     case .tooLong:
                         let error = ControlError(
                             .requestTooLarge,
-                            "request line longer than \(ControlProtocol.maximumRequestBytes) bytes; closing the connection")
+                            "request line longer than \(ControlProtocol.maximumRequestBytes) bytes; closing the connection"
+                        )
                         logger.warning("request failed: \(error.code.rawValue): \(error.message)")
                         try await replies.write(Self.frame(.failure(id: .null, error)))
                         return

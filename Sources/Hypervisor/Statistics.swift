@@ -98,7 +98,9 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("uptime (s)", String(format: "%.3f", uptimeSeconds))
         row("MIPS", String(format: "%.1f", mips))
         lines.append("  exits by exception class:")
-        for (name, count) in exitsByClass.sorted(by: { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }) {
+        for (name, count) in exitsByClass.sorted(by: {
+            $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
+        }) {
             row("  " + name, "\(count)")
         }
         return lines.joined(separator: "\n")

@@ -41,7 +41,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         let all = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
-            throw ConfigurationError("unknown configuration key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+            throw ConfigurationError(
+                "unknown configuration key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         memory = try c.decodeIfPresent(String.self, forKey: .memory)

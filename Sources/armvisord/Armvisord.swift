@@ -20,14 +20,16 @@ struct Armvisord: AsyncParsableCommand {
     @Option(help: "Path of the control socket.") var socket: String?
     @Option(
         name: .customLong("state-dir"),
-        help: "State directory (console logs of VMs created without a console); default /var/lib/armvisor for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/armvisor."
+        help:
+            "State directory (console logs of VMs created without a console); default /var/lib/armvisor for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/armvisor."
     )
     var stateDirectory: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("unknown log level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
+            throw ValidationError(
+                "unknown log level '\(logLevel)' (trace, debug, info, notice, warning, error, critical)")
         }
     }
 

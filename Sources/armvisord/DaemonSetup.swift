@@ -8,7 +8,8 @@ enum DaemonSetup {
     static func prepareSocketDirectory(for socketPath: String) throws {
         let limit = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
         guard socketPath.utf8.count <= limit else {
-            throw DaemonError("socket path \(socketPath) is too long (\(socketPath.utf8.count) bytes; at most \(limit))")
+            throw DaemonError(
+                "socket path \(socketPath) is too long (\(socketPath.utf8.count) bytes; at most \(limit))")
         }
         let directory = (socketPath as NSString).deletingLastPathComponent
         guard !directory.isEmpty else { return }
@@ -49,7 +50,8 @@ enum DaemonSetup {
 
     private static func describe(_ error: any Error) -> String {
         let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain
+        {
             return String(cString: strerror(Int32(underlying.code)))
         }
         return nsError.localizedDescription

@@ -39,7 +39,9 @@ struct DiffRandom: RandomNumberGenerator {
 }
 
 fileprivate extension UInt32 {
-    @inline(__always) func field(_ lo: Int, _ width: Int) -> UInt32 { (self >> UInt32(lo)) & ((1 << UInt32(width)) - 1) }
+    @inline(__always) func field(_ lo: Int, _ width: Int) -> UInt32 {
+        (self >> UInt32(lo)) & ((1 << UInt32(width)) - 1)
+    }
     @inline(__always) func bit(_ n: Int) -> Bool { (self >> UInt32(n)) & 1 == 1 }
 
     @inline(__always) mutating func setField(_ lo: Int, _ width: Int, _ value: UInt32) {
@@ -127,8 +129,11 @@ enum DiffClass: String, CaseIterable, Sendable {
         case .crc32: [.crc32]
         // Repeated entries weigh the draw: the register forms have the most variants.
         case .loadStore:
-            [.loadLiteral, .loadStorePair, .loadStorePair, .loadStoreRegister, .loadStoreRegister, .loadStoreRegister,
-             .loadStoreUnsignedOffset, .loadStoreUnsignedOffset]
+            [
+                .loadLiteral, .loadStorePair, .loadStorePair, .loadStoreRegister, .loadStoreRegister,
+                .loadStoreRegister,
+                .loadStoreUnsignedOffset, .loadStoreUnsignedOffset,
+            ]
         case .exclusive: [.loadStoreExclusive]
         case .branchCondition: [.conditionalBranch, .compareBranch, .testBranch, .unconditionalBranch]
         // Everything but branches: the generator tracks the address registers and the exclusive
@@ -216,7 +221,9 @@ struct SequenceContext {
 
     /// A multiplier k in `range` such that the access [base + k * scale, + bytes) (or at base for
     /// post-index) lies in the window and a written-back base stays in it.
-    mutating func offset(base: UInt64, scale: Int64, range: ClosedRange<Int64>, bytes: Int64, writeback: Writeback = .none)
+    mutating func offset(
+        base: UInt64, scale: Int64, range: ClosedRange<Int64>, bytes: Int64, writeback: Writeback = .none
+    )
         -> Int64?
     {
         let b = Int64(bitPattern: base)
@@ -238,7 +245,9 @@ struct SequenceContext {
 
     /// The address registers in random order.
     mutating func bases() -> [Int] {
-        rng.chance(0.5) ? [DiffRegisters.windowBase, DiffRegisters.movingBase] : [DiffRegisters.movingBase, DiffRegisters.windowBase]
+        rng.chance(0.5)
+            ? [DiffRegisters.windowBase, DiffRegisters.movingBase]
+            : [DiffRegisters.movingBase, DiffRegisters.windowBase]
     }
 
     private func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
@@ -449,7 +458,9 @@ struct DiffGenerator {
         var w = word
         let opc = w.field(30, 2)
         let bytes: Int64 = opc == 1 ? 8 : 4
-        guard let k = c.offset(base: c.pc, scale: 4, range: -(1 << 18)...((1 << 18) - 1), bytes: bytes) else { return nil }
+        guard let k = c.offset(base: c.pc, scale: 4, range: -(1 << 18)...((1 << 18) - 1), bytes: bytes) else {
+            return nil
+        }
         w.setField(5, 19, UInt32(truncatingIfNeeded: k))
         if opc != 3 { w.setField(0, 5, c.destination(w.field(0, 5))) }
         return w
@@ -477,7 +488,9 @@ struct DiffGenerator {
             let candidates = writeback == .none ? c.bases() : [DiffRegisters.movingBase]
             var chosen: (Int, Int64)?
             for base in candidates {
-                if let k = c.offset(base: c.known[base]!, scale: 1, range: -256...255, bytes: access.bytes, writeback: writeback) {
+                if let k = c.offset(
+                    base: c.known[base]!, scale: 1, range: -256...255, bytes: access.bytes, writeback: writeback)
+                {
                     chosen = (base, k)
                     break
                 }
@@ -527,7 +540,9 @@ struct DiffGenerator {
         if access.store && c.monitor != nil { return nil }
         var chosen: (Int, Int64)?
         for base in c.bases() {
-            if let k = c.offset(base: c.known[base]!, scale: 1 << Int64(access.size), range: 0...4095, bytes: access.bytes) {
+            if let k = c.offset(
+                base: c.known[base]!, scale: 1 << Int64(access.size), range: 0...4095, bytes: access.bytes)
+            {
                 chosen = (base, k)
                 break
             }
@@ -551,7 +566,9 @@ struct DiffGenerator {
         let candidates = writeback == .none ? c.bases() : [DiffRegisters.movingBase]
         var chosen: (Int, Int64)?
         for base in candidates {
-            if let k = c.offset(base: c.known[base]!, scale: scale, range: -64...63, bytes: 2 * scale, writeback: writeback) {
+            if let k = c.offset(
+                base: c.known[base]!, scale: scale, range: -64...63, bytes: 2 * scale, writeback: writeback)
+            {
                 chosen = (base, k)
                 break
             }
@@ -635,7 +652,8 @@ struct DiffGenerator {
         let rt = w.field(0, 5)
         let rt2 = w.field(10, 5)
         // Rs == Rt, Rt2 or Rn is CONSTRAINED UNPREDICTABLE.
-        w.setField(16, 5, c.destination(w.field(16, 5), avoiding: pair ? [rt, rt2, UInt32(base)] : [rt, UInt32(base)]))
+        w.setField(
+            16, 5, c.destination(w.field(16, 5), avoiding: pair ? [rt, rt2, UInt32(base)] : [rt, UInt32(base)]))
         c.monitor = nil
         return w
     }

@@ -60,7 +60,9 @@ struct DiffCase: Sendable {
 
     /// The same case cut to its first `count` instructions.
     func prefix(_ count: Int) -> DiffCase {
-        DiffCase(diffClass: diffClass, seed: seed, index: index, address: address, words: Array(words.prefix(count)), state: state)
+        DiffCase(
+            diffClass: diffClass, seed: seed, index: index, address: address, words: Array(words.prefix(count)),
+            state: state)
     }
 }
 
@@ -128,7 +130,8 @@ enum QEMUDiffRunner {
             "/usr/bin/env", ["aarch64-linux-gnu-gcc", "-static", "-O1", "-Wall", "-o", temporary, source.path],
             timeout: 120)
         guard result.status == 0 else {
-            throw Failure(description: "building the difftest harness failed (run scripts/bootstrap?): \(result.stderr)")
+            throw Failure(
+                description: "building the difftest harness failed (run scripts/bootstrap?): \(result.stderr)")
         }
         guard rename(temporary, binary.path) == 0 else { throw Failure(description: "cannot install \(binary.path)") }
         return binary.path
@@ -307,7 +310,9 @@ final class ArmvisorDiffRunner {
         let terminator = c.address + UInt64(4 * c.words.count)
         store32(terminator, stubs.svcEnd)
         let windowOffset = Int(layout.windowBase - Self.ramBase)
-        c.state.window.withUnsafeBytes { (memory + windowOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        c.state.window.withUnsafeBytes {
+            (memory + windowOffset).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+        }
 
         cpu.reset(entry: entry, x0: 0, mpidr: 0x8000_0000)
         for r in 0..<31 { cpu.setX(r, c.state.x[r]) }
@@ -332,22 +337,26 @@ final class ArmvisorDiffRunner {
             let ec = Syndrome.exceptionClass(esr)
             let elr = s.pointee.elrEL1
             nzcv = s.pointee.spsrEL1 & 0xF000_0000
-            detail = "ESR_EL1 \(diffHex(esr)) (\(ExceptionClass.name(of: ec))), ELR_EL1 \(diffHex(elr)), FAR_EL1 \(diffHex(s.pointee.farEL1))"
+            detail =
+                "ESR_EL1 \(diffHex(esr)) (\(ExceptionClass.name(of: ec))), ELR_EL1 \(diffHex(elr)), FAR_EL1 \(diffHex(s.pointee.farEL1))"
             if ec == ExceptionClass.svc64.rawValue && Syndrome.iss(esr) == 0xFFFF && elr == terminator + 4 {
                 end = .completed
                 detail = "exit"
             } else {
                 switch ExceptionClass(rawValue: ec) {
                 case .unknown: end = .undefined(pc: elr)
-                case .instructionAbortLowerEL, .instructionAbortSameEL, .pcAlignment, .dataAbortLowerEL, .dataAbortSameEL,
+                case .instructionAbortLowerEL, .instructionAbortSameEL, .pcAlignment, .dataAbortLowerEL,
+                    .dataAbortSameEL,
                     .spAlignment:
                     end = .memoryFault(pc: elr)
                 default: end = .other("exception \(ExceptionClass.name(of: ec)) to EL1", pc: elr)
                 }
             }
         case .trap:
-            detail = "exit to EL2: ESR_EL2 \(diffHex(esr2)) (\(ExceptionClass.name(of: ec2))), FAR_EL2 \(diffHex(s.pointee.exitFaultAddress))"
-            if ec2 == ExceptionClass.dataAbortLowerEL.rawValue || ec2 == ExceptionClass.instructionAbortLowerEL.rawValue {
+            detail =
+                "exit to EL2: ESR_EL2 \(diffHex(esr2)) (\(ExceptionClass.name(of: ec2))), FAR_EL2 \(diffHex(s.pointee.exitFaultAddress))"
+            if ec2 == ExceptionClass.dataAbortLowerEL.rawValue || ec2 == ExceptionClass.instructionAbortLowerEL.rawValue
+            {
                 end = .memoryFault(pc: s.pointee.pc)
             } else {
                 end = .other("exit to EL2 (\(ExceptionClass.name(of: ec2)))", pc: s.pointee.pc)
@@ -396,12 +405,15 @@ enum DiffComparison {
             var j = i
             while j < qw.count && qw[j] != aw[j] && j - i < 16 { j += 1 }
             out.append(
-                "window +\(diffHex(UInt64(i)))..+\(diffHex(UInt64(j - 1))): qemu \(bytes(qw[i..<j])), armvisor \(bytes(aw[i..<j]))")
+                "window +\(diffHex(UInt64(i)))..+\(diffHex(UInt64(j - 1))): qemu \(bytes(qw[i..<j])), armvisor \(bytes(aw[i..<j]))"
+            )
             i = j
         }
         if let qv = q.state.vector, let av = a.state.vector, qv != av {
             for n in 0..<32 where qv.q[2 * n] != av.q[2 * n] || qv.q[2 * n + 1] != av.q[2 * n + 1] {
-                out.append("q\(n): qemu \(diffHex(qv.q[2 * n + 1])):\(diffHex(qv.q[2 * n])), armvisor \(diffHex(av.q[2 * n + 1])):\(diffHex(av.q[2 * n]))")
+                out.append(
+                    "q\(n): qemu \(diffHex(qv.q[2 * n + 1])):\(diffHex(qv.q[2 * n])), armvisor \(diffHex(av.q[2 * n + 1])):\(diffHex(av.q[2 * n]))"
+                )
             }
             if qv.fpcr != av.fpcr { out.append("FPCR: qemu \(diffHex(qv.fpcr)), armvisor \(diffHex(av.fpcr))") }
             if qv.fpsr != av.fpsr { out.append("FPSR: qemu \(diffHex(qv.fpsr)), armvisor \(diffHex(av.fpsr))") }
@@ -420,7 +432,9 @@ enum DiffComparison {
 
     /// `aarch64-linux-gnu-objdump` disassembly, one line per word; hex words if objdump fails.
     static func disassemble(_ words: [UInt32], at address: UInt64) -> [String] {
-        let fallback = words.enumerated().map { "\(diffHex(address + UInt64(4 * $0.offset)))  \(diffHex32($0.element))" }
+        let fallback = words.enumerated().map {
+            "\(diffHex(address + UInt64(4 * $0.offset)))  \(diffHex32($0.element))"
+        }
         guard let directory = try? TestPaths.temporaryDirectory() else { return fallback }
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("seq.bin")
@@ -429,7 +443,10 @@ enum DiffComparison {
         guard (try? Data(writer.bytes).write(to: file)) != nil,
             let result = try? ProcessRunner.run(
                 "/usr/bin/env",
-                ["aarch64-linux-gnu-objdump", "-D", "-b", "binary", "-m", "aarch64", "--adjust-vma=\(diffHex(address))", file.path]),
+                [
+                    "aarch64-linux-gnu-objdump", "-D", "-b", "binary", "-m", "aarch64",
+                    "--adjust-vma=\(diffHex(address))", file.path,
+                ]),
             result.status == 0
         else { return fallback }
         var text: [UInt64: String] = [:]
@@ -443,7 +460,8 @@ enum DiffComparison {
         return words.enumerated().map { i, w in
             let at = address + UInt64(4 * i)
             let asm = text[at] ?? "?"
-            return "\(diffHex(at))  \(diffHex32(w))  \(asm.padding(toLength: max(asm.count, 36), withPad: " ", startingAt: 0))  [armvisor: \(Decoder.shared.decode(w).op)]"
+            return
+                "\(diffHex(at))  \(diffHex32(w))  \(asm.padding(toLength: max(asm.count, 36), withPad: " ", startingAt: 0))  [armvisor: \(Decoder.shared.decode(w).op)]"
         }
     }
 
@@ -460,7 +478,9 @@ enum DiffComparison {
         if window {
             lines.append("window at \(diffHex(layout.windowBase)):")
             for offset in stride(from: 0, to: state.window.count, by: 32) {
-                lines.append("  +\(String(offset, radix: 16)): \(bytes(state.window[offset..<min(offset + 32, state.window.count)]))")
+                lines.append(
+                    "  +\(String(offset, radix: 16)): \(bytes(state.window[offset..<min(offset + 32, state.window.count)]))"
+                )
             }
         }
         return lines
@@ -553,10 +573,13 @@ enum DiffDriver {
                     case .other: key = "other"
                     }
                     summary.ends[key, default: 0] += 1
-                    for w in c.words { summary.opcodes[String(describing: Decoder.shared.decode(w).op), default: 0] += 1 }
+                    for w in c.words {
+                        summary.opcodes[String(describing: Decoder.shared.decode(w).op), default: 0] += 1
+                    }
                     let differences = DiffComparison.differences(qemu: q, armvisor: a)
                     if !differences.isEmpty {
-                        summary.mismatches.append(DiffMismatch(testCase: c, qemu: q, armvisor: a, differences: differences))
+                        summary.mismatches.append(
+                            DiffMismatch(testCase: c, qemu: q, armvisor: a, differences: differences))
                     }
                 }
                 results.add(summary)
@@ -603,7 +626,9 @@ struct DiffLocalization: Sendable {
 extension DiffDriver {
     /// Re-runs prefixes of each mismatching sequence to find the first diverging instruction.
     /// Prefixes that cut a forward branch short (its target beyond the cut) are not used.
-    static func localize(_ mismatches: [DiffMismatch], layout: DiffLayout = DiffLayout()) throws -> [Int: DiffLocalization] {
+    static func localize(_ mismatches: [DiffMismatch], layout: DiffLayout = DiffLayout()) throws -> [Int:
+        DiffLocalization]
+    {
         let core = try ArmvisorDiffRunner(layout: layout)
         // Valid prefix lengths per mismatch.
         var lengths: [[Int]] = []

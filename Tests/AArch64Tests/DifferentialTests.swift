@@ -55,7 +55,8 @@ final class DifferentialTests: XCTestCase {
         XCTAssertEqual(q2.end, .undefined(pc: undefined.address + 4))
         XCTAssertEqual(q2.state.x[0], 7)
         XCTAssertEqual(q2.state.x[1], 1)
-        XCTAssertEqual(DiffComparison.differences(qemu: q2, armvisor: try ArmvisorDiffRunner(layout: layout).run(undefined)), [])
+        XCTAssertEqual(
+            DiffComparison.differences(qemu: q2, armvisor: try ArmvisorDiffRunner(layout: layout).run(undefined)), [])
 
         // A load-exclusive/store-exclusive pair succeeds (status 0) and stores; a lone one fails.
         let exclusive = DiffCase(
@@ -69,7 +70,8 @@ final class DifferentialTests: XCTestCase {
         XCTAssertEqual(q3.state.x[2], 0, "paired store-exclusive succeeds")
         XCTAssertEqual(q3.state.x[3], 1, "store-exclusive with the monitor open fails")
         XCTAssertEqual(q3.state.window[8], 0x09)
-        XCTAssertEqual(DiffComparison.differences(qemu: q3, armvisor: try ArmvisorDiffRunner(layout: layout).run(exclusive)), [])
+        XCTAssertEqual(
+            DiffComparison.differences(qemu: q3, armvisor: try ArmvisorDiffRunner(layout: layout).run(exclusive)), [])
     }
 
     /// The harness's FP/SIMD state path (for a later FP/SIMD differential test; QEMU side only,
@@ -81,9 +83,12 @@ final class DifferentialTests: XCTestCase {
         q[2] = 0x3FF0_0000_0000_0000  // d1 = 1.0
         q[4] = 0x4000_0000_0000_0000  // d2 = 2.0
         let vector = DiffVectorState(q: q, fpcr: 0, fpsr: 0)
-        let state = DiffState(x: Array(repeating: 0, count: 31), nzcv: 0, window: Array(repeating: 0, count: layout.windowSize), vector: vector)
+        let state = DiffState(
+            x: Array(repeating: 0, count: 31), nzcv: 0, window: Array(repeating: 0, count: layout.windowSize),
+            vector: vector)
         let words = try CrossAssembler.encode(["fadd d0, d1, d2", "fmov x3, d0", "udf #0"])
-        let c = DiffCase(diffClass: .mixed, seed: 0, index: 0, address: layout.sequenceAddress(0), words: words, state: state)
+        let c = DiffCase(
+            diffClass: .mixed, seed: 0, index: 0, address: layout.sequenceAddress(0), words: words, state: state)
         let out = try QEMUDiffRunner.run([c], layout: layout)[0]
         XCTAssertEqual(out.end, .undefined(pc: c.address + 8))
         XCTAssertEqual(out.state.x[3], 0x4008_0000_0000_0000, "1.0 + 2.0")
@@ -104,7 +109,9 @@ final class DifferentialTests: XCTestCase {
         var classes: [DiffClass] = []
         for name in classSpec.split(separator: ",") {
             guard let named = DiffClass.named(String(name)) else {
-                XCTFail("unknown class \(name); classes: all, \(DiffClass.allCases.map(\.rawValue).joined(separator: ", "))")
+                XCTFail(
+                    "unknown class \(name); classes: all, \(DiffClass.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
                 return
             }
             classes += named
@@ -112,7 +119,9 @@ final class DifferentialTests: XCTestCase {
         let opcodes = env["ARMVISOR_DIFF_OPCODES"].map { Set($0.split(separator: ",").map(String.init)) }
         var excluded: [(mask: UInt32, value: UInt32)] = []
         for pattern in (env["ARMVISOR_DIFF_EXCLUDE"] ?? "").split(separator: ",") {
-            let parts = pattern.split(separator: ":").compactMap { Self.parseNumber(String($0)).map(UInt32.init(truncatingIfNeeded:)) }
+            let parts = pattern.split(separator: ":").compactMap {
+                Self.parseNumber(String($0)).map(UInt32.init(truncatingIfNeeded:))
+            }
             guard parts.count == 2 else {
                 XCTFail("ARMVISOR_DIFF_EXCLUDE: \(pattern) is not MASK:VALUE")
                 return
@@ -186,7 +195,8 @@ final class DifferentialTests: XCTestCase {
             }
             let culprit = DiffComparison.disassemble(Array(c.words[l.good..<l.bad]), at: c.address + UInt64(4 * l.good))
                 .map { $0.split(separator: " ").dropFirst().joined(separator: " ") }
-            text += "  \(c.diffClass.rawValue)/\(c.index): \(culprit.joined(separator: " ; ")); \(l.differences.first ?? "")\n"
+            text +=
+                "  \(c.diffClass.rawValue)/\(c.index): \(culprit.joined(separator: " ; ")); \(l.differences.first ?? "")\n"
         }
         if summary.mismatches.count > listed.count {
             text += "  ... and \(summary.mismatches.count - listed.count) more\n"
@@ -221,7 +231,9 @@ final class DifferentialTests: XCTestCase {
             }
             let fillers = diffClass.fillers
             if !fillers.groups.isEmpty {
-                lines.append("  fillers (\(Int(fillers.ratio * 100))%): " + fillers.groups.map(\.rawValue).joined(separator: ", "))
+                lines.append(
+                    "  fillers (\(Int(fillers.ratio * 100))%): "
+                        + fillers.groups.map(\.rawValue).joined(separator: ", "))
             }
         }
         return lines.joined(separator: "\n")

@@ -7,7 +7,9 @@ final class ExceptionTests: XCTestCase {
     func testUndefinedInstructionIsTakenToEL1WithSyndromeAndReturnState() throws {
         let m = TestMachine()
         let vbar = TestMachine.ramBase + 0x1000
-        m.load(try CrossAssembler.assemble(["mrs x1, esr_el1", "mrs x2, elr_el1", "mrs x3, spsr_el1", "hvc #0xffff"]), at: vbar + 0x200)
+        m.load(
+            try CrossAssembler.assemble(["mrs x1, esr_el1", "mrs x2, elr_el1", "mrs x3, spsr_el1", "hvc #0xffff"]),
+            at: vbar + 0x200)
         m.cpu.state.pointee.vbarEL1 = vbar
         m.cpu.state.pointee.nzcv = 0x6000_0000
         m.load([0x0000_0000])  // UDF #0

@@ -174,7 +174,8 @@ final class IntegerInstructionTests: XCTestCase {
             "movz w2, #0x39",
             "movn w3, #0", "crc32x w3, w3, x1", "crc32b w3, w3, w2", "mvn w3, w3",
             "movn w4, #0", "crc32cx w4, w4, x1", "crc32cb w4, w4, w2", "mvn w4, w4",
-            "movn w5, #0", "crc32w w5, w5, w1", "lsr x6, x1, #32", "crc32h w5, w5, w6", "lsr x6, x1, #48", "crc32h w5, w5, w6",
+            "movn w5, #0", "crc32w w5, w5, w1", "lsr x6, x1, #32", "crc32h w5, w5, w6", "lsr x6, x1, #48",
+            "crc32h w5, w5, w6",
             "crc32b w5, w5, w2", "mvn w5, w5",
         ])
         XCTAssertEqual(m.cpu.x(3), 0xCBF4_3926)
@@ -257,7 +258,9 @@ final class IntegerInstructionTests: XCTestCase {
     func testUnalignedExclusiveTakesAnAlignmentFault() throws {
         let m = TestMachine()
         m.cpu.state.pointee.vbarEL1 = TestMachine.ramBase + 0x1000
-        m.load(try CrossAssembler.assemble(["mrs x10, esr_el1", "mrs x11, far_el1", "hvc #0xffff"]), at: TestMachine.ramBase + 0x1200)
+        m.load(
+            try CrossAssembler.assemble(["mrs x10, esr_el1", "mrs x11, far_el1", "hvc #0xffff"]),
+            at: TestMachine.ramBase + 0x1200)
         try m.run(["movz x1, #0x4000, lsl #16", "movk x1, #0x8004", "ldxr x2, [x1]"])
         XCTAssertTrue(m.reachedEnd)
         XCTAssertEqual(m.cpu.x(10), 0x9600_0000 | 1 << 25 | 0x21, "DABT_CUR, alignment")
@@ -327,7 +330,8 @@ final class IntegerInstructionTests: XCTestCase {
         let m = TestMachine()
         let vbar = TestMachine.ramBase + 0x1000
         m.load(try CrossAssembler.assemble(["mrs x10, esr_el1", "hvc #0xffff"]), at: vbar + 0x400)
-        m.load(try CrossAssembler.assemble(["mrs x0, cntpct_el0", "mrs x1, cntvct_el0"]), at: TestMachine.ramBase + 0x100)
+        m.load(
+            try CrossAssembler.assemble(["mrs x0, cntpct_el0", "mrs x1, cntvct_el0"]), at: TestMachine.ramBase + 0x100)
         m.cpu.state.pointee.vbarEL1 = vbar
         m.cpu.state.pointee.cntkctlEL1 = 1  // EL0PCTEN only
         m.cpu.state.pointee.spsrEL1 = 0

@@ -131,7 +131,8 @@ final class ControlServerTests: XCTestCase {
             let socket = try server.connect()
             let prefix = #"{"command":"ping","id":""#
             let suffix = #""}"#
-            let padding = String(repeating: "p", count: ControlProtocol.maximumRequestBytes - prefix.utf8.count - suffix.utf8.count)
+            let padding = String(
+                repeating: "p", count: ControlProtocol.maximumRequestBytes - prefix.utf8.count - suffix.utf8.count)
             let reply = try socket.exchange(prefix + padding + suffix)
             XCTAssertEqual(reply["ok"], true)
         }
@@ -177,7 +178,8 @@ final class ControlServerTests: XCTestCase {
         let path = "/tmp/avct-none-\(getpid()).sock"
         XCTAssertThrowsError(try ControlClient(socketPath: path)) { error in
             XCTAssertEqual(
-                "\(error)", "cannot connect to armvisord at \(path): No such file or directory (is the daemon running?)")
+                "\(error)", "cannot connect to armvisord at \(path): No such file or directory (is the daemon running?)"
+            )
         }
     }
 

@@ -99,7 +99,8 @@ final class LineSocket {
 /// Asserts that `reply` is an error reply with `code`, and returns its message.
 @discardableResult
 func assertError(
-    _ reply: JSONValue, _ code: ControlErrorCode, id: JSONValue? = nil, file: StaticString = #filePath, line: UInt = #line
+    _ reply: JSONValue, _ code: ControlErrorCode, id: JSONValue? = nil, file: StaticString = #filePath,
+    line: UInt = #line
 ) -> String {
     XCTAssertEqual(reply["ok"], .bool(false), "\(reply.jsonText())", file: file, line: line)
     XCTAssertEqual(reply["error"]?["code"]?.stringValue, code.rawValue, "\(reply.jsonText())", file: file, line: line)

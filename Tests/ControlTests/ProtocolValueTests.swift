@@ -13,7 +13,8 @@ final class ProtocolValueTests: XCTestCase {
     func testRequestParsing() {
         let line = Data(#"{"id":"q","command":"stats","arguments":{"name":"demo"}}"#.utf8)
         XCTAssertEqual(
-            try ControlRequest.parse(line).get(), ControlRequest(id: "q", command: "stats", arguments: ["name": "demo"]))
+            try ControlRequest.parse(line).get(), ControlRequest(id: "q", command: "stats", arguments: ["name": "demo"])
+        )
         guard case .failure(let failure) = ControlRequest.parse(Data(#"{"id":2}"#.utf8)) else {
             return XCTFail("a request without a command parsed")
         }
@@ -38,7 +39,8 @@ final class ProtocolValueTests: XCTestCase {
     }
 
     func testDefaultPaths() {
-        XCTAssertEqual(ControlPaths.defaultSocketPath(environment: ["ARMVISOR_SOCKET": "/x.sock"], uid: 1000), "/x.sock")
+        XCTAssertEqual(
+            ControlPaths.defaultSocketPath(environment: ["ARMVISOR_SOCKET": "/x.sock"], uid: 1000), "/x.sock")
         XCTAssertEqual(ControlPaths.defaultSocketPath(environment: [:], uid: 0), "/run/armvisor/armvisord.sock")
         XCTAssertEqual(
             ControlPaths.defaultSocketPath(environment: ["XDG_RUNTIME_DIR": "/run/user/1000"], uid: 1000),

@@ -36,7 +36,8 @@ final class HighvisorTests: XCTestCase {
     static let ramBase: UInt64 = 0x4000_0000
     static let device: UInt64 = 0x0900_0000
 
-    private func makeVM(_ program: [String], vectors: [String]? = nil, device: RecordingDevice) throws -> VirtualMachine {
+    private func makeVM(_ program: [String], vectors: [String]? = nil, device: RecordingDevice) throws -> VirtualMachine
+    {
         let memory = try MachineMemory(base: Self.ramBase, size: 1 << 20)
         let bus = try MMIOBus(windows: [.init(base: Self.device, size: 0x1000, device: device)])
         let vm = VirtualMachine(name: "test", memory: memory, bus: bus)
@@ -163,7 +164,8 @@ final class HighvisorTests: XCTestCase {
     }
 
     func testSystemResetStopsWithReasonReset() throws {
-        let vm = try makeVM(["movz w0, #9", "movk w0, #0x8400, lsl #16", "hvc #0"], device: RecordingDevice(readValue: 0))
+        let vm = try makeVM(
+            ["movz w0, #9", "movk w0, #0x8400, lsl #16", "hvc #0"], device: RecordingDevice(readValue: 0))
         XCTAssertEqual(try run(vm).reason, .reset)
         XCTAssertEqual(vm.state, .stopped)
     }

@@ -56,9 +56,11 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(try cli(["stats", "demo", "--socket", socketPath]).stdout.contains("world switches"))
 
         let list = try cli(["list", "--socket", socketPath]).stdout
-        XCTAssertEqual(list.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }, [
-            ["NAME", "STATE"], ["demo", "stopped"],
-        ])
+        XCTAssertEqual(
+            list.split(separator: "\n").map { $0.split(separator: " ").map(String.init) },
+            [
+                ["NAME", "STATE"], ["demo", "stopped"],
+            ])
 
         // stop on a stopped VM: vm-not-running, exit 1, one line on stderr.
         let stopAgain = try cli(["stop", "demo", "--socket", socketPath], expectedStatus: 1)
@@ -79,7 +81,8 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(stopReply.contains(#""code":"vm-not-running""#), stopReply)
 
         // A VM created without a console logs it in the state directory.
-        XCTAssertEqual(try cli(["create", "quiet", "--kernel", demo, "--socket", socketPath]).stdout, "quiet: created\n")
+        XCTAssertEqual(
+            try cli(["create", "quiet", "--kernel", demo, "--socket", socketPath]).stdout, "quiet: created\n")
         try cli(["start", "quiet", "--socket", socketPath])
         XCTAssertEqual(
             try cli(["wait", "quiet", "--socket", socketPath]).stdout, "quiet: stopped (poweroff): PSCI SYSTEM_OFF\n")
@@ -240,7 +243,8 @@ final class DaemonTests: XCTestCase {
             packageRoot.appendingPathComponent(".build/debug/\(name)"),
         ]
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw Failure("\(name) not found (looked at \(candidates.map(\.path).joined(separator: ", "))); run swift build")
+            throw Failure(
+                "\(name) not found (looked at \(candidates.map(\.path).joined(separator: ", "))); run swift build")
         }
         return found
     }

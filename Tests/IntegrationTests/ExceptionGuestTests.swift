@@ -74,7 +74,8 @@ final class ExceptionGuestTests: XCTestCase {
         // Under QEMU those checks either pass or report that no exception was taken.
         for check in Self.notModelledByQEMU {
             let line = lines(qemuOutput).first { $0.hasSuffix(" \(check)") || $0.contains(" \(check) ") }
-            XCTAssertTrue(line.map(isNotModelled) ?? false, "QEMU printed \(line.map(String.init) ?? "nothing") for \(check)")
+            XCTAssertTrue(
+                line.map(isNotModelled) ?? false, "QEMU printed \(line.map(String.init) ?? "nothing") for \(check)")
         }
         XCTAssertEqual(
             lines(armvisorOutput).filter { !isNotModelled($0) }, lines(qemuOutput).filter { !isNotModelled($0) },

@@ -9,7 +9,9 @@ final class RunCommandTests: XCTestCase {
         try ProcessRunner.run(try TestPaths.product("armvisor"), arguments, timeout: 60)
     }
 
-    private func assertCleanFailure(_ result: ProcessRunner.Result, mentions text: String, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertCleanFailure(
+        _ result: ProcessRunner.Result, mentions text: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(result.reason, .exit, "terminated by a signal", file: file, line: line)
         XCTAssertEqual(result.status, 1, file: file, line: line)
         let lines = result.stderr.split(separator: "\n")
@@ -26,7 +28,9 @@ final class RunCommandTests: XCTestCase {
     }
 
     func testStatsListExitsByClassWorldSwitchesMMIOAndInstructions() throws {
-        let result = try armvisor(["run", "--kernel", try TestPaths.guest("demo", kind: "elf"), "--memory", "32M", "--stats"])
+        let result = try armvisor([
+            "run", "--kernel", try TestPaths.guest("demo", kind: "elf"), "--memory", "32M", "--stats",
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         for label in ["instructions retired", "world switches", "MMIO reads", "MMIO writes", "DABT_LOW", "HVC64"] {
             XCTAssertTrue(result.stderr.contains(label), "missing \(label) in\n\(result.stderr)")
@@ -46,7 +50,9 @@ final class RunCommandTests: XCTestCase {
     }
 
     func testMissingKernelFile() throws {
-        assertCleanFailure(try armvisor(["run", "--kernel", "/nonexistent/guest.elf"]), mentions: "/nonexistent/guest.elf: No such file")
+        assertCleanFailure(
+            try armvisor(["run", "--kernel", "/nonexistent/guest.elf"]),
+            mentions: "/nonexistent/guest.elf: No such file")
     }
 
     func testNonAArch64ELF() throws {
@@ -74,12 +80,14 @@ final class RunCommandTests: XCTestCase {
 
     func testBadMemorySizeAndUnknownConfigKey() throws {
         assertCleanFailure(
-            try armvisor(["run", "--kernel", try TestPaths.guest("demo"), "--memory", "lots"]), mentions: "invalid memory size")
+            try armvisor(["run", "--kernel", try TestPaths.guest("demo"), "--memory", "lots"]),
+            mentions: "invalid memory size")
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("bad.json")
         try #"{"kernal": "x"}"#.write(to: config, atomically: true, encoding: .utf8)
-        assertCleanFailure(try armvisor(["run", "--config", config.path]), mentions: "unknown configuration key 'kernal'")
+        assertCleanFailure(
+            try armvisor(["run", "--config", config.path]), mentions: "unknown configuration key 'kernal'")
     }
 
     func testGuestWhoseVectorIsNotInRAMEndsWithGuestFault() throws {

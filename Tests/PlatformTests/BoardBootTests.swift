@@ -13,7 +13,8 @@ final class BoardBootTests: XCTestCase {
         let consolePath = dir.appendingPathComponent("console").path
         let vm = try Board.makeVM(
             name: guest,
-            configuration: VMConfiguration(memory: memory, kernel: try TestPaths.guest(guest), console: "file:\(consolePath)"))
+            configuration: VMConfiguration(
+                memory: memory, kernel: try TestPaths.guest(guest), console: "file:\(consolePath)"))
         try vm.start()
         guard let record = vm.waitUntilStopped(timeout: .now() + 30) else {
             vm.requestStop()
@@ -45,10 +46,13 @@ final class BoardBootTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let consolePath = dir.appendingPathComponent("console").path
         let vm = try Board.makeVM(
-            name: "elf", configuration: VMConfiguration(kernel: try TestPaths.guest("demo", kind: "elf"), console: "file:\(consolePath)"))
+            name: "elf",
+            configuration: VMConfiguration(
+                kernel: try TestPaths.guest("demo", kind: "elf"), console: "file:\(consolePath)"))
         try vm.start()
         XCTAssertEqual(vm.waitUntilStopped().reason, .poweroff)
-        XCTAssertTrue(try String(contentsOfFile: consolePath, encoding: .utf8).hasPrefix("Hello from the armvisor demo guest!"))
+        XCTAssertTrue(
+            try String(contentsOfFile: consolePath, encoding: .utf8).hasPrefix("Hello from the armvisor demo guest!"))
     }
 
     func testUndefinedInstruction_isDeliveredToTheGuestVector() throws {

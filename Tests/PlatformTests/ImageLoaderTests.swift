@@ -33,7 +33,8 @@ final class ImageLoaderTests: XCTestCase {
     }
 
     func testELFSegmentsLoadAtTheirPhysicalAddresses() throws {
-        let image = try GuestImage.load(path: try TestPaths.guest("demo", kind: "elf"), ramBase: 0x4000_0000, ramSize: 128 << 20)
+        let image = try GuestImage.load(
+            path: try TestPaths.guest("demo", kind: "elf"), ramBase: 0x4000_0000, ramSize: 128 << 20)
         XCTAssertEqual(image.kind, .elf)
         XCTAssertEqual(image.entry, 0x4008_0000)
         XCTAssertEqual(image.lowestAddress, 0x4008_0000)
@@ -49,7 +50,8 @@ final class ImageLoaderTests: XCTestCase {
     }
 
     func testMissingFile() {
-        XCTAssertEqual(loadError("/nonexistent/kernel"), "cannot read kernel /nonexistent/kernel: No such file or directory")
+        XCTAssertEqual(
+            loadError("/nonexistent/kernel"), "cannot read kernel /nonexistent/kernel: No such file or directory")
     }
 
     func testNonAArch64ELF() throws {
@@ -85,7 +87,8 @@ final class ImageLoaderTests: XCTestCase {
         let path = try file("big", [UInt8](repeating: 0xAA, count: 2 << 20))
         XCTAssertEqual(
             loadError(path, ramSize: 1 << 20),
-            "kernel \(path): raw segment at 0x40080000 (2097152 bytes) does not fit in RAM 0x40000000-0x40100000 (1 MiB)")
+            "kernel \(path): raw segment at 0x40080000 (2097152 bytes) does not fit in RAM 0x40000000-0x40100000 (1 MiB)"
+        )
     }
 
     func testEmptyFileAndDirectory() throws {

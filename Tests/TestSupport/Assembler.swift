@@ -15,7 +15,8 @@ public enum CrossAssembler {
         let source = dir.appendingPathComponent("t.s")
         let object = dir.appendingPathComponent("t.o")
         let binary = dir.appendingPathComponent("t.bin")
-        try (".arch armv8-a+crc\n.text\n" + lines.joined(separator: "\n") + "\n").write(to: source, atomically: true, encoding: .utf8)
+        try (".arch armv8-a+crc\n.text\n" + lines.joined(separator: "\n") + "\n").write(
+            to: source, atomically: true, encoding: .utf8)
         try run("aarch64-linux-gnu-as", [source.path, "-o", object.path])
         try run("aarch64-linux-gnu-objcopy", ["-O", "binary", "-j", ".text", object.path, binary.path])
         let data = try Data(contentsOf: binary)

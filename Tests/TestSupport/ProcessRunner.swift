@@ -41,7 +41,8 @@ public enum ProcessRunner {
         readers.wait()
         return Result(
             status: process.terminationStatus, reason: process.terminationReason,
-            stdout: String(decoding: outData.get(), as: UTF8.self), stderr: String(decoding: errData.get(), as: UTF8.self))
+            stdout: String(decoding: outData.get(), as: UTF8.self),
+            stderr: String(decoding: errData.get(), as: UTF8.self))
     }
 }
 
