@@ -344,8 +344,12 @@ extension CPU {
                 case .isb:
                     pc &+= 4
                     continue blockLoop
-                case .mrs, .msrRegister, .msrImmediate, .sys:
-                    switch executeSystem(insn, pc: pc) {
+                case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
+                    .storeExclusivePair, .loadAcquire, .storeRelease:
+                    // Rare instructions run out of line; the helper says how to continue.
+                    let isSystem = op == .mrs || op == .msrRegister || op == .msrImmediate || op == .sys
+                    let continuation = isSystem ? executeSystem(insn, pc: pc) : executeOrderedAccess(insn, pc: pc)
+                    switch continuation {
                     case .next:
                         break
                     case .jumped(let target):
@@ -457,23 +461,6 @@ extension CPU {
                         retired &-= UInt64(end - insn - 1)
                         pc &+= 4
                         continue blockLoop
-                    }
-                case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
-                    .storeRelease:
-                    switch executeMemoryRare(insn, pc: pc) {
-                    case .next:
-                        break
-                    case .jumped(let target):
-                        retired &-= UInt64(end - insn)
-                        pc = target
-                        continue blockLoop
-                    case .completedInNewBlock:
-                        retired &-= UInt64(end - insn - 1)
-                        pc &+= 4
-                        continue blockLoop
-                    case .exit:
-                        retired &-= UInt64(end - insn)
-                        return .trap
                     }
                 }
                 pc &+= 4

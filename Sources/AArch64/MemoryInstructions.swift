@@ -2,7 +2,7 @@
 /// load-acquire/store-release (Arm ARM B2.9, C3.2.7).
 extension CPU {
     @inline(never)
-    func executeMemoryRare(_ insn: UnsafePointer<DecodedInstruction>, pc: UInt64) -> Continuation {
+    func executeOrderedAccess(_ insn: UnsafePointer<DecodedInstruction>, pc: UInt64) -> Continuation {
         let d = insn.pointee
         let x = registers
         let base = x[Int(d.rn)]

@@ -5,7 +5,7 @@ import XCTest
 /// inside the guest, an exit, or the budget running out.
 final class RobustnessTests: XCTestCase {
     func testRandomWordsNeverCrashTheCore() {
-        var generator = SplitMix64(seed: 0xA5A5_2026)
+        var generator = DiffRandom(seed: 0xA5A5_2026)
         for _ in 0..<50 {
             let m = TestMachine()
             let words = (0..<4096).map { _ in UInt32(truncatingIfNeeded: generator.next()) }
@@ -21,18 +21,5 @@ final class RobustnessTests: XCTestCase {
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator for reproducible random tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_B9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import Control
 import Foundation
+import TestSupport
 import XCTest
 
 /// The protocol as a client sees it, against an in-process server on a temporary socket.

@@ -1,5 +1,6 @@
 import Control
 import Foundation
+import TestSupport
 import XCTest
 
 /// Parsing and printing of protocol messages, without a socket.

@@ -1,5 +1,6 @@
 import Control
 import Foundation
+import TestSupport
 import Logging
 
 /// A `ControlServer` on a fresh short socket path under /tmp, served by a background task.

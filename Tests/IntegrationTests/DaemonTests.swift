@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -25,7 +26,7 @@ final class DaemonTests: XCTestCase {
     }
 
     func testDaemonRunsTheDemoGuest() throws {
-        let demo = Self.packageRoot.appendingPathComponent(".build/guests/demo.bin").path
+        let demo = TestPaths.packageRoot.appendingPathComponent(".build/guests/demo.bin").path
         guard FileManager.default.fileExists(atPath: demo) else {
             return XCTFail("\(demo) is missing: run scripts/build-guests first")
         }
@@ -69,15 +70,15 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(stopAgain.stderr.filter { $0 == "\n" }.count, 1)
 
         // A raw connection: malformed JSON gets bad-request and the connection stays usable.
-        let connection = try RawConnection(path: socketPath)
-        let bad = try connection.exchange("{nope")
+        let connection = try LineSocket(path: socketPath)
+        let bad = try connection.exchangeLine("{nope")
         XCTAssertTrue(bad.contains(#""code":"bad-request""#), bad)
         XCTAssertTrue(bad.contains(#""id":null"#), bad)
-        XCTAssertEqual(try connection.exchange(#"{"id":1,"command":"ping"}"#), #"{"id":1,"ok":true,"result":{}}"#)
+        XCTAssertEqual(try connection.exchangeLine(#"{"id":1,"command":"ping"}"#), #"{"id":1,"ok":true,"result":{}}"#)
         XCTAssertEqual(
-            try connection.exchange(#"{"id":2,"command":"list"}"#),
+            try connection.exchangeLine(#"{"id":2,"command":"list"}"#),
             #"{"id":2,"ok":true,"result":{"vms":[{"name":"demo","state":"stopped"}]}}"#)
-        let stopReply = try connection.exchange(#"{"id":3,"command":"stop","arguments":{"name":"demo"}}"#)
+        let stopReply = try connection.exchangeLine(#"{"id":3,"command":"stop","arguments":{"name":"demo"}}"#)
         XCTAssertTrue(stopReply.contains(#""code":"vm-not-running""#), stopReply)
 
         // A VM created without a console logs it in the state directory.
@@ -153,7 +154,7 @@ final class DaemonTests: XCTestCase {
 
     private func startDaemon(socketPath: String) throws {
         let process = Process()
-        process.executableURL = try Self.binary("armvisord")
+        process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisord"))
         process.arguments = ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "debug"]
         let log = "\(workDirectory)/armvisord.log"
         _ = FileManager.default.createFile(atPath: log, contents: nil)
@@ -163,7 +164,7 @@ final class DaemonTests: XCTestCase {
         daemon = process
         // Waiting for another process to come up: poll every 50 ms, give up after 10 s.
         let deadline = Date().addingTimeInterval(10)
-        while (try? RawConnection(path: socketPath)) == nil {
+        while (try? LineSocket(path: socketPath)) == nil {
             guard process.isRunning else {
                 throw Failure("armvisord exited early: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             }
@@ -200,7 +201,7 @@ final class DaemonTests: XCTestCase {
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> CLIResult {
         let process = Process()
-        process.executableURL = try Self.binary("armvisor")
+        process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["ARMVISOR_SOCKET"] = nil
@@ -219,34 +220,6 @@ final class DaemonTests: XCTestCase {
             result.status, expectedStatus, "armvisor \(arguments.joined(separator: " ")): \(result.stderr)",
             file: file, line: line)
         return result
-    }
-
-    // MARK: - Locations
-
-    /// The package root: the nearest directory above this file with a Package.swift.
-    private static let packageRoot: URL = {
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" {
-            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
-                return directory
-            }
-            directory = directory.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    }()
-
-    /// A built executable: next to the test bundle, else in `.build/debug`.
-    private static func binary(_ name: String) throws -> URL {
-        let candidates = [
-            Bundle.main.bundleURL.appendingPathComponent(name),
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name),
-            packageRoot.appendingPathComponent(".build/debug/\(name)"),
-        ]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw Failure(
-                "\(name) not found (looked at \(candidates.map(\.path).joined(separator: ", "))); run swift build")
-        }
-        return found
     }
 
     private struct Failure: Error, CustomStringConvertible {
@@ -268,60 +241,5 @@ final class DaemonTests: XCTestCase {
             var exitsByClass: [String: UInt64]
         }
         var statistics: Statistics
-    }
-}
-
-/// A raw blocking connection to the control socket exchanging lines (reads time out after 10 s).
-private final class RawConnection {
-    private let fd: Int32
-    private var received: [UInt8] = []
-
-    init(path: String) throws {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw POSIXError(.ENAMETOOLONG) }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard result == 0 else {
-            let code = errno
-            close(fd)
-            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .ECONNREFUSED)
-        }
-    }
-
-    deinit { close(fd) }
-
-    /// Sends a line and returns the reply line.
-    func exchange(_ line: String) throws -> String {
-        let bytes = Array((line + "\n").utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw POSIXError(.EPIPE) }
-            offset += n
-        }
-        while true {
-            if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {
-                let reply = String(decoding: received[..<newline], as: UTF8.self)
-                received.removeSubrange(...newline)
-                return reply
-            }
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw POSIXError(n == 0 ? .ECONNRESET : .ETIMEDOUT) }
-            received += chunk[..<n]
-        }
     }
 }

@@ -1,6 +1,4 @@
-import Control
 import Foundation
-import XCTest
 
 #if canImport(Glibc)
     import Glibc
@@ -8,11 +6,11 @@ import XCTest
 
 /// A raw blocking UNIX-socket connection that exchanges lines, for driving the server exactly
 /// as a client would (reads time out after 10 s so a broken server fails the test, not hangs it).
-final class LineSocket {
-    let fd: Int32
+public final class LineSocket {
+    public let fd: Int32
     private var received: [UInt8] = []
 
-    init(path: String) throws {
+    public init(path: String) throws {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -41,7 +39,7 @@ final class LineSocket {
 
     /// Writes raw bytes; returns false when the peer has gone (EPIPE/ECONNRESET).
     @discardableResult
-    func write(_ bytes: [UInt8]) -> Bool {
+    public func write(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -54,12 +52,12 @@ final class LineSocket {
         return true
     }
 
-    func writeLine(_ line: String) {
+    public func writeLine(_ line: String) {
         write(Array((line + "\n").utf8))
     }
 
     /// The next line, or nil at EOF.
-    func readLine() throws -> String? {
+    public func readLine() throws -> String? {
         while true {
             if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: received[..<newline], as: UTF8.self)
@@ -77,43 +75,15 @@ final class LineSocket {
         }
     }
 
-    /// Sends `line` and returns the reply parsed as JSON.
-    func exchange(_ line: String, file: StaticString = #filePath, line number: UInt = #line) throws -> JSONValue {
+    /// Sends `line` and returns the reply line.
+    public func exchangeLine(_ line: String) throws -> String {
         writeLine(line)
         guard let reply = try readLine() else { throw Failure("connection closed instead of a reply") }
-        XCTAssertFalse(reply.isEmpty, "empty reply line", file: file, line: number)
-        return try JSONValue(parsing: Data(reply.utf8))
+        return reply
     }
 
-    /// Sends a request built from parts and returns the parsed reply.
-    func request(_ command: String, id: JSONValue = 1, _ arguments: [String: JSONValue] = [:]) throws -> JSONValue {
-        try exchange(ControlRequest(id: id, command: command, arguments: arguments).jsonText())
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+        public init(_ description: String) { self.description = description }
     }
-
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
-    }
-}
-
-/// Asserts that `reply` is an error reply with `code`, and returns its message.
-@discardableResult
-func assertError(
-    _ reply: JSONValue, _ code: ControlErrorCode, id: JSONValue? = nil, file: StaticString = #filePath,
-    line: UInt = #line
-) -> String {
-    XCTAssertEqual(reply["ok"], .bool(false), "\(reply.jsonText())", file: file, line: line)
-    XCTAssertEqual(reply["error"]?["code"]?.stringValue, code.rawValue, "\(reply.jsonText())", file: file, line: line)
-    if let id { XCTAssertEqual(reply["id"], id, file: file, line: line) }
-    let message = reply["error"]?["message"]?.stringValue ?? ""
-    XCTAssertFalse(message.isEmpty, "error without a message", file: file, line: line)
-    XCTAssertFalse(message.contains("\n"), "multi-line message", file: file, line: line)
-    return message
-}
-
-/// Asserts that `reply` is a success reply and returns its result.
-@discardableResult
-func assertOK(_ reply: JSONValue, file: StaticString = #filePath, line: UInt = #line) -> JSONValue {
-    XCTAssertEqual(reply["ok"], .bool(true), "\(reply.jsonText())", file: file, line: line)
-    return reply["result"] ?? .null
 }
