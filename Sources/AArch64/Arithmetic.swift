@@ -38,14 +38,6 @@ public enum Arithmetic {
         return n << 31 | (result == 0 ? 1 << 30 : 0)
     }
 
-    /// The second operand of a shifted-register instruction. LSL, by far the most common (and
-    /// LSL #0 = no shift), is done inline: for 32-bit forms the bits it shifts above bit 31 are
-    /// discarded with the result's upper half, so no masking is needed here.
-    @inline(__always)
-    public static func shiftedOperand(_ value: UInt64, type: UInt8, amount: UInt8, sf: UInt8) -> UInt64 {
-        type == 0 ? value << UInt64(amount) : shift(value, type: type, amount: amount, sf: sf)
-    }
-
     /// `ShiftReg`: LSL, LSR, ASR, ROR by an amount below the operand width.
     @inline(__always)
     public static func shift(_ value: UInt64, type: UInt8, amount: UInt8, sf: UInt8) -> UInt64 {

@@ -123,21 +123,35 @@ extension CPU {
                     x[Int(d.rd)] = (pc & ~0xFFF) &+ d.imm
 
                 // MARK: Data processing, register
+                // The second operand: LSL (and LSL #0, no shift) inline; for 32-bit forms the bits
+                // it shifts above bit 31 leave with the result's upper half.
                 case .addShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] << UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = (x[Int(d.rn)] &+ operand) & Arithmetic.widthMask(d.sf)
                 case .subShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] << UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = (x[Int(d.rn)] &- operand) & Arithmetic.widthMask(d.sf)
                 case .addsShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] << UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                 case .subsShifted:
                     let d = insn.pointee
-                    let operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] << UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
                 case .addExtended, .subExtended, .addsExtended, .subsExtended:
                     let d = insn.pointee
@@ -162,7 +176,10 @@ extension CPU {
                 case .andShifted, .bicShifted, .orrShifted, .ornShifted, .eorShifted, .eonShifted, .andsShifted,
                     .bicsShifted:
                     let d = insn.pointee
-                    var operand = Arithmetic.shiftedOperand(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf)
+                    var operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] << UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     let n = x[Int(d.rn)]
                     let r: UInt64
                     switch op {
