@@ -60,6 +60,18 @@ public enum Arithmetic {
         }
     }
 
+    /// The 16 NZCV values for which `cond` holds, as a bit mask (bit n set when the condition
+    /// holds with NZCV = n): computed once at decode so the loop tests a condition with a shift.
+    public static func conditionMask(_ cond: UInt8) -> UInt16 {
+        var mask: UInt16 = 0
+        for nzcv in UInt32(0)..<16 where conditionHolds(cond, nzcv << 28) { mask |= 1 << UInt16(nzcv) }
+        return mask
+    }
+
+    /// Whether the condition whose `conditionMask` is `mask` holds for `nzcv` (bits 31:28).
+    @inline(__always)
+    public static func holds(mask: UInt64, _ nzcv: UInt32) -> Bool { (mask >> UInt64(nzcv >> 28)) & 1 != 0 }
+
     /// `ConditionHolds` (Arm ARM J1 shared/functions/system/ConditionHolds).
     @inline(__always)
     public static func conditionHolds(_ cond: UInt8, _ nzcv: UInt32) -> Bool {

@@ -147,14 +147,17 @@ public struct Decoder: Sendable {
             d.rd = dest(rd)
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
-            d.imm2 = UInt64(bits(w, 14, 10))  // Ra
             d.a = UInt8(bits(w, 15, 12))  // cond
+            let isSelect = op == .csel || op == .csinc || op == .csinv || op == .csneg
+            // Ra for the multiply-accumulates; the condition mask for the selects.
+            d.imm2 = isSelect ? UInt64(Arithmetic.conditionMask(d.a)) : UInt64(bits(w, 14, 10))
         case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)
             d.imm = UInt64(rm)  // imm5 in the immediate forms
             d.a = UInt8(bits(w, 15, 12))
             d.b = UInt8(bits(w, 3, 0))
+            d.imm2 = UInt64(Arithmetic.conditionMask(d.a))
         case .crc32:
             let size = bits(w, 11, 10)
             if (size == 3) != (sf == 1) { return nil }
@@ -171,6 +174,7 @@ public struct Decoder: Sendable {
             d.imm = signExtend(bits(w, 25, 0), bits: 26) << 2
         case .bCond:
             d.a = UInt8(bits(w, 3, 0))
+            d.imm2 = UInt64(Arithmetic.conditionMask(d.a))
             d.imm = signExtend(bits(w, 23, 5), bits: 19) << 2
         case .cbz, .cbnz:
             d.rd = UInt8(rd)

@@ -199,7 +199,7 @@ extension CPU {
                     }
                 case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
                     let d = insn.pointee
-                    if Arithmetic.conditionHolds(d.a, s.pointee.nzcv) {
+                    if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         let m = (op == .ccmnImmediate || op == .ccmpImmediate) ? d.imm : x[Int(d.rm)]
                         if op == .ccmnRegister || op == .ccmnImmediate {
                             _ = Arithmetic.addWithCarry(x[Int(d.rn)], m, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
@@ -212,7 +212,7 @@ extension CPU {
                 case .csel, .csinc, .csinv, .csneg:
                     let d = insn.pointee
                     let r: UInt64
-                    if Arithmetic.conditionHolds(d.a, s.pointee.nzcv) {
+                    if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         r = x[Int(d.rn)]
                     } else {
                         let m = x[Int(d.rm)]
@@ -257,7 +257,7 @@ extension CPU {
                     continue blockLoop
                 case .bCond:
                     let d = insn.pointee
-                    if Arithmetic.conditionHolds(d.a, s.pointee.nzcv) {
+                    if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         pc &+= d.imm
                         continue blockLoop
                     }
