@@ -86,6 +86,28 @@ public final class ControlClient {
 
     /// Reads one line (without its newline).
     public func receiveLine() throws(ControlClientError) -> [UInt8] {
+        guard let line = try receiveLineOrEOF() else {
+            throw .transport("armvisord closed the connection without replying")
+        }
+        return line
+    }
+
+    /// Subscribes to state changes (the `events` command, only `name`'s when given) and calls
+    /// `handler` with each event line until the daemon closes the connection.
+    public func followEvents(
+        name: String? = nil, _ handler: (JSONValue) throws(ControlClientError) -> Void
+    ) throws(ControlClientError) {
+        _ = try call("events", arguments: name.map { ["name": .string($0)] } ?? [:])
+        while let line = try receiveLineOrEOF() {
+            guard let event = try? JSONValue(parsing: Data(line)) else {
+                throw .transport("armvisord sent a malformed event")
+            }
+            try handler(event)
+        }
+    }
+
+    /// Reads one line (without its newline); nil at a clean end of the connection.
+    private func receiveLineOrEOF() throws(ControlClientError) -> [UInt8]? {
         while true {
             if let newline = received.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = Array(received[..<newline])
@@ -99,7 +121,7 @@ public final class ControlClient {
                 if errno == EINTR { continue }
                 throw .transport("cannot read from armvisord at \(socketPath): \(Self.lastError())")
             }
-            if count == 0 { throw .transport("armvisord closed the connection without replying") }
+            if count == 0 { return nil }
             received += chunk[..<count]
         }
     }

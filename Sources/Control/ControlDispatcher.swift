@@ -10,23 +10,34 @@ public struct ControlDispatcher: Sendable {
         self.manager = manager
     }
 
-    /// The reply to one request line (without its newline).
-    public func reply(toLine line: Data) async -> ControlReply {
+    /// The response to one request line (without its newline).
+    public func respond(toLine line: Data) async -> ControlResponse {
         switch ControlRequest.parse(line) {
         case .failure(let failure):
-            return .failure(id: failure.id, failure.error)
+            return ControlResponse(reply: .failure(id: failure.id, failure.error))
         case .success(let request):
-            return await reply(to: request)
+            return await respond(to: request)
         }
     }
 
-    /// The reply to a parsed request.
-    public func reply(to request: ControlRequest) async -> ControlReply {
+    /// The response to a parsed request. A successful `events` subscribes here, before the
+    /// reply is written, so the subscriber misses nothing that happens after its reply.
+    public func respond(to request: ControlRequest) async -> ControlResponse {
         do {
-            return .success(id: request.id, try await execute(request))
+            let result = try await execute(request)
+            var response = ControlResponse(reply: .success(id: request.id, result))
+            if request.command == ControlCommand.events.rawValue {
+                response.events = manager.events.subscribe(name: request.arguments["name"]?.stringValue)
+            }
+            return response
         } catch {
-            return .failure(id: request.id, error)
+            return ControlResponse(reply: .failure(id: request.id, error))
         }
+    }
+
+    /// The reply to one request line (an `events` subscription is not kept).
+    public func reply(toLine line: Data) async -> ControlReply {
+        await respond(toLine: line).reply
     }
 
     private func execute(_ request: ControlRequest) async throws(ControlError) -> JSONValue {
@@ -48,16 +59,33 @@ public struct ControlDispatcher: Sendable {
             let name = try arguments.string("name")
             let configuration = try arguments.configuration("config")
             return try encode(await manager.create(name: name, configuration: configuration))
+        case .define:
+            let name = try arguments.string("name")
+            let configuration = try arguments.configuration("config")
+            let autostart = try arguments.optionalBool("autostart") ?? false
+            return try encode(await manager.define(name: name, configuration: configuration, autostart: autostart))
+        case .undefine:
+            return try encode(await manager.undefine(name: arguments.string("name")))
         case .start:
             return try encode(await manager.start(name: arguments.string("name")))
+        case .pause:
+            return try encode(await manager.pause(name: arguments.string("name")))
+        case .resume:
+            return try encode(await manager.resume(name: arguments.string("name")))
         case .stop:
             return try encode(await manager.stop(name: arguments.string("name")))
         case .wait:
             return try encode(await manager.wait(name: arguments.string("name")))
         case .list:
             return try ["vms": encode(await manager.list())]
+        case .info:
+            return try encode(await manager.info(name: arguments.string("name")))
         case .stats:
             return try encode(await manager.stats(name: arguments.string("name")))
+        case .events:
+            // Only checks the optional filter; `respond(to:)` subscribes.
+            if let name = try arguments.optionalString("name") { try VMName.validate(name) }
+            return [:]
         case .destroy:
             try await manager.destroy(name: arguments.string("name"))
             return [:]
@@ -73,12 +101,39 @@ public struct ControlDispatcher: Sendable {
     }
 }
 
+/// What the server does with one request: write `reply`, then, for an `events` subscription,
+/// forward `events` (one line each) until the client closes its end.
+public struct ControlResponse: Sendable {
+    public var reply: ControlReply
+    public var events: AsyncStream<VMEvent>?
+
+    public init(reply: ControlReply, events: AsyncStream<VMEvent>? = nil) {
+        self.reply = reply
+        self.events = events
+    }
+}
+
 /// Typed access to a request's `arguments`; every mistake is a `bad-request`.
 struct ControlArguments {
     let members: [String: JSONValue]
 
     init(_ members: [String: JSONValue]) {
         self.members = members
+    }
+
+    /// A boolean argument that may be absent (or null).
+    func optionalBool(_ key: String) throws(ControlError) -> Bool? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case .bool(let value)?: return value
+        case let other?: throw ControlError(.badRequest, "argument '\(key)' must be a boolean, not \(other.typeName)")
+        }
+    }
+
+    /// A string argument that may be absent (or null).
+    func optionalString(_ key: String) throws(ControlError) -> String? {
+        guard let value = members[key], value != .null else { return nil }
+        return try string(key)
     }
 
     func string(_ key: String) throws(ControlError) -> String {

@@ -22,8 +22,15 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     case invalidConfig = "invalid-config"
     /// `start` on a VM that is not in `created`.
     case vmNotCreated = "vm-not-created"
-    /// `stop` on a VM that is not `running`.
+    /// `stop` on a VM that is neither `running` nor `paused`; `pause` on a VM that is not
+    /// `running` (or is already pausing).
     case vmNotRunning = "vm-not-running"
+    /// `resume` on a VM that is not `paused`.
+    case vmNotPaused = "vm-not-paused"
+    /// `undefine` of a VM that is running or paused.
+    case vmRunning = "vm-running"
+    /// `undefine` of a name that has no definition.
+    case vmNotDefined = "vm-not-defined"
     /// A request line longer than `ControlProtocol.maximumRequestBytes`; the connection closes.
     case requestTooLarge = "request-too-large"
     /// The daemon failed; never the client's fault.
@@ -51,5 +58,6 @@ func oneLine(_ text: String) -> String {
 
 /// The commands of protocol version 1.
 public enum ControlCommand: String, Sendable, CaseIterable {
-    case ping, version, create, start, stop, wait, list, stats, destroy
+    case ping, version, create, define, undefine, start, pause, resume, stop, wait, list, info, stats, events,
+        destroy
 }

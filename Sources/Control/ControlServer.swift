@@ -75,15 +75,22 @@ public final class ControlServer: Sendable {
         logger.info("connection opened")
         do {
             try await connection.executeThenClose { requests, replies in
-                for try await frame in requests {
+                var lines = requests.makeAsyncIterator()
+                while let frame = try await lines.next() {
                     switch frame {
                     case .line(let line):
                         guard line.readableBytesView.contains(where: { !Self.isBlank($0) }) else { continue }
-                        let reply = await dispatcher.reply(toLine: Data(line.readableBytesView))
-                        if case .failure(let error) = reply.outcome {
+                        let response = await dispatcher.respond(toLine: Data(line.readableBytesView))
+                        if case .failure(let error) = response.reply.outcome {
                             logger.warning("request failed: \(error.code.rawValue): \(error.message)")
                         }
-                        try await replies.write(Self.frame(reply))
+                        try await replies.write(Self.frame(response.reply))
+                        if let events = response.events {
+                            logger.info("events subscription started")
+                            try await Self.forward(events, to: replies, until: &lines)
+                            logger.info("events subscription ended")
+                            return
+                        }
                     case .tooLong:
                         let error = ControlError(
                             .requestTooLarge,
@@ -101,8 +108,30 @@ public final class ControlServer: Sendable {
         logger.info("connection closed")
     }
 
+    /// An `events` subscription: writes each event as a line until the client closes (or
+    /// half-closes) its end; anything it sends meanwhile is read and ignored.
+    private static func forward(
+        _ events: AsyncStream<VMEvent>, to replies: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        until lines: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in events {
+                    let value = (try? JSONValue(encoding: event)) ?? .null
+                    try await replies.write(frame(value.jsonText()))
+                }
+            }
+            while try await lines.next() != nil {}
+            group.cancelAll()
+        }
+    }
+
     private static func frame(_ reply: ControlReply) -> ByteBuffer {
-        var buffer = ByteBuffer(string: reply.jsonText())
+        frame(reply.jsonText())
+    }
+
+    private static func frame(_ line: String) -> ByteBuffer {
+        var buffer = ByteBuffer(string: line)
         buffer.writeInteger(UInt8(ascii: "\n"))
         return buffer
     }

@@ -12,25 +12,35 @@ public actor VMManager {
     /// Builds a VM from a configuration (`Board.makeVM` in the daemon; a fake in tests).
     public typealias Factory = @Sendable (_ name: String, _ configuration: VMConfiguration) throws -> VirtualMachine
 
-    private struct Entry {
+    struct Entry {
         let vm: VirtualMachine
         let stopped: StopSignal
+        /// The configuration the VM was built from (with the daemon's console default filled in).
+        let configuration: VMConfiguration
     }
 
-    private var entries: [String: Entry] = [:]
+    var entries: [String: Entry] = [:]
+    /// Persistent definitions by name (mirrors the store's files).
+    var definitions: [String: VMDefinition] = [:]
+    /// Where definitions live; nil: `define` fails (no state directory).
+    let store: DefinitionStore?
+    /// State changes for `events` subscribers.
+    public nonisolated let events = EventHub()
     private let consoleDirectory: String?
     private let makeVM: Factory
-    private let logger: Logger
+    let logger: Logger
 
     /// - Parameters:
     ///   - consoleDirectory: where a VM created without a `console` writes it
     ///     (`file:<dir>/<name>.console.log`); nil keeps the board's default (stdio).
+    ///   - store: where `define` keeps definitions; nil disables `define`.
     ///   - makeVM: the VM factory.
     public init(
-        consoleDirectory: String? = nil, logger: Logger = Logger(label: "armvisord"),
+        consoleDirectory: String? = nil, store: DefinitionStore? = nil, logger: Logger = Logger(label: "armvisord"),
         makeVM: @escaping Factory = { try Board.makeVM(name: $0, configuration: $1) }
     ) {
         self.consoleDirectory = consoleDirectory
+        self.store = store
         self.logger = logger
         self.makeVM = makeVM
     }
@@ -51,22 +61,31 @@ public actor VMManager {
         }
         let stopped = StopSignal()
         let log = logger(for: name)
+        let events = events
         vm.onStop { record in
             log.info("VM stopped: \(record.reason.rawValue)\(record.detail.isEmpty ? "" : " (\(record.detail))")")
+            events.publish(VMEvent(.stopped, name: name, stop: record))
             stopped.resolve(.success(record))
         }
-        entries[name] = Entry(vm: vm, stopped: stopped)
+        entries[name] = Entry(vm: vm, stopped: stopped, configuration: configuration)
         log.info("VM created")
         return VMSummary(name: name, state: .created)
     }
 
-    /// Starts a VM. Legal in `created` only.
+    /// Starts a VM. Legal in `created`; a defined VM can also start when it has no instance or
+    /// its instance is `stopped` (a fresh instance is built from the definition first).
     public func start(name: String) throws(ControlError) -> VMSummary {
+        try instantiateDefinitionIfNeeded(name)
         let entry = try lookup(name)
         let state = entry.vm.state
         guard state == .created else {
-            throw ControlError(.vmNotCreated, "VM '\(name)' is \(state.rawValue); only a created VM can start")
+            let hint =
+                definitions[name] == nil ? "only a created VM can start" : "only a created or stopped VM can start"
+            throw ControlError(.vmNotCreated, "VM '\(name)' is \(state.rawValue); \(hint)")
         }
+        // Published first: a guest that stops at once must not have its `stopped` event come
+        // before `started`.
+        events.publish(VMEvent(.started, name: name))
         do {
             try entry.vm.start()
         } catch {
@@ -76,12 +95,59 @@ public actor VMManager {
         return VMSummary(name: name, state: .running)
     }
 
-    /// Forces a running VM to stop and returns once it has. Legal in `running` only.
-    public func stop(name: String) async throws(ControlError) -> VMStopSummary {
+    /// Pauses a running VM and returns once every vCPU has parked at a block boundary. Legal in
+    /// `running` only (not while another pause of it is in progress).
+    public func pause(name: String) async throws(ControlError) -> VMSummary {
         let entry = try lookup(name)
         let state = entry.vm.state
         guard state == .running else {
-            throw ControlError(.vmNotRunning, "VM '\(name)' is \(state.rawValue); only a running VM can stop")
+            throw ControlError(.vmNotRunning, "VM '\(name)' is \(state.rawValue); only a running VM can pause")
+        }
+        let vm = entry.vm
+        let events = events
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<ControlError?, Never>) in
+            do {
+                // The completion runs on the vCPU thread before it parks, so `paused` is always
+                // published before a later `stopped`.
+                try vm.pause { error in
+                    if error == nil { events.publish(VMEvent(.paused, name: name)) }
+                    continuation.resume(returning: error.map { ControlError(.vmNotRunning, $0.message) })
+                }
+            } catch {
+                continuation.resume(returning: ControlError(.vmNotRunning, "\(error)"))
+            }
+        }
+        if let outcome { throw outcome }
+        logger(for: name).info("VM paused")
+        return VMSummary(name: name, state: .paused)
+    }
+
+    /// Lets a paused VM run again. Legal in `paused` only.
+    public func resume(name: String) throws(ControlError) -> VMSummary {
+        let entry = try lookup(name)
+        let state = entry.vm.state
+        guard state == .paused else {
+            throw ControlError(.vmNotPaused, "VM '\(name)' is \(state.rawValue); only a paused VM can resume")
+        }
+        // Nothing but this actor changes a paused VM's state, so the resume below succeeds;
+        // publishing first keeps `resumed` ahead of a `stopped` the guest may cause at once.
+        events.publish(VMEvent(.resumed, name: name))
+        do {
+            try entry.vm.resume()
+        } catch {
+            throw ControlError(.vmNotPaused, "\(error)")
+        }
+        logger(for: name).info("VM resumed")
+        return VMSummary(name: name, state: .running)
+    }
+
+    /// Forces a running or paused VM to stop and returns once it has.
+    public func stop(name: String) async throws(ControlError) -> VMStopSummary {
+        let entry = try lookup(name)
+        let state = entry.vm.state
+        guard state == .running || state == .paused else {
+            throw ControlError(
+                .vmNotRunning, "VM '\(name)' is \(state.rawValue); only a running or paused VM can stop")
         }
         logger(for: name).info("VM stop requested")
         entry.vm.requestStop()
@@ -97,11 +163,30 @@ public actor VMManager {
         return VMStopSummary(name: name, record: record)
     }
 
-    /// Every VM, sorted by name.
+    /// Every VM and every definition, sorted by name; a definition without a VM is `inactive`.
     public func list() -> [VMSummary] {
-        entries.keys.sorted().compactMap { name in
-            entries[name].map { VMSummary(name: name, state: $0.vm.state) }
+        Set(entries.keys).union(definitions.keys).sorted().map { name in
+            let state = entries[name].map { VMState($0.vm.state) } ?? .inactive
+            return VMSummary(name: name, state: state, definition: definitions[name])
         }
+    }
+
+    /// A VM's state, configuration, uptime and vCPUs (or a definition's, for a defined VM
+    /// without an instance). Legal in every state.
+    public func info(name: String) throws(ControlError) -> VMInfo {
+        try VMName.validate(name)
+        let definition = definitions[name]
+        guard let entry = entries[name] else {
+            guard let definition else { throw ControlError(.noSuchVM, "no VM named '\(name)'") }
+            return VMInfo(
+                name: name, state: .inactive, configuration: definition.config, uptimeSeconds: 0, vcpus: [],
+                stop: nil, definition: definition)
+        }
+        let state = entry.vm.state
+        return VMInfo(
+            name: name, state: VMState(state), configuration: entry.configuration,
+            uptimeSeconds: entry.vm.statistics.uptimeSeconds, vcpus: entry.vm.vcpuInfo.map(VMInfo.VCPU.init),
+            stop: state == .stopped ? entry.vm.stopRecord : nil, definition: definition)
     }
 
     /// What the highvisor counted for a VM so far. Legal in every state.
@@ -117,7 +202,7 @@ public actor VMManager {
         switch entry.vm.state {
         case .created:
             entry.stopped.resolve(.failure(ControlError(.noSuchVM, "VM '\(name)' was destroyed before it ran")))
-        case .running:
+        case .running, .paused:
             log.info("VM stop requested (destroy)")
             entry.vm.requestStop()
             _ = await entry.stopped.wait()
@@ -133,7 +218,7 @@ public actor VMManager {
 
     /// Stops every running VM and waits for all of them (daemon shutdown).
     public func stopAll() async {
-        let running = entries.values.filter { $0.vm.state == .running }
+        let running = entries.values.filter { $0.vm.state == .running || $0.vm.state == .paused }
         for entry in running {
             logger(for: entry.vm.name).info("VM stop requested (shutdown)")
             entry.vm.requestStop()
@@ -141,13 +226,13 @@ public actor VMManager {
         for entry in running { _ = await entry.stopped.wait() }
     }
 
-    private func lookup(_ name: String) throws(ControlError) -> Entry {
+    func lookup(_ name: String) throws(ControlError) -> Entry {
         try VMName.validate(name)
         guard let entry = entries[name] else { throw ControlError(.noSuchVM, "no VM named '\(name)'") }
         return entry
     }
 
-    private func logger(for name: String) -> Logger {
+    func logger(for name: String) -> Logger {
         var logger = logger
         logger[metadataKey: "vm"] = "\(name)"
         return logger

@@ -14,6 +14,8 @@ public final class VCPU: @unchecked Sendable {
     public private(set) weak var vm: VirtualMachine?
     let queue: DispatchQueue
     private let wakeup = DispatchSemaphore(value: 0)
+    /// Where the vCPU sleeps while the VM is paused: one `release()` per `park()`.
+    private let parking = DispatchSemaphore(value: 0)
     private let exitTable: ExitTable
 
     /// Instructions per `cpu.run` call before the loop comes back to publish statistics.
@@ -59,7 +61,8 @@ public final class VCPU: @unchecked Sendable {
             case .kick:
                 counters.increment(.kicks)
                 cpu.acknowledgeKick()
-                if vm.stopRequested { return nil }
+                counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
+                if vm.checkpoint(self) == .stop { return nil }
                 continue
             case .trap:
                 let ec = Syndrome.exceptionClass(cpu.state.pointee.exitSyndrome)
@@ -73,7 +76,8 @@ public final class VCPU: @unchecked Sendable {
                     counters.increment(.wfiSleeps)
                     waitForWakeup()
                     cpu.skipInstruction()
-                    if vm.stopRequested { return nil }
+                // A stop or pause kick that woke the WFI is still pending: the next
+                // `cpu.run` returns `.kick` before running guest code.
                 case .stop(let reason, let detail):
                     counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
                     counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
@@ -81,6 +85,17 @@ public final class VCPU: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Sleeps on the parking semaphore (no polling, no host CPU) until `release()`. Only the
+    /// vCPU's own loop parks, from `VirtualMachine.checkpoint`.
+    func park() {
+        parking.wait()
+    }
+
+    /// Wakes the vCPU from `park()`; the VM calls it once per vCPU it takes out of its parked set.
+    func release() {
+        parking.signal()
     }
 
     /// Sleeps (no polling, no host CPU) until `kick()`. Interrupt sources that wake a WFI arrive

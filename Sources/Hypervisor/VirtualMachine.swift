@@ -6,12 +6,15 @@ import Synchronization
 /// A virtual machine: guest RAM, the MMIO bus with its devices, and its vCPUs.
 ///
 /// Lock order: `VirtualMachine.lifecycle` is the only lock here and is never held while calling
-/// out (hooks, waiters and vCPU kicks run after it is released). vCPU threads take it only when
-/// they stop.
+/// out (hooks, waiters, vCPU kicks and releases run after it is released). vCPU threads take it
+/// when they are kicked (to learn whether to stop or park) and when they stop.
+///
+/// States: `created` → `running` ⇄ `paused`; `running` or `paused` → `stopped`. While a pause is
+/// in progress (vCPUs kicked, not all parked yet) the state is still `running`.
 public final class VirtualMachine: @unchecked Sendable {
     /// Lifecycle state, as the control protocol reports it.
     public enum RunState: String, Codable, Sendable {
-        case created, running, stopped
+        case created, running, paused, stopped
     }
 
     public struct StateError: Error, CustomStringConvertible {
@@ -19,7 +22,7 @@ public final class VirtualMachine: @unchecked Sendable {
         public var description: String { message }
     }
 
-    private struct Lifecycle {
+    struct Lifecycle {
         var state: RunState = .created
         var stop: StopRecord?
         var startedAt: ContinuousClock.Instant?
@@ -27,13 +30,31 @@ public final class VirtualMachine: @unchecked Sendable {
         var stopRequested = false
         var runningVCPUs = 0
         var stopHandlers: [@Sendable (StopRecord) -> Void] = []
+        /// Set by `pause` until every running vCPU has parked (then `state` becomes `paused`).
+        var pausing = false
+        /// Which vCPUs sit parked in `checkpoint`, waiting for `resume` or a stop.
+        var parked: [Bool] = []
+        var parkedCount = 0
+        /// Called once a pause completes (nil) or fails because the VM stopped meanwhile.
+        var pauseWaiters: [@Sendable (StateError?) -> Void] = []
+
+        /// Takes every parked vCPU out of the parked set; the caller releases them after unlocking.
+        mutating func unpark() -> [Int] {
+            let indices = parked.indices.filter { parked[$0] }
+            for index in indices { parked[index] = false }
+            parkedCount = 0
+            return indices
+        }
+
+        /// True when a pause is in progress and every running vCPU has parked.
+        var pauseComplete: Bool { pausing && !stopRequested && runningVCPUs > 0 && parkedCount == runningVCPUs }
     }
 
     public let name: String
     public let memory: MachineMemory
     public let bus: MMIOBus
     public private(set) var vcpus: [VCPU] = []
-    private let lifecycle = Mutex(Lifecycle())
+    let lifecycle = Mutex(Lifecycle())
     private let stopped = DispatchGroup()
     /// Work to do after every vCPU has stopped and before waiters are told (e.g. drain consoles).
     private let shutdownHooks: [@Sendable () -> Void]
@@ -51,11 +72,11 @@ public final class VirtualMachine: @unchecked Sendable {
             VCPU(index: $0, vm: self, memory: memory, bus: bus, exitTable: exitTable)
         }
         for vcpu in vcpus { vcpu.cpu.state.pointee.mpidr = vcpu.mpidr }
+        lifecycle.withLock { $0.parked = Array(repeating: false, count: vcpus.count) }
     }
 
     public var state: RunState { lifecycle.withLock { $0.state } }
     public var stopRecord: StopRecord? { lifecycle.withLock { $0.stop } }
-    var stopRequested: Bool { lifecycle.withLock { $0.stopRequested } }
 
     public func vcpu(mpidr: UInt64) -> VCPU? {
         vcpus.first { $0.mpidr & 0xFF_00FF_FFFF == mpidr & 0xFF_00FF_FFFF }
@@ -79,40 +100,48 @@ public final class VirtualMachine: @unchecked Sendable {
         vcpus[0].start { [self] _, record in vcpuFinished(record) }
     }
 
-    /// Requests an immediate stop (`killed`); every vCPU leaves at its next block boundary.
-    /// Harmless when the VM is not running.
+    /// Requests an immediate stop (`killed`); every vCPU leaves at its next block boundary, and
+    /// parked vCPUs of a paused VM wake and leave. Harmless when the VM is created or stopped.
     public func requestStop() {
-        let kick = lifecycle.withLock { life -> Bool in
-            guard life.state == .running, !life.stopRequested else { return false }
+        let release = lifecycle.withLock { life -> [Int]? in
+            guard life.state == .running || life.state == .paused, !life.stopRequested else { return nil }
             life.stopRequested = true
-            return true
+            return life.unpark()
         }
-        if kick { for vcpu in vcpus { vcpu.kick() } }
+        guard let release else { return }
+        for vcpu in vcpus { vcpu.kick() }
+        for index in release { vcpus[index].release() }
     }
 
     private func vcpuFinished(_ record: StopRecord?) {
         var first = false
-        let done = lifecycle.withLock { life -> Bool in
+        let (done, release) = lifecycle.withLock { life -> (Bool, [Int]) in
             if let record, life.stop == nil {
                 life.stop = record
                 first = true
             }
             life.stopRequested = true
             life.runningVCPUs -= 1
-            return life.runningVCPUs == 0
+            return (life.runningVCPUs == 0, life.unpark())
         }
         if first { for vcpu in vcpus { vcpu.kick() } }
+        for index in release { vcpus[index].release() }
         guard done else { return }
         for hook in shutdownHooks { hook() }
-        let (record, handlers) = lifecycle.withLock { life in
+        let (record, handlers, pauseWaiters) = lifecycle.withLock { life in
             let record = life.stop ?? StopRecord(reason: .killed, detail: "stopped on request")
             life.stop = record
             life.state = .stopped
             life.stoppedAt = .now
+            life.pausing = false
             let handlers = life.stopHandlers
+            let pauseWaiters = life.pauseWaiters
             life.stopHandlers = []
-            return (record, handlers)
+            life.pauseWaiters = []
+            return (record, handlers, pauseWaiters)
         }
+        let failure = StateError(message: "VM '\(name)' stopped (\(record.reason.rawValue)) before it could pause")
+        for waiter in pauseWaiters { waiter(failure) }
         for handler in handlers { handler(record) }
         stopped.leave()
     }

@@ -17,7 +17,9 @@ struct Armvisor: ParsableCommand {
             """,
         version: ControlProtocol.softwareVersion,
         subcommands: [
-            Run.self, Create.self, Start.self, Stop.self, Wait.self, List.self, Stats.self, Destroy.self,
+            Run.self, Create.self, Define.self, Undefine.self, Start.self, Pause.self, Resume.self, Stop.self,
+            Wait.self, List.self, Info.self,
+            Stats.self, Events.self, Destroy.self,
             Ping.self, Version.self,
         ])
 

@@ -3,6 +3,32 @@ import Control
 import Foundation
 import Platform
 
+/// The VM settings `create` and `define` take: a configuration file overridden by flags.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: "VM configuration file (JSON).") var config: String?
+    @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
+    @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
+    @Option(help: "Number of vCPUs.") var cpus: Int?
+    @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
+
+    /// The configuration as JSON, with relative paths made absolute against the current directory.
+    func json() throws -> JSONValue {
+        var configuration = VMConfiguration()
+        if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
+        configuration = configuration.overridden(
+            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console))
+        configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
+        configuration.console = configuration.console.map(Self.absoluteConsole)
+        return try JSONValue(encoding: configuration)
+    }
+
+    /// A `file:PATH` console with PATH made absolute; other specs unchanged.
+    static func absoluteConsole(_ spec: String) -> String {
+        guard spec.hasPrefix("file:"), spec.count > 5 else { return spec }
+        return "file:" + ControlPaths.absolute(String(spec.dropFirst(5)))
+    }
+}
+
 /// `armvisor create NAME`: asks armvisord to build a VM (it stays `created` until `start`).
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,28 +41,45 @@ struct Create: ParsableCommand {
 
     @Argument(help: "VM name: 1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or -.")
     var name: String
-    @Option(help: "VM configuration file (JSON).") var config: String?
-    @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
-    @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
-    @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
+    @OptionGroup var settings: ConfigOptions
     @OptionGroup var client: ClientOptions
 
     func run() throws {
-        var configuration = VMConfiguration()
-        if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
-        configuration = configuration.overridden(
-            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console))
-        configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
-        configuration.console = configuration.console.map(Self.absoluteConsole)
-        let result = try client.call(
-            "create", ["name": .string(name), "config": JSONValue(encoding: configuration)])
+        let result = try client.call("create", ["name": .string(name), "config": settings.json()])
         try client.print(result, human: HumanText.state)
     }
+}
 
-    /// A `file:PATH` console with PATH made absolute; other specs unchanged.
-    static func absoluteConsole(_ spec: String) -> String {
-        guard spec.hasPrefix("file:"), spec.count > 5 else { return spec }
-        return "file:" + ControlPaths.absolute(String(spec.dropFirst(5)))
+/// `armvisor define NAME`: stores a persistent definition in the daemon's state directory.
+struct Define: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Define a persistent VM (kept across daemon restarts).",
+        discussion: """
+            Settings as for create. The definition is stored as <state-dir>/NAME.json and used \
+            by the next start of NAME that has no created VM to run; --autostart starts it \
+            whenever the daemon starts.
+            """)
+
+    @Argument(help: "VM name: 1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or -.")
+    var name: String
+    @Flag(help: "Start the VM when the daemon starts.") var autostart = false
+    @OptionGroup var settings: ConfigOptions
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        let result = try client.call(
+            "define", ["name": .string(name), "config": settings.json(), "autostart": .bool(autostart)])
+        try client.print(result) { _ in "\(name): defined" + (autostart ? " (autostart)" : "") }
+    }
+}
+
+/// `armvisor undefine NAME`: removes a definition (not while the VM runs).
+struct Undefine: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove a VM's persistent definition.")
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("undefine", ["name": .string(name)])) { _ in "\(name): undefined" }
     }
 }

@@ -3,7 +3,8 @@ import Control
 
 /// `armvisor start NAME`: starts a created VM.
 struct Start: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Start a created VM.")
+    static let configuration = CommandConfiguration(
+        abstract: "Start a created VM, or a defined one that has no VM or a stopped one.")
     @Argument(help: "VM name.") var name: String
     @OptionGroup var client: ClientOptions
 
@@ -14,7 +15,7 @@ struct Start: ParsableCommand {
 
 /// `armvisor stop NAME`: forces a running VM to stop and waits until it has.
 struct Stop: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Force a running VM to stop.")
+    static let configuration = CommandConfiguration(abstract: "Force a running or paused VM to stop.")
     @Argument(help: "VM name.") var name: String
     @OptionGroup var client: ClientOptions
 

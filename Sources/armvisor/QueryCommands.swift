@@ -10,7 +10,13 @@ struct List: ParsableCommand {
     func run() throws {
         try client.print(client.call("list")) { result in
             guard let vms = result["vms"]?.arrayValue else { throw UnexpectedReply("no 'vms' array") }
-            return HumanText.table(vms.map { ($0["name"]?.stringValue ?? "?", $0["state"]?.stringValue ?? "?") })
+            return HumanText.table(
+                vms.map { vm in
+                    let state = vm["state"]?.stringValue ?? "?"
+                    let flags =
+                        vm["defined"] == true ? (vm["autostart"] == true ? " (defined, autostart)" : " (defined)") : ""
+                    return (vm["name"]?.stringValue ?? "?", state + flags)
+                })
         }
     }
 }

@@ -21,7 +21,7 @@ struct Armvisord: AsyncParsableCommand {
     @Option(
         name: .customLong("state-dir"),
         help:
-            "State directory (console logs of VMs created without a console); default /var/lib/armvisor for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/armvisor."
+            "State directory (VM definitions <name>.json, console logs of VMs created without a console); default /var/lib/armvisor for root, else ${XDG_STATE_HOME:-$HOME/.local/state}/armvisor."
     )
     var stateDirectory: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.") var logLevel: String = "info"
@@ -55,7 +55,10 @@ struct Armvisord: AsyncParsableCommand {
         try DaemonSetup.makeDirectory(stateDirectory, mode: 0o700, what: "state directory")
         try DaemonSetup.ensureNoOtherDaemon(at: socketPath)
 
-        let manager = VMManager(consoleDirectory: stateDirectory, logger: logger)
+        let manager = VMManager(
+            consoleDirectory: stateDirectory, store: DefinitionStore(directory: stateDirectory), logger: logger)
+        // Before listening: a client that connects sees every definition and autostart VM.
+        await manager.loadDefinitions()
         let server: ControlServer
         do {
             server = try await ControlServer.bind(socketPath: socketPath, manager: manager, logger: logger)

@@ -142,6 +142,108 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(log.contains("vm=c"), log)
     }
 
+    /// A raw image that spins forever (`add x0, x0, #1; b .-4`).
+    private func writeSpinningGuest() throws -> String {
+        let path = "\(workDirectory)/spin.bin"
+        let words: [UInt32] = [0x9100_0400, 0x17FF_FFFF]
+        let bytes = words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    private func retired(_ name: String, socketPath: String) throws -> UInt64 {
+        let reply = try cli(["stats", name, "--json", "--socket", socketPath])
+        return try JSONDecoder().decode(StatsResult.self, from: Data(reply.stdout.utf8)).statistics.instructionsRetired
+    }
+
+    func testDefinitionSurvivesSIGKILLAndAutostarts() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        let spin = try writeSpinningGuest()
+        try startDaemon(socketPath: socketPath)
+        XCTAssertEqual(
+            try cli(["define", "spin", "--kernel", spin, "--console", "null", "--autostart", "--socket", socketPath])
+                .stdout, "spin: defined (autostart)\n")
+        let definitionPath = "\(workDirectory)/state/spin.json"
+        let written = try String(contentsOfFile: definitionPath, encoding: .utf8)
+        XCTAssertEqual(
+            try cli(["list", "--json", "--socket", socketPath]).stdout,
+            #"{"vms":[{"autostart":true,"defined":true,"name":"spin","state":"inactive"}]}"# + "\n")
+
+        // SIGKILL: no chance to clean up. The restarted daemon replaces the stale socket file,
+        // loads the definition and starts the VM.
+        guard let killed = daemon else { return XCTFail("no daemon") }
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        try startDaemon(socketPath: socketPath)
+        XCTAssertEqual(try String(contentsOfFile: definitionPath, encoding: .utf8), written)
+        XCTAssertEqual(
+            try cli(["list", "--json", "--socket", socketPath]).stdout,
+            #"{"vms":[{"autostart":true,"defined":true,"name":"spin","state":"running"}]}"# + "\n")
+        XCTAssertEqual(
+            try cli(["list", "--socket", socketPath]).stdout, "NAME  STATE\nspin  running (defined, autostart)\n")
+        let deadline = Date().addingTimeInterval(10)
+        while try retired("spin", socketPath: socketPath) == 0, Date() < deadline { usleep(10_000) }
+        XCTAssertGreaterThan(try retired("spin", socketPath: socketPath), 0, "the autostarted VM does not run")
+
+        // Follow events with the CLI while pausing, resuming and stopping.
+        let eventsOut = "\(workDirectory)/events.out"
+        _ = FileManager.default.createFile(atPath: eventsOut, contents: nil)
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
+        follower.arguments = ["events", "spin", "--socket", socketPath]
+        follower.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: eventsOut))
+        try follower.run()
+        defer { if follower.isRunning { follower.terminate() } }
+        // Waiting for another process: poll its subscription in the daemon's log every 10 ms.
+        let logPath = "\(workDirectory)/armvisord.log"
+        let subscribed = Date().addingTimeInterval(10)
+        while !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("events subscription started"),
+            Date() < subscribed
+        {
+            usleep(10_000)
+        }
+
+        XCTAssertEqual(try cli(["pause", "spin", "--socket", socketPath]).stdout, "spin: paused\n")
+        let paused = try retired("spin", socketPath: socketPath)
+        usleep(50_000)
+        XCTAssertEqual(try retired("spin", socketPath: socketPath), paused)
+        let info = try cli(["info", "spin", "--socket", socketPath]).stdout
+        XCTAssertTrue(info.contains("state:   paused\n"), info)
+        XCTAssertTrue(info.contains("kernel:  \(spin)\n"), info)
+        XCTAssertTrue(info.contains("vcpu 0:  paused, MPIDR 0x80000000, PC 0x4008000"), info)
+        let infoJSON = try JSONValueLite(cli(["info", "spin", "--json", "--socket", socketPath]).stdout)
+        XCTAssertEqual(infoJSON.state, "paused")
+        let pausedAgain = try cli(["pause", "spin", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(pausedAgain.stderr.contains("(vm-not-running)"), pausedAgain.stderr)
+        XCTAssertEqual(try cli(["resume", "spin", "--socket", socketPath]).stdout, "spin: running\n")
+        let resumedAgain = try cli(["resume", "spin", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(resumedAgain.stderr.contains("(vm-not-paused)"), resumedAgain.stderr)
+        let undefineRunning = try cli(["undefine", "spin", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertTrue(undefineRunning.stderr.contains("(vm-running)"), undefineRunning.stderr)
+        try cli(["stop", "spin", "--socket", socketPath])
+
+        let eventsDeadline = Date().addingTimeInterval(10)
+        var events: [String] = []
+        while events.count < 3, Date() < eventsDeadline {
+            usleep(10_000)
+            events = ((try? String(contentsOfFile: eventsOut, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                String.init)
+        }
+        XCTAssertEqual(
+            events.map { $0.split(separator: " ").dropFirst().joined(separator: " ") },
+            ["spin paused", "spin resumed", "spin stopped (killed): stopped on request"])
+
+        XCTAssertEqual(try cli(["undefine", "spin", "--socket", socketPath]).stdout, "spin: undefined\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: definitionPath))
+        try stopDaemon(socketPath: socketPath)
+    }
+
+    /// The few members of an `info` reply the test reads.
+    private struct JSONValueLite: Decodable {
+        var state: String
+        init(_ text: String) throws { self = try JSONDecoder().decode(Self.self, from: Data(text.utf8)) }
+    }
+
     func testCLIWithoutADaemon() throws {
         let socketPath = "\(workDirectory)/nobody.sock"
         let result = try cli(["list", "--socket", socketPath], expectedStatus: 1)
