@@ -18,12 +18,27 @@ public final class CodeMap: @unchecked Sendable {
     /// 64 words of 4 bytes per bitmap word: 16 bitmap words per 4 KiB page.
     public static let bitmapWordsPerPage = 16
 
-    public init(ramSize: UInt64) {
+    /// Reserving address space fails only when the host has none left (or a ulimit forbids it).
+    public struct ReservationError: Error, CustomStringConvertible {
+        public let length: Int
+        public let errno: Int32
+        public var description: String {
+            "cannot reserve \(length) bytes of address space for the code map: \(String(cString: strerror(errno)))"
+        }
+    }
+
+    public init(ramSize: UInt64) throws {
         pageCount = max(Int(ramSize >> GuestRAM.pageShift), 1)
         pageBytes = pageCount
         wordBytes = pageCount * Self.bitmapWordsPerPage * 8
-        pages = Self.reserve(pageBytes).assumingMemoryBound(to: UInt8.self)
-        words = Self.reserve(wordBytes).assumingMemoryBound(to: UInt64.self)
+        let pages = try Self.reserve(pageBytes)
+        do {
+            words = try Self.reserve(wordBytes).assumingMemoryBound(to: UInt64.self)
+        } catch {
+            munmap(pages, pageBytes)
+            throw error
+        }
+        self.pages = pages.assumingMemoryBound(to: UInt8.self)
     }
 
     deinit {
@@ -31,12 +46,9 @@ public final class CodeMap: @unchecked Sendable {
         munmap(words, wordBytes)
     }
 
-    private static func reserve(_ length: Int) -> UnsafeMutableRawPointer {
+    private static func reserve(_ length: Int) throws -> UnsafeMutableRawPointer {
         let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let p, p != MAP_FAILED else {
-            // Reserving address space only fails when the host is out of it; nothing a guest controls.
-            fatalError("cannot reserve \(length) bytes of address space for the code map")
-        }
+        guard let p, p != MAP_FAILED else { throw ReservationError(length: length, errno: errno) }
         return p
     }
 }

@@ -26,8 +26,13 @@ public final class MachineMemory: @unchecked Sendable {
         let length = Int(size)
         let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapping, mapping != MAP_FAILED else { throw AllocationError(size: size, errno: errno) }
+        do {
+            codeMap = try CodeMap(ramSize: size)
+        } catch {
+            munmap(mapping, length)
+            throw error
+        }
         mappingLength = length
-        codeMap = CodeMap(ramSize: size)
         ram = GuestRAM(base: base, size: size, host: mapping, codeMap: codeMap)
     }
 

@@ -282,7 +282,8 @@ final class ArmvisorDiffRunner {
         // calloc: the 64 MiB is committed only where cases touch it.
         memory = calloc(1, Int(Self.ramSize))!
         let pages = Int(Self.ramSize >> GuestRAM.pageShift)
-        codeMap = CodeMap(ramSize: Self.ramSize)
+        // Reserving a few MiB of address space cannot fail on a test host.
+        codeMap = try! CodeMap(ramSize: Self.ramSize)
         cpu = CPU(ram: GuestRAM(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
     }
 

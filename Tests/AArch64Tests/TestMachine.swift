@@ -16,7 +16,8 @@ final class TestMachine {
     init() {
         memory = .allocate(byteCount: Int(Self.ramSize), alignment: 4096)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Self.ramSize))
-        codeMap = CodeMap(ramSize: Self.ramSize)
+        // Reserving a few MiB of address space cannot fail on a test host.
+        codeMap = try! CodeMap(ramSize: Self.ramSize)
         cpu = CPU(ram: GuestRAM(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
         cpu.reset(entry: Self.ramBase, x0: 0, mpidr: 0x8000_0000)
         cpu.sp = Self.ramBase + Self.ramSize - 16
