@@ -22,6 +22,10 @@ let package = Package(
             name: "CGLib", pkgConfig: "gio-2.0",
             providers: [.apt(["libglib2.0-dev"])]),
         .systemLibrary(name: "CFDT", providers: [.apt(["libfdt-dev"])]),
+        // sd_notify / sd_listen_fds for running under systemd (armvisord only).
+        .systemLibrary(
+            name: "CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
 
         // The emulated "hardware": CPU state, decoder, interpreter, exceptions.
         .target(
@@ -49,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "armvisord",
             dependencies: [
-                "Control",
+                "Control", "CSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

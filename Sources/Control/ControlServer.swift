@@ -11,16 +11,19 @@ public final class ControlServer: Sendable {
     public typealias Connection = NIOAsyncChannel<LineFrame, ByteBuffer>
 
     public let socketPath: String
+    /// False for an inherited (socket-activated) socket: its file belongs to whoever made it.
+    public let ownsSocketFile: Bool
     private let serverChannel: NIOAsyncChannel<Connection, Never>
     private let dispatcher: ControlDispatcher
     private let logger: Logger
     private let connectionCount = Atomic<Int>(0)
 
     private init(
-        socketPath: String, serverChannel: NIOAsyncChannel<Connection, Never>, dispatcher: ControlDispatcher,
-        logger: Logger
+        socketPath: String, ownsSocketFile: Bool = true, serverChannel: NIOAsyncChannel<Connection, Never>,
+        dispatcher: ControlDispatcher, logger: Logger
     ) {
         self.socketPath = socketPath
+        self.ownsSocketFile = ownsSocketFile
         self.serverChannel = serverChannel
         self.dispatcher = dispatcher
         self.logger = logger
@@ -35,12 +38,8 @@ public final class ControlServer: Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
-                    return try Connection(wrappingChannelSynchronously: child)
-                }
-            }
+            .bind(
+                unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true, childChannelInitializer: initialize)
         guard chmod(socketPath, 0o660) == 0 else {
             let reason = String(cString: strerror(errno))
             try? await channel.channel.close()
@@ -49,6 +48,49 @@ public final class ControlServer: Sendable {
         return ControlServer(
             socketPath: socketPath, serverChannel: channel, dispatcher: ControlDispatcher(manager: manager),
             logger: logger)
+    }
+
+    /// Serves on an inherited listening UNIX stream socket (systemd socket activation): no
+    /// bind, no chmod (the socket unit set the mode), and `close()` leaves the file alone.
+    /// The server owns `descriptor` from now on.
+    public static func adopt(
+        descriptor: CInt, manager: VMManager, logger: Logger = Logger(label: "armvisord"),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> ControlServer {
+        let path = boundPath(of: descriptor) ?? "fd \(descriptor)"
+        let channel = try await ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(descriptor, childChannelInitializer: initialize)
+        return ControlServer(
+            socketPath: path, ownsSocketFile: false, serverChannel: channel,
+            dispatcher: ControlDispatcher(manager: manager), logger: logger)
+    }
+
+    /// The path a UNIX socket is bound to (`getsockname`), nil for anything else.
+    public static func boundPath(of descriptor: CInt) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let status = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard status == 0, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+        let path = withUnsafeBytes(of: address.sun_path) { bytes in
+            String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return path.isEmpty ? nil : path
+    }
+
+    @Sendable private static func initialize(_ child: any Channel) -> EventLoopFuture<Connection> {
+        child.eventLoop.makeCompletedFuture {
+            try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
+            return try Connection(wrappingChannelSynchronously: child)
+        }
+    }
+
+    /// Runs a no-op on the event loop of the listening socket and returns once it ran: the
+    /// watchdog's check that the loop is not stuck (a stuck loop never returns, so no ping).
+    public func eventLoopResponds() async -> Bool {
+        (try? await serverChannel.channel.eventLoop.submit {}.get()) != nil
     }
 
     /// Accepts and serves connections until `close()`; returns when every connection is done.
@@ -63,10 +105,10 @@ public final class ControlServer: Sendable {
         }
     }
 
-    /// Stops accepting connections and removes the socket file.
+    /// Stops accepting connections and removes the socket file (when the server made it).
     public func close() async {
         try? await serverChannel.channel.close()
-        unlink(socketPath)
+        if ownsSocketFile { unlink(socketPath) }
     }
 
     private func serve(_ connection: Connection, number: Int) async {

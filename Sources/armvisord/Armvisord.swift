@@ -14,7 +14,9 @@ struct Armvisord: AsyncParsableCommand {
         discussion: """
             The socket defaults to $ARMVISOR_SOCKET, else /run/armvisor/armvisord.sock for root, \
             else ${XDG_RUNTIME_DIR:-/tmp}/armvisor-$UID/armvisord.sock. SIGTERM or SIGINT stops \
-            every VM, removes the socket and exits 0.
+            every VM, removes the socket and exits 0. Under systemd (Configs/armvisord.service) it \
+            sends READY/STATUS/STOPPING/WATCHDOG notifications, and with socket activation \
+            (Configs/armvisord.socket) it serves the inherited socket instead of --socket.
             """)
 
     @Option(help: "Path of the control socket.") var socket: String?
@@ -49,11 +51,16 @@ struct Armvisord: AsyncParsableCommand {
     }
 
     private func serve(logger: Logger) async throws {
-        let socketPath = ControlPaths.absolute(socket ?? ControlPaths.defaultSocketPath())
+        let inherited = try Systemd.inheritedSocket()
+        var socketPath = ControlPaths.absolute(socket ?? ControlPaths.defaultSocketPath())
         let stateDirectory = ControlPaths.absolute(stateDirectory ?? ControlPaths.defaultStateDirectory())
-        try DaemonSetup.prepareSocketDirectory(for: socketPath)
+        if inherited == nil {
+            try DaemonSetup.prepareSocketDirectory(for: socketPath)
+        }
         try DaemonSetup.makeDirectory(stateDirectory, mode: 0o700, what: "state directory")
-        try DaemonSetup.ensureNoOtherDaemon(at: socketPath)
+        if inherited == nil {
+            try DaemonSetup.ensureNoOtherDaemon(at: socketPath)
+        }
 
         let manager = VMManager(
             consoleDirectory: stateDirectory, store: DefinitionStore(directory: stateDirectory), logger: logger)
@@ -61,19 +68,34 @@ struct Armvisord: AsyncParsableCommand {
         await manager.loadDefinitions()
         let server: ControlServer
         do {
-            server = try await ControlServer.bind(socketPath: socketPath, manager: manager, logger: logger)
+            if let inherited {
+                server = try await ControlServer.adopt(descriptor: inherited, manager: manager, logger: logger)
+                socketPath = server.socketPath
+            } else {
+                server = try await ControlServer.bind(socketPath: socketPath, manager: manager, logger: logger)
+            }
         } catch {
             throw DaemonError("cannot listen on \(socketPath): \(error)")
         }
+        // READY=1 (the socket listens), then STATUS= updates and watchdog pings.
+        let supervisor = Task { await Systemd.supervise(server: server, manager: manager, logger: logger) }
         let signals = ShutdownSignals.install { [logger] in
             logger.info("shutting down: stopping every VM")
+            Systemd.stopping()
+            supervisor.cancel()
             await manager.stopAll()
             await server.close()
             logger.info("stopped")
             terminateProcess(0)
         }
-        FileHandle.standardError.write(Data("armvisord: listening on \(socketPath)\n".utf8))
-        logger.info("listening", metadata: ["socket": "\(socketPath)", "state-dir": "\(stateDirectory)"])
+        let activated = inherited == nil ? "" : " (socket activation)"
+        FileHandle.standardError.write(Data("armvisord: listening on \(socketPath)\(activated)\n".utf8))
+        logger.info(
+            "listening",
+            metadata: [
+                "socket": "\(socketPath)", "state-dir": "\(stateDirectory)",
+                "activated": "\(inherited != nil)",
+            ])
         try await server.run()
         withExtendedLifetime(signals) {}
     }
