@@ -1,3 +1,4 @@
+import Foundation
 import AArch64
 import Backends
 import Devices
@@ -9,7 +10,12 @@ import Hypervisor
 public enum Board {
     /// Builds the VM; every failure is a `ConfigurationError` with a one-line message naming
     /// the file and the reason.
-    public static func makeVM(name: String, configuration: VMConfiguration) throws -> VirtualMachine {
+    ///
+    /// The device tree is generated for the configuration unless `configuration.dtb` names one;
+    /// `dumpDeviceTree` writes the tree the guest gets to a file (`armvisor run --dump-dtb`).
+    public static func makeVM(
+        name: String, configuration: VMConfiguration, dumpDeviceTree: String? = nil
+    ) throws -> VirtualMachine {
         let memorySize = try configuration.memoryBytes()
         let cpus = try configuration.cpuCount()
         guard let kernel = configuration.kernel else {
@@ -32,7 +38,18 @@ public enum Board {
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }])
 
-        let dtb = try BoardDeviceTree.build(memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr))
+        let dtb: [UInt8]
+        if let path = configuration.dtb {
+            dtb = try DeviceTreeFile.load(path: path)
+        } else {
+            dtb = try BoardDeviceTree.build(memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr))
+        }
+        if let dumpDeviceTree {
+            guard FileManager.default.createFile(atPath: dumpDeviceTree, contents: Data(dtb)) else {
+                throw ConfigurationError(
+                    "cannot write device tree \(dumpDeviceTree): \(String(cString: strerror(errno)))")
+            }
+        }
         let dtbAddress = try placeDeviceTree(size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel)
         for segment in image.segments {
             segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }

@@ -13,21 +13,26 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public var kernel: String?
     /// Where the PL011 console goes: `stdio`, `file:PATH` or `null`. Default `stdio`.
     public var console: String?
+    /// A flattened device tree to give the guest instead of the generated one.
+    public var dtb: String?
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
     public static let minimumMemory: UInt64 = 1 << 20
     public static let maximumCPUs = 1
 
-    public init(memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil) {
+    public init(
+        memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil
+    ) {
         self.memory = memory
         self.cpus = cpus
         self.kernel = kernel
         self.console = console
+        self.dtb = dtb
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console
+        case memory, cpus, kernel, console, dtb
     }
 
     private struct AnyKey: CodingKey {
@@ -49,6 +54,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         cpus = try c.decodeIfPresent(Int.self, forKey: .cpus)
         kernel = try c.decodeIfPresent(String.self, forKey: .kernel)
         console = try c.decodeIfPresent(String.self, forKey: .console)
+        dtb = try c.decodeIfPresent(String.self, forKey: .dtb)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -69,7 +75,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public func overridden(by other: VMConfiguration) -> VMConfiguration {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
-            console: other.console ?? console)
+            console: other.console ?? console, dtb: other.dtb ?? dtb)
     }
 
     public func memoryBytes() throws -> UInt64 {

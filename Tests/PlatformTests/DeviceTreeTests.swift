@@ -1,4 +1,5 @@
 import Foundation
+import Hypervisor
 import Platform
 import TestSupport
 import XCTest
@@ -32,6 +33,50 @@ final class DeviceTreeTests: XCTestCase {
             // dtc 1.6 prints string lists as "a\0b"; newer versions as "a", "b".
             let alternative = expected.replacingOccurrences(of: #"\0"#, with: #"", ""#)
             XCTAssertTrue(dts.contains(expected) || dts.contains(alternative), "missing \(expected) in:\n\(dts)")
+        }
+    }
+}
+
+/// `--dump-dtb` and `--dtb`: the tree the guest gets can be written out and given back.
+final class DeviceTreeFileTests: XCTestCase {
+    func testDumpedTreeBootsTheGuestWhenGivenBack() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dump = dir.appendingPathComponent("virt.dtb").path
+        let demo = try TestPaths.guest("demo")
+        let first = try Board.makeVM(
+            name: "dump", configuration: VMConfiguration(kernel: demo, console: "null"), dumpDeviceTree: dump)
+        let blob = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dump)))
+        XCTAssertEqual(Array(blob.prefix(4)), [0xD0, 0x0D, 0xFE, 0xED], "FDT magic")
+        XCTAssertEqual(try DeviceTreeFile.load(path: dump), blob)
+        try first.start()
+        XCTAssertEqual(first.waitUntilStopped().reason, .poweroff)
+
+        let second = try Board.makeVM(
+            name: "given", configuration: VMConfiguration(kernel: demo, console: "null", dtb: dump))
+        // The boot vCPU's X0 points at the tree in RAM, byte for byte the file.
+        let x0 = second.vcpus[0].cpu.x(0)
+        XCTAssertEqual(second.memory.read(x0, count: blob.count), blob)
+        try second.start()
+        XCTAssertEqual(second.waitUntilStopped().reason, .poweroff)
+    }
+
+    func testATreeLibfdtRejectsIsAOneLineError() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let garbage = dir.appendingPathComponent("bad.dtb").path
+        try Data("not a device tree".utf8).write(to: URL(fileURLWithPath: garbage))
+        XCTAssertThrowsError(try DeviceTreeFile.load(path: garbage)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("device tree \(garbage): libfdt rejects it: "), "\(error)")
+        }
+        XCTAssertThrowsError(try DeviceTreeFile.load(path: dir.appendingPathComponent("missing.dtb").path)) { error in
+            XCTAssertTrue("\(error)".contains("No such file or directory"), "\(error)")
+        }
+        let blob = try BoardDeviceTree.build(memorySize: 64 << 20, cpuMPIDRs: [0x8000_0000])
+        let cut = dir.appendingPathComponent("cut.dtb").path
+        try Data(blob.prefix(blob.count / 2)).write(to: URL(fileURLWithPath: cut))
+        XCTAssertThrowsError(try DeviceTreeFile.load(path: cut)) { error in
+            XCTAssertTrue("\(error)".contains("truncated"), "\(error)")
         }
     }
 }
