@@ -8,23 +8,7 @@ import XCTest
 
 /// End-to-end tests of the real `armvisord` and `armvisor` binaries: a daemon on a temporary
 /// socket and state directory, driven through the CLI and a raw socket connection.
-final class DaemonTests: XCTestCase {
-    private var workDirectory = ""
-    private var daemon: Process?
-
-    override func setUpWithError() throws {
-        workDirectory = "/tmp/avdt-\(getpid())-\(UUID().uuidString.prefix(6))"
-        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let daemon, daemon.isRunning {
-            kill(daemon.processIdentifier, SIGKILL)
-            daemon.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: workDirectory)
-    }
-
+final class DaemonTests: DaemonTestCase {
     func testDaemonRunsTheDemoGuest() throws {
         let demo = TestPaths.packageRoot.appendingPathComponent(".build/guests/demo.bin").path
         guard FileManager.default.fileExists(atPath: demo) else {
@@ -322,11 +306,6 @@ final class DaemonTests: XCTestCase {
             result.status, expectedStatus, "armvisor \(arguments.joined(separator: " ")): \(result.stderr)",
             file: file, line: line)
         return result
-    }
-
-    private struct Failure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
     }
 
     private struct StopResult: Decodable {

@@ -8,23 +8,7 @@ import XCTest
 
 /// armvisord under systemd: the unit files (`systemd-analyze verify`), `scripts/install`, the
 /// sd_notify messages (READY, WATCHDOG, STOPPING) and socket activation.
-final class SystemdTests: XCTestCase {
-    private var workDirectory = ""
-    private var daemon: Process?
-
-    override func setUpWithError() throws {
-        workDirectory = "/tmp/avsd-\(getpid())-\(UUID().uuidString.prefix(6))"
-        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let daemon, daemon.isRunning {
-            kill(daemon.processIdentifier, SIGKILL)
-            daemon.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: workDirectory)
-    }
-
+final class SystemdTests: DaemonTestCase {
     private static func tool(_ name: String) throws -> String {
         for directory in ["/usr/bin", "/bin", "/usr/local/bin"] {
             let path = "\(directory)/\(name)"
@@ -202,10 +186,6 @@ final class SystemdTests: XCTestCase {
         (try? String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)) ?? ""
     }
 
-    private struct Failure: Error, CustomStringConvertible {
-        let description: String
-        init(_ description: String) { self.description = description }
-    }
 }
 
 /// The service manager's end of `$NOTIFY_SOCKET`: a bound UNIX datagram socket whose reads
