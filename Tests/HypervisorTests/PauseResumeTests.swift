@@ -144,10 +144,13 @@ final class PauseResumeTests: XCTestCase {
         try vm.start()
         waitForProgress(vm, beyond: 0)
         try vm.pause()
+        // The whole test process is measured, so a one-second window keeps a short burst from
+        // another thread (a previous test's VM winding down) from dominating: a parked vCPU
+        // must stay under 10 % of a core, stricter than the 25 % the 0.2 s window allowed.
         let before = Self.processCPUSeconds()
-        usleep(200_000)
+        usleep(1_000_000)
         let used = Self.processCPUSeconds() - before
-        XCTAssertLessThan(used, 0.05, "a paused VM burned \(used) s of CPU in 0.2 s")
+        XCTAssertLessThan(used, 0.1, "a paused VM burned \(used) s of CPU in 1 s")
         XCTAssertEqual(stopAndWait(vm)?.reason, .killed)
     }
 
