@@ -1,5 +1,7 @@
 /// The decoded-block cache: guest code decoded once into `DecodedInstruction` runs, found again by
-/// the PC of their first instruction.
+/// the PC (virtual address) of their first instruction together with the host address it was
+/// decoded from — so a block is only reused while the PC still translates to the same memory
+/// (after a TLB change, a new mapping simply misses).
 ///
 /// A direct-mapped table of `Entry` points into one arena of decoded instructions; when the arena
 /// fills, everything is dropped and refilled (the blocks are cheap to rebuild). A block ends at the
@@ -9,6 +11,8 @@
 public final class BlockCache: @unchecked Sendable {
     public struct Entry {
         public var pc: UInt64
+        /// Host address of the first instruction's bytes.
+        public var host: UInt64
         public var start: UInt32
         public var count: UInt32
     }
@@ -29,7 +33,7 @@ public final class BlockCache: @unchecked Sendable {
     public init(decoder: Decoder = .shared) {
         self.decoder = decoder
         table = .allocate(capacity: Self.tableSize)
-        table.initialize(repeating: Entry(pc: ~0, start: 0, count: 0), count: Self.tableSize)
+        table.initialize(repeating: Entry(pc: ~0, host: 0, start: 0, count: 0), count: Self.tableSize)
         arena = .allocate(capacity: Self.arenaCapacity)
     }
 
@@ -41,23 +45,29 @@ public final class BlockCache: @unchecked Sendable {
     @inline(__always)
     static func slot(_ pc: UInt64) -> Int { Int(truncatingIfNeeded: (pc >> 2) ^ (pc >> 16)) & (tableSize - 1) }
 
-    /// Decodes the block starting at `pc` from `ram` and records it; nil when `pc` is not in RAM.
+    /// Decodes the block starting at `pc`, whose instruction bytes are at `host` (translated for
+    /// execution, inside `memory`), and records it. `newCodePage` is set when the block is the
+    /// first code decoded from its physical page.
     @inline(never)
-    func build(pc: UInt64, ram: GuestRAM) -> Entry? {
-        guard ram.pointer(pc, 4) != nil else { return nil }
+    func build(pc: UInt64, host: UnsafeMutableRawPointer, memory: PhysicalMemory, newCodePage: inout Bool) -> Entry {
         if used + Self.maxInstructions > Self.arenaCapacity { invalidateAll() }
         let start = used
         var address = pc
+        var source = host
+        var physical = memory.physicalAddress(of: host)
         repeat {
-            guard let word = ram.pointer(address, 4)?.loadUnaligned(as: UInt32.self) else { break }
+            let word = source.loadUnaligned(as: UInt32.self)
             let insn = decoder.decode(UInt32(littleEndian: word))
             (arena + used).initialize(to: insn)
-            ram.markCode(address)
+            if memory.markCode(physical) { newCodePage = true }
             used += 1
             address &+= 4
+            source += 4
+            physical &+= 4
             if Self.endsBlock(insn.op) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
-        let entry = Entry(pc: pc, start: UInt32(start), count: UInt32(used - start))
+        let entry = Entry(
+            pc: pc, host: UInt64(UInt(bitPattern: host)), start: UInt32(start), count: UInt32(used - start))
         table[Self.slot(pc)] = entry
         blocksBuilt &+= 1
         return entry
@@ -65,7 +75,7 @@ public final class BlockCache: @unchecked Sendable {
 
     /// Drops every decoded block (self-modifying code, instruction-cache maintenance).
     public func invalidateAll() {
-        table.update(repeating: Entry(pc: ~0, start: 0, count: 0), count: Self.tableSize)
+        table.update(repeating: Entry(pc: ~0, host: 0, start: 0, count: 0), count: Self.tableSize)
         used = 0
         invalidations &+= 1
     }

@@ -14,7 +14,14 @@ public final class CPU: @unchecked Sendable {
     public let registers: UnsafeMutablePointer<UInt64>
     public let state: UnsafeMutablePointer<CoreState>
     public let blocks: BlockCache
-    public let ram: GuestRAM
+    /// The machine-physical memory stage 2 outputs into.
+    public let memory: PhysicalMemory
+    /// The combined stage-1 + stage-2 TLB.
+    public let tlb: TLB
+    /// Stage-2 page translations the stage-1 walker reuses (flushed with stage-2 changes).
+    var stage2Cache = Stage2Cache()
+    /// Gathers the bytes of a load that crosses a page boundary (at most 16).
+    let bounce: UnsafeMutableRawPointer
     let requests: UnsafeAtomic<UInt32>
 
     /// The system counter the generic-timer registers read (CNTPCT_EL0), in ticks of
@@ -27,8 +34,10 @@ public final class CPU: @unchecked Sendable {
     public static let stackPointer = 32
     public static let discard = 33
 
-    public init(ram: GuestRAM) {
-        self.ram = ram
+    public init(memory: PhysicalMemory) {
+        self.memory = memory
+        tlb = TLB()
+        bounce = .allocate(byteCount: 16, alignment: 16)
         registers = .allocate(capacity: Self.registerSlots)
         registers.initialize(repeating: 0, count: Self.registerSlots)
         state = .allocate(capacity: 1)
@@ -48,16 +57,37 @@ public final class CPU: @unchecked Sendable {
     deinit {
         registers.deallocate()
         state.deallocate()
+        bounce.deallocate()
         requests.destroy()
     }
 
     /// Asks the core to leave `run` at the next block boundary with `CoreExit.kick`. Thread-safe.
-    public func kick() { requests.store(1, ordering: .releasing) }
+    public func kick() { requests.loadThenBitwiseOr(with: Self.kickRequest, ordering: .releasing) }
 
     /// Clears a pending kick; called by the vCPU thread once it has acted on it.
-    public func acknowledgeKick() { requests.store(0, ordering: .relaxed) }
+    public func acknowledgeKick() { requests.loadThenBitwiseAnd(with: ~Self.kickRequest, ordering: .relaxed) }
 
-    public var hasPendingKick: Bool { requests.load(ordering: .acquiring) != 0 }
+    public var hasPendingKick: Bool { requests.load(ordering: .acquiring) & Self.kickRequest != 0 }
+
+    /// Asks the core to drop its cached translations at its next block boundary, without
+    /// leaving `run` (another vCPU's highvisor changed stage 2). Thread-safe.
+    public func requestStage2Invalidation() {
+        requests.loadThenBitwiseOr(with: Self.invalidationRequest, ordering: .releasing)
+    }
+
+    static let kickRequest: UInt32 = 1
+    static let invalidationRequest: UInt32 = 2
+
+    /// Acts on the request word; true when `run` must return `.kick`.
+    @inline(never)
+    func serviceRequests() -> Bool {
+        let pending = requests.load(ordering: .acquiring)
+        if pending & Self.invalidationRequest != 0 {
+            requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
+            invalidateStage2()
+        }
+        return pending & Self.kickRequest != 0
+    }
 
     // MARK: Register access outside the hot loop
 
@@ -83,14 +113,20 @@ public final class CPU: @unchecked Sendable {
     public func reset(entry: UInt64, x0: UInt64, mpidr: UInt64) {
         registers.update(repeating: 0, count: Self.registerSlots)
         let hcr = state.pointee.hcrEL2
+        let vttbr = state.pointee.vttbrEL2
+        let vtcr = state.pointee.vtcrEL2
         let retired = state.pointee.instructionsRetired
         state.pointee = CoreState()
         state.pointee.hcrEL2 = hcr
+        state.pointee.vttbrEL2 = vttbr
+        state.pointee.vtcrEL2 = vtcr
         state.pointee.instructionsRetired = retired
         state.pointee.mpidr = mpidr
         state.pointee.pc = entry
         registers[0] = x0
         invalidateDecodedCode()
+        tlb.invalidateAll()
+        updateTranslationContext()
     }
 
     /// Selects the stack pointer for the current `PSTATE.{EL,SP}`, saving the old one to its bank.

@@ -28,7 +28,7 @@ public final class CodeMap: @unchecked Sendable {
     }
 
     public init(ramSize: UInt64) throws {
-        pageCount = max(Int(ramSize >> GuestRAM.pageShift), 1)
+        pageCount = max(Int(ramSize >> PhysicalMemory.pageShift), 1)
         pageBytes = pageCount
         wordBytes = pageCount * Self.bitmapWordsPerPage * 8
         let pages = try Self.reserve(pageBytes)

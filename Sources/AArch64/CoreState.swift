@@ -66,6 +66,19 @@ public struct CoreState: Sendable {
 
     // EL2 controls, written by the highvisor (Arm ARM D17.2.48 HCR_EL2).
     public var hcrEL2: UInt64 = HypervisorConfiguration.guestDefault
+    /// VTTBR_EL2: VMID[55:48] and the stage-2 root table's machine-physical address.
+    public var vttbrEL2: UInt64 = 0
+    /// VTCR_EL2: the stage-2 translation controls (T0SZ, SL0, TG0, PS).
+    public var vtcrEL2: UInt64 = 0
+
+    /// The TLB context of the running translation regime: VMID << 32 | ASID, or with stage 1
+    /// off VMID << 32 | `TLB.flatBit` (`CPU.updateTranslationContext`).
+    public var tlbContext: UInt64 = TLB.flatBit
+    /// The context global (nG = 0) entries carry: VMID << 32 | `TLB.globalBit`.
+    public var tlbGlobalContext: UInt64 = TLB.flatBit
+    /// Set when a memory access recorded an exit to EL2 (a stage-2 abort) instead of taking an
+    /// exception to EL1; the interpreter clears it as it returns `.trap`.
+    public var pendingExit: Bool = false
 
     // The record of the last exit to EL2: what a real PE writes to ESR/FAR/HPFAR_EL2.
     public var exitSyndrome: UInt64 = 0
@@ -91,6 +104,8 @@ public enum HypervisorConfiguration {
     public static let fmo: UInt64 = 1 << 3
     public static let imo: UInt64 = 1 << 4
     public static let amo: UInt64 = 1 << 5
+    /// Default Cacheable: with stage 1 off, data accesses are Normal memory, not Device.
+    public static let dc: UInt64 = 1 << 12
     public static let twi: UInt64 = 1 << 13
     public static let twe: UInt64 = 1 << 14
     public static let vf: UInt64 = 1 << 6
@@ -107,9 +122,10 @@ public enum HypervisorConfiguration {
     public static let virtualInterrupts: UInt64 = vf | vi | vse
     public static let rw: UInt64 = 1 << 31
 
-    /// What the highvisor sets for a guest, as KVM does for an ARMv8.0 guest: stage 2 on, WFI
-    /// and SMC trapped, interrupts routed to EL2, lower ELs AArch64.
-    public static let guestDefault: UInt64 = vm | swio | fmo | imo | amo | twi | tsc | rw
+    /// What the highvisor sets for a guest, as KVM does for an ARMv8.0 guest: WFI and SMC
+    /// trapped, interrupts routed to EL2, lower ELs AArch64. Stage 2 (`vm`) is added by the
+    /// highvisor once it has built the VM's stage-2 tables; a bare core has none.
+    public static let guestDefault: UInt64 = swio | fmo | imo | amo | twi | tsc | rw
 }
 
 /// Why `CPU.run` returned: the world switch's reason.

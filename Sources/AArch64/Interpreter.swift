@@ -13,18 +13,22 @@ extension CPU {
     public func run(budget: UInt64) -> CoreExit {
         let x = registers
         let s = state
-        let ram = self.ram
         let table = blocks.table
+        let tlbEntries = tlb.entries
+        var tlbHits: UInt64 = 0
         let arena = blocks.arena
         var pc = s.pointee.pc
         var retired: UInt64 = 0
         // Block entries, counted apart from retired instructions so that a guest stuck taking
         // exceptions (an UNDEF at its own vector retires nothing) still runs out of budget.
         var entries: UInt64 = 0
-        defer { s.pointee.instructionsRetired &+= retired }
+        defer {
+            s.pointee.instructionsRetired &+= retired
+            tlb.hits &+= tlbHits
+        }
 
         blockLoop: while true {
-            if requests.load(ordering: .relaxed) != 0 {
+            if requests.load(ordering: .relaxed) != 0 && serviceRequests() {
                 s.pointee.pc = pc
                 return .kick
             }
@@ -50,13 +54,31 @@ extension CPU {
                     faultAddress: pc)
                 continue blockLoop
             }
-            var entry = table[BlockCache.slot(pc)]
-            if entry.pc != pc {
-                guard let built = blocks.build(pc: pc, ram: ram) else {
-                    recordInstructionAbort(pc: pc)
-                    return .trap
+            // The TLB set and context of this block's accesses: EL and ASID change only at
+            // exceptions, ERET and MSR, which all end the block.
+            let tlbSet = s.pointee.exceptionLevel == 0 ? tlbEntries : tlbEntries + TLB.entriesPerSet
+            let context = s.pointee.tlbContext
+            let globalContext = s.pointee.tlbGlobalContext
+            // Instruction fetch: the PC's translation for execution, then the block decoded from
+            // that memory.
+            let fetch = tlbSet + TLB.index(pc)
+            var host: UInt64
+            if fetch.pointee.fetchTag == pc >> 12
+                && (fetch.pointee.context == context || fetch.pointee.context == globalContext)
+            {
+                host = pc &+ fetch.pointee.addend
+                tlbHits &+= 1
+            } else {
+                guard let translated = fetchPointer(pc) else {
+                    if case .exit = failedAccess() { return .trap }
+                    pc = s.pointee.pc
+                    continue blockLoop
                 }
-                entry = built
+                host = UInt64(UInt(bitPattern: translated))
+            }
+            var entry = table[BlockCache.slot(pc)]
+            if entry.pc != pc || entry.host != host {
+                entry = buildBlock(pc: pc, host: host)
             }
             // Count the whole block up front; an exit part-way through takes back what did not
             // complete, so the straight-line path pays nothing per instruction.
@@ -383,6 +405,9 @@ extension CPU {
                     }
 
                 // MARK: Loads and stores
+                // Inline: an aligned access whose page the TLB holds with the needed permission
+                // for this EL and context. Everything else (misses, unaligned, page-crossing,
+                // LDTR/STTR, stores to code pages) takes the slow path.
                 case .load, .loadSigned:
                     let d = insn.pointee
                     let base = d.b == AddressingMode.literal.rawValue ? pc : x[Int(d.rn)]
@@ -397,10 +422,24 @@ extension CPU {
                         d.b == AddressingMode.register.rawValue
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
-                    guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
+                    let length = UInt64(1) << UInt64(d.a)
+                    let e = tlbSet + TLB.index(address)
+                    let p: UnsafeMutableRawPointer
+                    if (address & (length &- 1)) | UInt64(d.flags & InstructionFlags.unprivileged) == 0
+                        && e.pointee.readTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        p =
+                            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
+                            .unsafelyUnwrapped
+                        tlbHits &+= 1
+                    } else if let slow = slowLoad(address, length: length, element: length, insn: insn, pc: pc) {
+                        p = slow
+                    } else {
                         retired &-= UInt64(end - insn)
-                        recordDataAbort(address: address, insn: insn, write: false, pc: pc)
-                        return .trap
+                        if case .exit = failedAccess() { return .trap }
+                        pc = s.pointee.pc
+                        continue blockLoop
                     }
                     let value = Arithmetic.load(p, sizeLog2: d.a, signed: op == .loadSigned, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
@@ -417,19 +456,38 @@ extension CPU {
                         d.b == AddressingMode.register.rawValue
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
-                    guard let p = ram.pointer(address, UInt64(1) << UInt64(d.a)) else {
-                        retired &-= UInt64(end - insn)
-                        recordDataAbort(address: address, insn: insn, write: true, pc: pc)
-                        return .trap
-                    }
-                    Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
-                    if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                    if ram.codePages[Int((address &- ram.base) >> GuestRAM.pageShift)] != 0
-                        && codeModified(address, UInt64(1) << UInt64(d.a))
+                    let length = UInt64(1) << UInt64(d.a)
+                    let e = tlbSet + TLB.index(address)
+                    if (address & (length &- 1)) | UInt64(d.flags & InstructionFlags.unprivileged) == 0
+                        && e.pointee.writeTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
                     {
-                        retired &-= UInt64(end - insn - 1)
-                        pc &+= 4
-                        continue blockLoop
+                        let p = UnsafeMutableRawPointer(
+                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
+                        )
+                        .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
+                        if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                    } else {
+                        let outcome = slowStore(
+                            address, sizeLog2: d.a, pair: false, first: x[Int(d.rd)], second: 0, insn: insn, pc: pc)
+                        switch outcome {
+                        case .next:
+                            if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                        case .completedInNewBlock:
+                            if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                            retired &-= UInt64(end - insn - 1)
+                            pc &+= 4
+                            continue blockLoop
+                        case .jumped(let vector):
+                            retired &-= UInt64(end - insn)
+                            pc = vector
+                            continue blockLoop
+                        case .exit:
+                            retired &-= UInt64(end - insn)
+                            return .trap
+                        }
                     }
                 case .loadPair, .loadPairSigned:
                     let d = insn.pointee
@@ -441,10 +499,23 @@ extension CPU {
                     }
                     let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
                     let size = UInt64(1) << UInt64(d.a)
-                    guard let p = ram.pointer(address, 2 &* size) else {
+                    let e = tlbSet + TLB.index(address)
+                    let p: UnsafeMutableRawPointer
+                    if address & (size &- 1) == 0 && address & 0xFFF <= 0x1000 &- 2 &* size
+                        && e.pointee.readTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        p =
+                            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
+                            .unsafelyUnwrapped
+                        tlbHits &+= 1
+                    } else if let slow = slowLoad(address, length: 2 &* size, element: size, insn: insn, pc: pc) {
+                        p = slow
+                    } else {
                         retired &-= UInt64(end - insn)
-                        recordDataAbort(address: address, insn: insn, write: false, pc: pc)
-                        return .trap
+                        if case .exit = failedAccess() { return .trap }
+                        pc = s.pointee.pc
+                        continue blockLoop
                     }
                     let signed = op == .loadPairSigned
                     let first = Arithmetic.load(p, sizeLog2: d.a, signed: signed, sf: d.sf)
@@ -462,22 +533,39 @@ extension CPU {
                     }
                     let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
                     let size = UInt64(1) << UInt64(d.a)
-                    guard let p = ram.pointer(address, 2 &* size) else {
-                        retired &-= UInt64(end - insn)
-                        recordDataAbort(address: address, insn: insn, write: true, pc: pc)
-                        return .trap
-                    }
-                    Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
-                    Arithmetic.store(p + Int(size), x[Int(d.rm)], sizeLog2: d.a)
-                    if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                    let firstPage = Int((address &- ram.base) >> GuestRAM.pageShift)
-                    let lastPage = Int((address &+ 2 &* size &- 1 &- ram.base) >> GuestRAM.pageShift)
-                    if (ram.codePages[firstPage] != 0 || ram.codePages[lastPage] != 0)
-                        && codeModified(address, 2 &* size)
+                    let e = tlbSet + TLB.index(address)
+                    if address & (size &- 1) == 0 && address & 0xFFF <= 0x1000 &- 2 &* size
+                        && e.pointee.writeTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
                     {
-                        retired &-= UInt64(end - insn - 1)
-                        pc &+= 4
-                        continue blockLoop
+                        let p = UnsafeMutableRawPointer(
+                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
+                        )
+                        .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
+                        Arithmetic.store(p + Int(size), x[Int(d.rm)], sizeLog2: d.a)
+                        if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                    } else {
+                        let outcome = slowStore(
+                            address, sizeLog2: d.a, pair: true, first: x[Int(d.rd)], second: x[Int(d.rm)], insn: insn,
+                            pc: pc)
+                        switch outcome {
+                        case .next:
+                            if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                        case .completedInNewBlock:
+                            if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                            retired &-= UInt64(end - insn - 1)
+                            pc &+= 4
+                            continue blockLoop
+                        case .jumped(let vector):
+                            retired &-= UInt64(end - insn)
+                            pc = vector
+                            continue blockLoop
+                        case .exit:
+                            retired &-= UInt64(end - insn)
+                            return .trap
+                        }
                     }
                 }
                 pc &+= 4
@@ -507,7 +595,7 @@ extension CPU {
     /// virtualization, PSCI and SMP" broadcasts it.
     @inline(never)
     func codeModified(_ address: UInt64, _ length: UInt64) -> Bool {
-        guard ram.overlapsCode(address, length) else { return false }
+        guard memory.overlapsCode(address, length) else { return false }
         invalidateDecodedCode()
         return true
     }
@@ -516,7 +604,7 @@ extension CPU {
     @inline(never)
     public func invalidateDecodedCode() {
         blocks.invalidateAll()
-        ram.clearCode()
+        memory.clearCode()
     }
 
     @inline(never)
@@ -525,41 +613,15 @@ extension CPU {
         state.pointee.pc = pc
     }
 
-    /// A load/store to an IPA with no RAM behind it: the stage-2 translation fault a real PE
-    /// reports to EL2 (EC 0x24). Single-register forms without writeback carry a full
-    /// instruction syndrome (ISV=1); writeback forms, pairs and exclusives do not (Arm ARM
-    /// D17.2.37, ISV). The level is 1: the highvisor's stage 2 (40-bit IPA, 4 KB granule,
-    /// start level 1) has no level-1 entry for the device windows below RAM.
+    /// Decodes a block from host memory and, when it is the first code of its physical page,
+    /// takes the page's write permission out of the TLB so stores to it are checked.
     @inline(never)
-    func recordDataAbort(address: UInt64, insn: UnsafePointer<DecodedInstruction>, write: Bool, pc: UInt64) {
-        let d = insn.pointee
-        let status = FaultStatus.translation(level: 1)
-        let single =
-            d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire
-            || d.op == .storeRelease
-        let iss: UInt32
-        if single && d.flags & InstructionFlags.writeback == 0 {
-            iss = Syndrome.dataAbortISS(
-                sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: min(Int(d.rd), 31),
-                sixtyFourBit: d.sf == 1,
-                acquireRelease: d.flags & InstructionFlags.ordered != 0, write: write, status: status)
-        } else {
-            iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: status)
-        }
-        state.pointee.exitSyndrome = Syndrome.make(.dataAbortLowerEL, iss: iss)
-        state.pointee.exitFaultAddress = address
-        state.pointee.exitIPAPage = Syndrome.hpfar(ipa: address)
-        state.pointee.pc = pc
-    }
-
-    /// An instruction fetch from an IPA with no RAM: stage-2 instruction abort (EC 0x20).
-    @inline(never)
-    func recordInstructionAbort(pc: UInt64) {
-        state.pointee.exitSyndrome = Syndrome.make(
-            .instructionAbortLowerEL, iss: FaultStatus.translation(level: 1))
-        state.pointee.exitFaultAddress = pc
-        state.pointee.exitIPAPage = Syndrome.hpfar(ipa: pc)
-        state.pointee.pc = pc
+    func buildBlock(pc: UInt64, host: UInt64) -> BlockCache.Entry {
+        var newCodePage = false
+        let pointer = UnsafeMutableRawPointer(bitPattern: UInt(host)).unsafelyUnwrapped
+        let entry = blocks.build(pc: pc, host: pointer, memory: memory, newCodePage: &newCodePage)
+        if newCodePage { tlb.revokeWrites(physicalPage: memory.physicalAddress(of: pointer) & ~0xFFF) }
+        return entry
     }
 
     /// SP alignment checking (Arm ARM D1.8.2): with SCTLR_EL1.SA (EL1) or SA0 (EL0) set, a

@@ -13,9 +13,8 @@ extension CPU {
             let pair = d.op == .loadExclusivePair
             let length = pair ? 2 * size : size
             if base & (length - 1) != 0 { return .jumped(alignmentFault(address: base, write: false, pc: pc)) }
-            guard let p = ram.pointer(base, length) else {
-                recordDataAbort(address: base, insn: insn, write: false, pc: pc)
-                return .exit
+            guard let p = dataPointer(base, length: length, type: .read, insn: insn, pc: pc) else {
+                return failedAccess()
             }
             let first = Arithmetic.load(p, sizeLog2: d.a, signed: false, sf: 1)
             if d.op != .loadAcquire {
@@ -34,13 +33,12 @@ extension CPU {
             let pair = d.op == .storeExclusivePair
             let length = pair ? 2 * size : size
             if base & (length - 1) != 0 { return .jumped(alignmentFault(address: base, write: true, pc: pc)) }
-            guard let p = ram.pointer(base, length) else {
-                recordDataAbort(address: base, insn: insn, write: true, pc: pc)
-                return .exit
+            guard let p = dataPointer(base, length: length, type: .write, insn: insn, pc: pc) else {
+                return failedAccess()
             }
             if d.op == .storeRelease {
                 Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
-                return storedTo(base, length: size, pc: pc)
+                return storedToCode(p, length: size) ? .completedInNewBlock : .next
             }
             let s = state
             let succeeds =
@@ -53,23 +51,11 @@ extension CPU {
             guard succeeds else { return .next }
             Arithmetic.store(p, first, sizeLog2: d.a)
             if pair { Arithmetic.store(p + Int(size), second, sizeLog2: d.a) }
-            return storedTo(base, length: length, pc: pc)
+            return storedToCode(p, length: length) ? .completedInNewBlock : .next
 
         default:
             return .jumped(undefinedInstruction(at: pc))
         }
-    }
-
-    /// After a store: if it hit a page decoded blocks came from, drop them and continue in a
-    /// new block after the store.
-    @inline(__always)
-    func storedTo(_ address: UInt64, length: UInt64, pc: UInt64) -> Continuation {
-        let first = Int((address &- ram.base) >> GuestRAM.pageShift)
-        let last = Int((address &+ length &- 1 &- ram.base) >> GuestRAM.pageShift)
-        if (ram.codePages[first] != 0 || ram.codePages[last] != 0) && codeModified(address, length) {
-            return .completedInNewBlock
-        }
-        return .next
     }
 
     /// An alignment fault on a data access, taken to EL1 (Arm ARM D1.10: EC 0x25 from EL1 or

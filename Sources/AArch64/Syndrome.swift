@@ -49,6 +49,7 @@ public enum FaultStatus {
     public static func translation(level: Int) -> UInt32 { 0x04 | UInt32(level & 3) }
     public static func accessFlag(level: Int) -> UInt32 { 0x08 | UInt32(level & 3) }
     public static func permission(level: Int) -> UInt32 { 0x0C | UInt32(level & 3) }
+    public static func addressSize(level: Int) -> UInt32 { UInt32(level & 3) }
     public static let synchronousExternalAbort: UInt32 = 0x10
     public static let alignment: UInt32 = 0x21
 }

@@ -39,6 +39,10 @@ extension CPU {
                 takeExceptionToEL1(kind: .synchronous, syndrome: Syndrome.make(.sys64, iss: iss), preferredReturn: pc))
         case .exitRecorded:
             return .exit
+        case .exceptionTaken:
+            return .jumped(state.pointee.pc)
+        case .doneInNewBlock:
+            return .completedInNewBlock
         case .trapToEL2:
             recordTrap(
                 Syndrome.make(
@@ -49,9 +53,9 @@ extension CPU {
     }
 
     /// SYS: cache maintenance, TLB maintenance and address translation (Arm ARM C5.3). The core
-    /// has no data caches, so DC operations other than ZVA only check they are allowed; IC
-    /// operations drop decoded blocks; TLBI is accepted (the TLB arrives with issue "Memory
-    /// virtualization"); AT translates with stage 1 disabled.
+    /// has no data caches, so DC operations other than ZVA translate their address (faulting as
+    /// the architecture says, with ESR.CM = 1) and otherwise do nothing; IC operations drop
+    /// decoded blocks; TLBI drops TLB entries; AT walks stage 1 and fills PAR_EL1.
     @inline(never)
     func systemInstruction(_ e: SystemRegisterEncoding, rt: Int, pc: UInt64) -> SystemAccess {
         let s = state
@@ -63,23 +67,19 @@ extension CPU {
         case (3, 7, 4, 1):  // DC ZVA
             if el == 0 && sctlr & (1 << 14) == 0 { return .trapToEL1 }  // SCTLR_EL1.DZE
             let block = operand & ~(Identification.zvaBlockSize - 1)
-            guard let p = ram.pointer(block, Identification.zvaBlockSize) else {
-                // Not RAM: the highvisor sees a stage-2 abort without syndrome (a write).
-                state.pointee.exitSyndrome = Syndrome.make(
-                    .dataAbortLowerEL,
-                    iss: Syndrome.dataAbortISSNoSyndrome(write: true, status: FaultStatus.translation(level: 1)))
-                state.pointee.exitFaultAddress = operand
-                state.pointee.exitIPAPage = Syndrome.hpfar(ipa: block)
-                state.pointee.pc = pc
-                return .exitRecorded
-            }
+            // DC ZVA to Device memory is an alignment fault (Arm ARM C5.3.x DC ZVA).
+            guard
+                let p = dataPointer(
+                    block, length: Identification.zvaBlockSize, type: .write, insn: nil, pc: pc, deviceFaults: true)
+            else { return outcomeOfFailedAccess() }
             p.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Identification.zvaBlockSize))
-            if ram.codePages[Int((block &- ram.base) >> GuestRAM.pageShift)] != 0 {
-                _ = codeModified(block, Identification.zvaBlockSize)
-            }
+            if storedToCode(p, length: Identification.zvaBlockSize) { return .doneInNewBlock }
             return .done(0)
         case (3, 7, 10, 1), (3, 7, 11, 1), (3, 7, 14, 1):  // DC CVAC, CVAU, CIVAC
             if el == 0 && !uci { return .trapToEL1 }
+            guard dataPointer(operand, length: 1, type: .read, insn: nil, pc: pc, maintenance: true) != nil else {
+                return outcomeOfFailedAccess()
+            }
             return .done(0)
         case (3, 7, 5, 1):  // IC IVAU
             if el == 0 && !uci { return .trapToEL1 }
@@ -93,20 +93,57 @@ extension CPU {
         case (0, 7, 5, 0), (0, 7, 1, 0):  // IC IALLU, IC IALLUIS
             invalidateDecodedCode()
             return .done(0)
-        case (0, 7, 6, 1), (0, 7, 6, 2), (0, 7, 10, 2), (0, 7, 14, 2):  // DC IVAC, ISW, CSW, CISW
+        case (0, 7, 6, 1):  // DC IVAC: an invalidate is a write as far as permissions go
+            guard dataPointer(operand, length: 1, type: .write, insn: nil, pc: pc, maintenance: true) != nil else {
+                return outcomeOfFailedAccess()
+            }
             return .done(0)
-        case (0, 8, 3, _), (0, 8, 7, _):  // TLBI ... E1(IS)
-            return Self.tlbiOperations.contains(e.op2) ? .done(0) : .undefined
+        case (0, 7, 6, 2), (0, 7, 10, 2), (0, 7, 14, 2):  // DC ISW, CSW, CISW: no caches to walk
+            return .done(0)
+        case (0, 8, 3, let op2), (0, 8, 7, let op2):  // TLBI ... E1(IS)
+            // With one vCPU per TLB-sharing domain the IS forms act locally; issue "Interrupt and
+            // timer virtualization, PSCI and SMP" broadcasts them to every vCPU of the VM.
+            let asid = UInt16(truncatingIfNeeded: operand >> 48) & (s.pointee.tcrEL1 & (1 << 36) != 0 ? 0xFFFF : 0xFF)
+            switch op2 {
+            case 0: tlb.invalidateAll()  // VMALLE1
+            case 1, 5: tlb.invalidate(page: operand, asid: asid)  // VAE1, VALE1
+            case 2: tlb.invalidate(asid: asid)  // ASIDE1
+            case 3, 7: tlb.invalidate(page: operand, asid: nil)  // VAAE1, VAALE1
+            default: return .undefined
+            }
+            return .done(0)
         case (0, 7, 8, 0), (0, 7, 8, 1), (0, 7, 8, 2), (0, 7, 8, 3):  // AT S1E1R/W, S1E0R/W
-            // Stage 1 disabled: PA = VA, Device-nGnRnE (ATTR 0x00), Outer Shareable.
-            s.pointee.parEL1 = (operand & 0x0000_FFFF_FFFF_F000) | (0b10 << 7)
-            return .done(0)
+            return addressTranslation(operand, write: e.op2 & 1 != 0, privileged: e.op2 < 2, pc: pc)
         default:
             return .undefined
         }
     }
 
-    /// op2 values of the EL1&0 TLBI operations in CRm = 3 (IS) and 7: VMALLE1, VAE1, ASIDE1,
-    /// VAAE1, VALE1, VAALE1.
-    static let tlbiOperations: Set<Int> = [0, 1, 2, 3, 5, 7]
+    /// AT S1E*: the stage-1 translation of `va` as a load/store of that privilege would see it,
+    /// into PAR_EL1 (Arm ARM D17.2.x PAR_EL1): success — PA (the IPA) [47:12], ATTR [63:56],
+    /// SH [8:7], bit 11 RES1; fault — F = 1, FST [6:1], bit 11 RES1. A stage-2 fault on one of
+    /// the walk's descriptor reads is taken to EL2 instead (S1PTW = 1, CM = 1).
+    func addressTranslation(_ va: UInt64, write: Bool, privileged: Bool, pc: UInt64) -> SystemAccess {
+        switch translate(va, type: write ? .write : .read, privileged: privileged, throughStage2: false) {
+        case .success(let r):
+            state.pointee.parEL1 =
+                UInt64(r.attributes) << 56 | (r.ipa & 0x0000_FFFF_FFFF_F000) | 1 << 11
+                | UInt64(r.shareability) << 7
+        case .failure(let fault) where fault.stage == .two:
+            recordStage2Abort(fault, va: va, type: .read, insn: nil, pc: pc, maintenance: true)
+            state.pointee.pendingExit = false
+            return .exitRecorded
+        case .failure(let fault):
+            state.pointee.parEL1 = 1 | UInt64(fault.status & 0x3F) << 1 | 1 << 11
+        }
+        return .done(0)
+    }
+
+    /// Turns a failed `dataPointer` inside a system instruction into its outcome.
+    private func outcomeOfFailedAccess() -> SystemAccess {
+        switch failedAccess() {
+        case .exit: .exitRecorded
+        default: .exceptionTaken
+        }
+    }
 }

@@ -18,6 +18,9 @@ extension CPU {
         /// CCSIDR_EL1 for CSSELR = L1D, L1I, L2 (Cortex-A57).
         public static let ccsidr: [UInt64] = [0x701F_E00A, 0x201F_E012, 0x70FF_E07A]
         public static let zvaBlockSize: UInt64 = 64
+        /// ID_AA64MMFR0_EL1.PARange = 0b0010: 40-bit physical (and intermediate physical)
+        /// addresses.
+        public static let physicalAddressBits: UInt64 = 40
         /// CNTFRQ_EL0: 62.5 MHz, as QEMU's `virt` board programs it.
         public static let counterFrequency: UInt64 = 62_500_000
     }
@@ -30,8 +33,14 @@ extension CPU {
         case trapToEL1
         /// Trapped to EL2 with EC 0x18: a world switch.
         case trapToEL2
-        /// An exit to EL2 whose syndrome the operation recorded itself (DC ZVA outside RAM).
+        /// An exit to EL2 whose syndrome the operation recorded itself (a stage-2 abort of DC ZVA,
+        /// DC by VA or AT).
         case exitRecorded
+        /// The operation took an exception to EL1 itself (a stage-1 fault of DC by VA); the PC
+        /// is the vector.
+        case exceptionTaken
+        /// Done, and decoded code may have changed (DC ZVA over code): continue in a new block.
+        case doneInNewBlock
     }
 
     /// The registers `HCR_EL2.TVM` (writes) and `TRVM` (reads) trap.
@@ -153,7 +162,13 @@ extension CPU {
         case SystemRegister.sctlrEL1:
             // ARMv8.0 fields only; EE/E0E are RES0 (no big-endian support); RES1 bits 29, 28,
             // 23, 22, 20, 11.
-            if write { s.pointee.sctlrEL1 = (value & 0x040D_D3BF) | 0x30D0_0800 }
+            if write {
+                let old = s.pointee.sctlrEL1
+                s.pointee.sctlrEL1 = (value & 0x040D_D3BF) | 0x30D0_0800
+                // WXN changes what the TLB's execute tags mean; M changes the context.
+                if (old ^ s.pointee.sctlrEL1) & (1 << 19) != 0 { tlb.invalidateAll() }
+                updateTranslationContext()
+            }
             return .done(s.pointee.sctlrEL1)
         case SystemRegister.currentEL:
             return write ? .undefined : .done(UInt64(s.pointee.exceptionLevel) << 2)
@@ -180,7 +195,21 @@ extension CPU {
             break
         }
         guard let keyPath = Self.plainRegister(encoding) else { return .undefined }
-        if write { s.pointee[keyPath: keyPath] = value }
+        if write {
+            s.pointee[keyPath: keyPath] = value
+            switch encoding {
+            case SystemRegister.ttbr0EL1, SystemRegister.ttbr1EL1:
+                // A new ASID selects other TLB entries; no TLB maintenance is implied.
+                updateTranslationContext()
+            case SystemRegister.tcrEL1, SystemRegister.mairEL1:
+                // Cached translations depend on these; the architecture requires TLB
+                // maintenance after changing them, and dropping everything is always allowed.
+                tlb.invalidateAll()
+                updateTranslationContext()
+            default:
+                break
+            }
+        }
         return .done(s.pointee[keyPath: keyPath])
     }
 

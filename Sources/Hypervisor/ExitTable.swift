@@ -53,16 +53,19 @@ public enum ExitHandlers {
         injectUndefined(vcpu)
     }
 
-    /// EC 0x24: a stage-2 data abort. With no RAM at the IPA it is MMIO: emulate the access from
-    /// the instruction syndrome on the bus and complete the instruction.
+    /// EC 0x24: a stage-2 data abort (KVM `kvm_handle_guest_abort`). In a memory slot it is
+    /// demand paging (`Stage2Faults`); outside every slot it is MMIO: emulate the access from the
+    /// instruction syndrome on the bus and complete the instruction.
     @Sendable public static func dataAbort(_ vcpu: VCPU) -> ExitDisposition {
-        MMIOEmulation.handle(vcpu)
+        if let disposition = Stage2Faults.handle(vcpu, fetch: false) { return disposition }
+        return MMIOEmulation.handle(vcpu)
     }
 
     /// EC 0x20: instruction fetch from an IPA with no RAM. The guest gets a synchronous external
     /// abort on instruction fetch; if the fetch was the exception vector itself the guest can
     /// never recover, so the VM stops with `guest-fault` instead of looping forever.
     @Sendable public static func instructionAbort(_ vcpu: VCPU) -> ExitDisposition {
+        if let disposition = Stage2Faults.handle(vcpu, fetch: true) { return disposition }
         let cpu = vcpu.cpu
         let s = cpu.state.pointee
         let address = s.exitFaultAddress
@@ -86,15 +89,22 @@ public enum ExitHandlers {
         return .resume
     }
 
-    /// Injects a synchronous external data abort for an access at `address` (Arm ARM D1.10:
-    /// EC 0x25 from EL1, 0x24 from EL0; DFSC 0x10; FAR valid).
-    public static func injectDataAbort(_ vcpu: VCPU, address: UInt64, write: Bool) {
+    /// Injects a synchronous external abort for an access at `address` (Arm ARM D1.10): a data
+    /// abort (EC 0x25 from EL1, 0x24 from EL0; DFSC 0x10; WnR) or, for `fetch`, a prefetch abort
+    /// (EC 0x21/0x20, IFSC 0x10) at the faulting PC. FAR_EL1 = the address.
+    public static func injectDataAbort(_ vcpu: VCPU, address: UInt64, write: Bool, fetch: Bool = false) {
         let cpu = vcpu.cpu
-        let ec: ExceptionClass = cpu.state.pointee.exceptionLevel == 0 ? .dataAbortLowerEL : .dataAbortSameEL
-        let iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: FaultStatus.synchronousExternalAbort)
+        let fromEL0 = cpu.state.pointee.exceptionLevel == 0
+        let syndrome: UInt64
+        if fetch {
+            syndrome = Syndrome.make(
+                fromEL0 ? .instructionAbortLowerEL : .instructionAbortSameEL, iss: FaultStatus.synchronousExternalAbort)
+        } else {
+            let iss = Syndrome.dataAbortISSNoSyndrome(write: write, status: FaultStatus.synchronousExternalAbort)
+            syndrome = Syndrome.make(fromEL0 ? .dataAbortLowerEL : .dataAbortSameEL, iss: iss)
+        }
         _ = cpu.takeExceptionToEL1(
-            kind: .synchronous, syndrome: Syndrome.make(ec, iss: iss), preferredReturn: cpu.pc,
-            faultAddress: address)
+            kind: .synchronous, syndrome: syndrome, preferredReturn: cpu.pc, faultAddress: address)
     }
 }
 

@@ -3,14 +3,22 @@
 #endif
 import AArch64
 
-/// The host memory behind a VM's guest RAM: one anonymous private mapping reserved for the whole
-/// configured size (`MAP_NORESERVE`), which the host kernel commits page by page on first touch,
-/// plus the `CodeMap` the decoded-block cache uses.
+/// The machine memory of one VM: a single anonymous private mapping reserved up front
+/// (`MAP_NORESERVE`) and committed by the host kernel page by page on first touch, holding guest
+/// RAM followed by the pool the stage-2 tables are allocated from; plus the `CodeMap` the
+/// decoded-block cache uses.
 ///
-/// Issue "Memory virtualization" replaces direct access with real stage-2 tables that map this
-/// memory on demand; the reservation stays the same.
+/// Machine-physical addresses (what stage 2 outputs) start at the RAM's guest-physical base, so
+/// RAM is mapped IPA = PA; the table pool sits above RAM where no stage-2 entry points. Guest
+/// RAM is reserved, not allocated: a VM configured with 1 GiB that touches 16 MiB costs the host
+/// about 16 MiB plus its page tables.
 public final class MachineMemory: @unchecked Sendable {
-    public let ram: GuestRAM
+    /// The core's view of all of it.
+    public let physical: PhysicalMemory
+    public let ramBase: UInt64
+    public let ramSize: UInt64
+    /// The machine-physical range of the stage-2 table pool.
+    public let tablePool: Range<UInt64>
     private let codeMap: CodeMap
     private let mappingLength: Int
 
@@ -23,34 +31,50 @@ public final class MachineMemory: @unchecked Sendable {
     }
 
     public init(base: UInt64, size: UInt64) throws {
-        let length = Int(size)
+        let poolSize = Stage2.tablePagesNeeded(for: [size]) << 12
+        let total = size + poolSize
+        let length = Int(total)
         let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapping, mapping != MAP_FAILED else { throw AllocationError(size: size, errno: errno) }
         do {
-            codeMap = try CodeMap(ramSize: size)
+            codeMap = try CodeMap(ramSize: total)
         } catch {
             munmap(mapping, length)
             throw error
         }
         mappingLength = length
-        ram = GuestRAM(base: base, size: size, host: mapping, codeMap: codeMap)
+        ramBase = base
+        ramSize = size
+        tablePool = (base + size)..<(base + total)
+        physical = PhysicalMemory(base: base, size: total, host: mapping, codeMap: codeMap)
     }
 
     deinit {
-        munmap(ram.host, mappingLength)
+        munmap(physical.host, mappingLength)
+    }
+
+    /// The guest RAM slot: guest-physical RAM at machine-physical RAM, writable.
+    public var ramSlot: Stage2.Slot {
+        Stage2.Slot(name: "ram", ipa: ramBase, size: ramSize, physical: ramBase, writable: true)
+    }
+
+    /// Host pointer for `count` bytes of guest RAM at guest-physical `address`, or nil outside RAM.
+    public func ramPointer(_ address: UInt64, count: Int) -> UnsafeMutableRawPointer? {
+        guard address &- ramBase < ramSize, ramSize - (address &- ramBase) >= UInt64(count) else { return nil }
+        return physical.pointer(address, UInt64(count))
     }
 
     /// Copies `bytes` into guest RAM at `address` (image loading); false if it does not fit.
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer, at address: UInt64) -> Bool {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return true }
-        guard let p = ram.pointer(address, UInt64(bytes.count)) else { return false }
+        guard let p = ramPointer(address, count: bytes.count) else { return false }
         p.copyMemory(from: source, byteCount: bytes.count)
         return true
     }
 
     public func read(_ address: UInt64, count: Int) -> [UInt8]? {
-        guard let p = ram.pointer(address, UInt64(count)) else { return nil }
+        guard let p = ramPointer(address, count: count) else { return nil }
         return Array(UnsafeRawBufferPointer(start: p, count: count))
     }
 }

@@ -7,10 +7,12 @@ import Atomics
 public final class VCPUCounters: @unchecked Sendable {
     public enum Counter: Int, CaseIterable, Sendable {
         case worldSwitches, instructionsRetired, mmioReads, mmioWrites, mmioUnclaimed, hypercalls,
-            wfiSleeps, kicks, blocksBuilt, systemRegisterTraps
+            wfiSleeps, kicks, blocksBuilt, systemRegisterTraps, stage2TranslationFaults, stage2AccessFlagFaults,
+            stage2PermissionFaults, stage2WalkFaults, stage2FetchFaults, readOnlyWrites, tlbHits, tlbMisses,
+            tlbFlushes
     }
 
-    private static let exitBase = 16
+    private static let exitBase = 32
     private static let slots = exitBase + 64
     private let storage: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
@@ -60,6 +62,21 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var hypercalls: UInt64 = 0
     public var wfiSleeps: UInt64 = 0
     public var blocksBuilt: UInt64 = 0
+    /// Stage-2 faults by kind: `translation` and `access-flag` (demand paging), `permission`
+    /// (read-only and write-protected pages), and — overlapping those — `walk` (during a guest
+    /// page-table walk, S1PTW) and `fetch` (instruction fetches).
+    public var stage2Faults: [String: UInt64] = [:]
+    /// Writes to read-only guest memory that were dropped.
+    public var readOnlyWrites: UInt64 = 0
+    /// Guest pages the stage-2 tables map, and the host memory they stand for.
+    public var pagesMapped: UInt64 = 0
+    public var residentBytes: UInt64 = 0
+    /// Machine pages holding the stage-2 tables themselves.
+    public var stage2TablePages: UInt64 = 0
+    public var tlbHits: UInt64 = 0
+    public var tlbMisses: UInt64 = 0
+    /// Full TLB flushes (TLBI VMALLE1, TCR/MAIR changes, stage-2 changes).
+    public var tlbFlushes: UInt64 = 0
     public var uptimeSeconds: Double = 0
     /// Guest instructions per microsecond of the VM's running time.
     public var mips: Double = 0
@@ -75,6 +92,18 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         hypercalls += counters.value(.hypercalls)
         wfiSleeps += counters.value(.wfiSleeps)
         blocksBuilt += counters.value(.blocksBuilt)
+        let kinds: [(String, VCPUCounters.Counter)] = [
+            ("translation", .stage2TranslationFaults), ("access-flag", .stage2AccessFlagFaults),
+            ("permission", .stage2PermissionFaults), ("walk", .stage2WalkFaults), ("fetch", .stage2FetchFaults),
+        ]
+        for (name, counter) in kinds {
+            let n = counters.value(counter)
+            if n > 0 { stage2Faults[name, default: 0] += n }
+        }
+        readOnlyWrites += counters.value(.readOnlyWrites)
+        tlbHits += counters.value(.tlbHits)
+        tlbMisses += counters.value(.tlbMisses)
+        tlbFlushes += counters.value(.tlbFlushes)
         for ec in UInt8(0)..<64 {
             let n = counters.exits(exceptionClass: ec)
             if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
@@ -85,7 +114,7 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var report: String {
         var lines = ["armvisor statistics"]
         func row(_ name: String, _ value: String) {
-            lines.append("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0) + value)
+            lines.append("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0) + value)
         }
         row("instructions retired", "\(instructionsRetired)")
         row("world switches", "\(worldSwitches)")
@@ -95,6 +124,15 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("hypercalls", "\(hypercalls)")
         row("WFI sleeps", "\(wfiSleeps)")
         row("blocks decoded", "\(blocksBuilt)")
+        row("pages mapped", "\(pagesMapped) (\(residentBytes / 1024) KiB resident)")
+        row("stage-2 table pages", "\(stage2TablePages)")
+        for name in ["translation", "access-flag", "permission", "walk", "fetch"] {
+            row("stage-2 \(name) faults", "\(stage2Faults[name] ?? 0)")
+        }
+        row("read-only writes", "\(readOnlyWrites)")
+        row("TLB hits", "\(tlbHits)")
+        row("TLB misses", "\(tlbMisses)")
+        row("TLB flushes", "\(tlbFlushes)")
         row("uptime (s)", String(format: "%.3f", uptimeSeconds))
         row("MIPS", String(format: "%.1f", mips))
         lines.append("  exits by exception class:")

@@ -26,7 +26,7 @@ public final class VCPU: @unchecked Sendable {
         self.vm = vm
         self.bus = bus
         self.exitTable = exitTable
-        cpu = CPU(ram: memory.ram)
+        cpu = CPU(memory: memory.physical)
         queue = DispatchQueue(label: "armvisor.\(vm.name).vcpu\(index)", qos: .userInitiated)
     }
 
@@ -54,6 +54,9 @@ public final class VCPU: @unchecked Sendable {
             let exit = cpu.run(budget: Self.budget)
             counters.increment(.worldSwitches)
             counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
+            counters.set(.tlbHits, cpu.tlb.hits)
+            counters.set(.tlbMisses, cpu.tlb.misses)
+            counters.set(.tlbFlushes, cpu.tlb.flushes)
             switch exit {
             case .budget:
                 counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)

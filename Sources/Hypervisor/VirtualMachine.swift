@@ -52,6 +52,8 @@ public final class VirtualMachine: @unchecked Sendable {
 
     public let name: String
     public let memory: MachineMemory
+    /// The stage-2 tables the highvisor maintains for this VM.
+    public let stage2: Stage2
     public let bus: MMIOBus
     public private(set) var vcpus: [VCPU] = []
     let lifecycle = Mutex(Lifecycle())
@@ -67,12 +69,59 @@ public final class VirtualMachine: @unchecked Sendable {
         self.memory = memory
         self.bus = bus
         self.shutdownHooks = shutdownHooks
+        stage2 = Stage2(
+            memory: memory.physical, pool: memory.tablePool, slots: [memory.ramSlot],
+            vmid: Self.nextVMID.wrappingAdd(1, ordering: .relaxed).newValue % 255 + 1)
         stopped.enter()
         vcpus = (0..<max(vcpuCount, 1)).map {
             VCPU(index: $0, vm: self, memory: memory, bus: bus, exitTable: exitTable)
         }
-        for vcpu in vcpus { vcpu.cpu.state.pointee.mpidr = vcpu.mpidr }
+        for vcpu in vcpus {
+            vcpu.cpu.state.pointee.mpidr = vcpu.mpidr
+            vcpu.cpu.setStage2(vttbr: stage2.vttbr, vtcr: Stage2.vtcr)
+            vcpu.cpu.setHypervisorConfiguration(HypervisorConfiguration.guestDefault | HypervisorConfiguration.vm)
+        }
         lifecycle.withLock { $0.parked = Array(repeating: false, count: vcpus.count) }
+    }
+
+    /// Pages written since `startDirtyLog` (guest-physical page addresses).
+    private let dirty = Mutex<Set<UInt64>?>(nil)
+
+    /// Starts dirty-page tracking (KVM_MEM_LOG_DIRTY_PAGES): every mapped RAM page becomes
+    /// read-only at stage 2, so the first write to each comes back as a permission fault.
+    public func startDirtyLog() {
+        dirty.withLock { $0 = [] }
+        stage2.writeProtect(memory.ramSlot)
+        invalidateAllTLBs()
+    }
+
+    /// The pages written since the last call (or `startDirtyLog`), and write-protects them again
+    /// (KVM_GET_DIRTY_LOG).
+    public func collectDirtyPages() -> [UInt64] {
+        let pages = dirty.withLock { set -> [UInt64] in
+            let pages = set.map { Array($0).sorted() } ?? []
+            if set != nil { set = [] }
+            return pages
+        }
+        stage2.writeProtect(memory.ramSlot)
+        invalidateAllTLBs()
+        return pages
+    }
+
+    func recordDirty(ipa: UInt64) {
+        _ = dirty.withLock { $0?.insert(ipa & ~0xFFF) }
+    }
+
+    /// VMIDs 1...255 in turn (VTTBR_EL2.VMID, 8 bits).
+    private static let nextVMID = Atomic<UInt64>(0)
+
+    /// Drops every vCPU's cached translations after the highvisor took a stage-2 mapping away
+    /// or narrowed it (TLBI VMALLS12E1IS). The vCPU whose thread calls it (inside an exit
+    /// handler) is flushed at once; the others flush at their next block boundary.
+    public func invalidateAllTLBs(from caller: VCPU? = nil) {
+        for vcpu in vcpus {
+            if vcpu === caller { vcpu.cpu.invalidateStage2() } else { vcpu.cpu.requestStage2Invalidation() }
+        }
     }
 
     public var state: RunState { lifecycle.withLock { $0.state } }
@@ -171,6 +220,9 @@ public final class VirtualMachine: @unchecked Sendable {
     public var statistics: VMStatistics {
         var stats = VMStatistics()
         for vcpu in vcpus { stats.add(vcpu.counters) }
+        stats.pagesMapped = stage2.pagesMapped
+        stats.residentBytes = stats.pagesMapped << 12
+        stats.stage2TablePages = stage2.tablePages
         let (started, ended) = lifecycle.withLock { ($0.startedAt, $0.stoppedAt) }
         if let started {
             let elapsed = (ended ?? .now) - started

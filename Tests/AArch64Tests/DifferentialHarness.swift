@@ -281,10 +281,13 @@ final class ArmvisorDiffRunner {
         stubs = try Self.assembled.get()
         // calloc: the 64 MiB is committed only where cases touch it.
         memory = calloc(1, Int(Self.ramSize))!
-        let pages = Int(Self.ramSize >> GuestRAM.pageShift)
+        let pages = Int(Self.ramSize >> PhysicalMemory.pageShift)
         // Reserving a few MiB of address space cannot fail on a test host.
         codeMap = try! CodeMap(ramSize: Self.ramSize)
-        cpu = CPU(ram: GuestRAM(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
+        cpu = CPU(memory: PhysicalMemory(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
+        // QEMU user mode runs the harness with Normal memory: HCR_EL2.DC makes the MMU-off
+        // core's data accesses Normal too, so unaligned accesses behave alike.
+        cpu.setHypervisorConfiguration(cpu.state.pointee.hcrEL2 | HypervisorConfiguration.dc)
     }
 
     /// The vector table: all `hvc #0xfffe`. Rewritten before every case, in case a previous one

@@ -18,8 +18,11 @@ final class TestMachine {
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Self.ramSize))
         // Reserving a few MiB of address space cannot fail on a test host.
         codeMap = try! CodeMap(ramSize: Self.ramSize)
-        cpu = CPU(ram: GuestRAM(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
+        cpu = CPU(memory: PhysicalMemory(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
         cpu.reset(entry: Self.ramBase, x0: 0, mpidr: 0x8000_0000)
+        // Normal memory with the MMU off (HCR_EL2.DC), so directed tests of unaligned accesses
+        // see what a kernel with its MMU on sees; MMUTests turn it off to test Device memory.
+        cpu.setHypervisorConfiguration(cpu.state.pointee.hcrEL2 | HypervisorConfiguration.dc)
         cpu.sp = Self.ramBase + Self.ramSize - 16
     }
 

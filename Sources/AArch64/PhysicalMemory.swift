@@ -1,10 +1,12 @@
-/// The guest-physical RAM window as the core sees it: where it starts, how large it is, the host
-/// memory behind it, and the `CodeMap` recording where decoded code came from.
+/// The machine-physical address space the core reads and writes: the addresses stage 2 outputs
+/// (or, with stage 2 off, the intermediate physical addresses themselves). One window —
+/// `base`..`base + size` — backed by host memory, plus the `CodeMap` recording which of it holds
+/// decoded code.
 ///
-/// The core only reads through this view; the highvisor's machine-memory owner provides it.
-/// Every access is bounds-checked against `base`/`size`, so no guest address reaches host memory
-/// outside the VM's own mapping.
-public struct GuestRAM: @unchecked Sendable {
+/// Everything outside the window is not memory: an access there is reported to EL2 as a stage-2
+/// abort, which is how the highvisor learns about MMIO. Every access is bounds-checked, so no
+/// guest address reaches host memory outside the VM's own mapping.
+public struct PhysicalMemory: @unchecked Sendable {
     public let base: UInt64
     public let size: UInt64
     public let host: UnsafeMutableRawPointer
@@ -14,6 +16,7 @@ public struct GuestRAM: @unchecked Sendable {
     public let codeWords: UnsafeMutablePointer<UInt64>
 
     public static let pageShift: UInt64 = 12
+    public static let pageSize: UInt64 = 1 << pageShift
 
     /// `codeMap` must outlive every core using this view (the VM's memory owner keeps it).
     public init(base: UInt64, size: UInt64, host: UnsafeMutableRawPointer, codeMap: CodeMap) {
@@ -24,15 +27,26 @@ public struct GuestRAM: @unchecked Sendable {
         codeWords = codeMap.words
     }
 
-    /// Records that the instruction word at `address` (in RAM) is held decoded.
+    /// The page index (in the code map) of a physical address inside the window.
     @inline(__always)
-    func markCode(_ address: UInt64) {
+    func pageIndex(_ address: UInt64) -> Int { Int(truncatingIfNeeded: (address &- base) >> Self.pageShift) }
+
+    /// True when a decoded block was built from the page of `address` (inside the window).
+    @inline(__always)
+    func isCodePage(_ address: UInt64) -> Bool { codePages[pageIndex(address)] != 0 }
+
+    /// Records that the instruction word at `address` is held decoded; returns true when its page
+    /// held no code before (the TLB must then stop writing to the page without a check).
+    @inline(__always)
+    func markCode(_ address: UInt64) -> Bool {
         let word = Int((address &- base) >> 2)
+        let newPage = codePages[word >> 10] == 0
         codePages[word >> 10] = 1
         codeWords[word >> 6] |= 1 << UInt64(word & 63)
+        return newPage
     }
 
-    /// True when any of the `length` bytes at `address` (in RAM) is held decoded.
+    /// True when any of the `length` bytes at `address` (in the window) is held decoded.
     @inline(never)
     func overlapsCode(_ address: UInt64, _ length: UInt64) -> Bool {
         let first = Int((address &- base) >> 2)
@@ -43,15 +57,15 @@ public struct GuestRAM: @unchecked Sendable {
 
     /// Forgets all decoded code (after the block cache is flushed).
     func clearCode() {
-        let pages = Int(size >> GuestRAM.pageShift)
+        let pages = Int(size >> Self.pageShift)
         for page in 0..<pages where codePages[page] != 0 {
             codePages[page] = 0
             (codeWords + page * CodeMap.bitmapWordsPerPage).update(repeating: 0, count: CodeMap.bitmapWordsPerPage)
         }
     }
 
-    /// Host pointer for `length` bytes at guest-physical `address`, or nil when any byte falls
-    /// outside RAM.
+    /// Host pointer for `length` bytes at physical `address`, or nil when any byte falls outside
+    /// the window.
     @inline(__always)
     public func pointer(_ address: UInt64, _ length: UInt64) -> UnsafeMutableRawPointer? {
         let offset = address &- base
@@ -60,4 +74,10 @@ public struct GuestRAM: @unchecked Sendable {
     }
 
     public func contains(_ address: UInt64) -> Bool { address &- base < size }
+
+    /// The physical address of a host pointer inside the window.
+    @inline(__always)
+    func physicalAddress(of pointer: UnsafeRawPointer) -> UInt64 {
+        UInt64(UInt(bitPattern: pointer - UnsafeRawPointer(host))) &+ base
+    }
 }
