@@ -379,7 +379,8 @@ extension CPU {
                 ipa: ipa, physical: outputBase | (ipa & ((UInt64(1) << shift) &- 1)), readable: s2ap & 1 != 0,
                 writable: s2ap & 2 != 0, executable: descriptor & (1 << 54) == 0, device: memAttr & 0xC == 0,
                 global: true, attributes: UInt8(memAttr), mappingShift: 12)
-            stage2Cache.insert(ipa: ipa, result)
+            // A debug walk (`steps` given) may run on another thread: it leaves the cache alone.
+            if steps == nil { stage2Cache.insert(ipa: ipa, result) }
             let permitted =
                 switch type {
                 case .read: result.readable
