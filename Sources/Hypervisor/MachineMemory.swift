@@ -5,8 +5,8 @@ import AArch64
 
 /// The machine memory of one VM: a single anonymous private mapping reserved up front
 /// (`MAP_NORESERVE`) and committed by the host kernel page by page on first touch, holding guest
-/// RAM followed by the pool the stage-2 tables are allocated from; plus the `CodeMap` the
-/// decoded-block cache uses.
+/// RAM, then read-only memory (ROM, flash contents; optional), then the pool the stage-2 tables
+/// are allocated from; plus the `CodeMap` the decoded-block cache uses.
 ///
 /// Machine-physical addresses (what stage 2 outputs) start at the RAM's guest-physical base, so
 /// RAM is mapped IPA = PA; the table pool sits above RAM where no stage-2 entry points. Guest
@@ -17,6 +17,9 @@ public final class MachineMemory: @unchecked Sendable {
     public let physical: PhysicalMemory
     public let ramBase: UInt64
     public let ramSize: UInt64
+    /// Machine-physical address and size of the read-only memory after RAM.
+    public let romPhysical: UInt64
+    public let romSize: UInt64
     /// The machine-physical range of the stage-2 table pool.
     public let tablePool: Range<UInt64>
     private let codeMap: CodeMap
@@ -30,9 +33,10 @@ public final class MachineMemory: @unchecked Sendable {
         }
     }
 
-    public init(base: UInt64, size: UInt64) throws {
-        let poolSize = Stage2.tablePagesNeeded(for: [size]) << 12
-        let total = size + poolSize
+    /// `romSize` (a multiple of 4 KB) reserves read-only memory after RAM for `romSlot`.
+    public init(base: UInt64, size: UInt64, romSize: UInt64 = 0) throws {
+        let poolSize = Stage2.tablePagesNeeded(for: [size, romSize]) << 12
+        let total = size + romSize + poolSize
         let length = Int(total)
         let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapping, mapping != MAP_FAILED else { throw AllocationError(size: size, errno: errno) }
@@ -45,7 +49,9 @@ public final class MachineMemory: @unchecked Sendable {
         mappingLength = length
         ramBase = base
         ramSize = size
-        tablePool = (base + size)..<(base + total)
+        romPhysical = base + size
+        self.romSize = romSize
+        tablePool = (base + size + romSize)..<(base + total)
         physical = PhysicalMemory(base: base, size: total, host: mapping, codeMap: codeMap)
     }
 
@@ -56,6 +62,25 @@ public final class MachineMemory: @unchecked Sendable {
     /// The guest RAM slot: guest-physical RAM at machine-physical RAM, writable.
     public var ramSlot: Stage2.Slot {
         Stage2.Slot(name: "ram", ipa: ramBase, size: ramSize, physical: ramBase, writable: true)
+    }
+
+    /// The read-only slot at guest-physical `ipa`, backed by the ROM part of machine memory;
+    /// nil without ROM.
+    public func romSlot(at ipa: UInt64) -> Stage2.Slot? {
+        guard romSize > 0 else { return nil }
+        return Stage2.Slot(name: "rom", ipa: ipa, size: romSize, physical: romPhysical, writable: false)
+    }
+
+    /// Copies `bytes` into the ROM at `offset` (loading firmware or flash contents); false if
+    /// it does not fit.
+    @discardableResult
+    public func writeROM(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return true }
+        guard offset <= romSize, romSize - offset >= UInt64(bytes.count),
+            let p = physical.pointer(romPhysical + offset, UInt64(bytes.count))
+        else { return false }
+        p.copyMemory(from: source, byteCount: bytes.count)
+        return true
     }
 
     /// Host pointer for `count` bytes of guest RAM at guest-physical `address`, or nil outside RAM.

@@ -101,12 +101,14 @@ public final class Stage2: @unchecked Sendable {
 
     /// Maps the 4 KB page holding `ipa` if a slot covers it; returns false otherwise (MMIO).
     /// Mapping a page that is already mapped is harmless (two vCPUs faulting on it together).
-    public func mapPage(containing ipa: UInt64) throws -> Bool {
+    /// `readOnly` maps a page of a writable slot read-only (dirty-page tracking of a page first
+    /// touched by a read).
+    public func mapPage(containing ipa: UInt64, readOnly: Bool = false) throws -> Bool {
         guard let slot = slot(containing: ipa) else { return false }
         let page = ipa & ~0xFFF
         let physical = slot.physical + (page - slot.ipa)
         let attributes =
-            Self.pageDescriptor | Self.normalMemory | (slot.writable ? Self.readWrite : Self.readOnly)
+            Self.pageDescriptor | Self.normalMemory | (slot.writable && !readOnly ? Self.readWrite : Self.readOnly)
             | Self.innerShareable | Self.accessFlag
         try state.withLock { state in
             let entry = try leafEntry(for: page, state: &state)

@@ -38,8 +38,12 @@ public enum Stage2Faults {
         switch kind {
         case 0x04, 0x08:  // translation, access flag: demand paging
             vcpu.counters.increment(kind == 0x04 ? .stage2TranslationFaults : .stage2AccessFlagFaults)
+            // While dirty pages are tracked, a page first touched by a write is dirty at once,
+            // and one first touched by a read is mapped read-only so its first write is seen.
+            let logging = vm.loggingDirtyPages
+            if logging && write { vm.recordDirty(ipa: ipa) }
             do {
-                _ = try vm.stage2.mapPage(containing: ipa)
+                _ = try vm.stage2.mapPage(containing: ipa, readOnly: logging && !write)
             } catch {
                 return .stop(.guestFault, detail: "cannot map guest page 0x\(hex(ipa)): \(error)")
             }

@@ -63,14 +63,15 @@ public final class VirtualMachine: @unchecked Sendable {
 
     public init(
         name: String, memory: MachineMemory, bus: MMIOBus, vcpuCount: Int = 1,
-        exitTable: ExitTable = .standard, shutdownHooks: [@Sendable () -> Void] = []
+        exitTable: ExitTable = .standard, shutdownHooks: [@Sendable () -> Void] = [], romAddress: UInt64? = nil
     ) {
         self.name = name
         self.memory = memory
         self.bus = bus
         self.shutdownHooks = shutdownHooks
         stage2 = Stage2(
-            memory: memory.physical, pool: memory.tablePool, slots: [memory.ramSlot],
+            memory: memory.physical, pool: memory.tablePool,
+            slots: [memory.ramSlot] + (romAddress.flatMap { memory.romSlot(at: $0) }.map { [$0] } ?? []),
             vmid: Self.nextVMID.wrappingAdd(1, ordering: .relaxed).newValue % 255 + 1)
         stopped.enter()
         vcpus = (0..<max(vcpuCount, 1)).map {
@@ -111,6 +112,9 @@ public final class VirtualMachine: @unchecked Sendable {
     func recordDirty(ipa: UInt64) {
         _ = dirty.withLock { $0?.insert(ipa & ~0xFFF) }
     }
+
+    /// True while dirty pages are tracked.
+    var loggingDirtyPages: Bool { dirty.withLock { $0 != nil } }
 
     /// VMIDs 1...255 in turn (VTTBR_EL2.VMID, 8 bits).
     private static let nextVMID = Atomic<UInt64>(0)
