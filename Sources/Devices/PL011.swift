@@ -56,6 +56,9 @@ public final class PL011: MMIODevice {
     private let registers = Mutex(Registers())
     private let backend: any CharacterBackend
 
+    /// The PL011 is a 32-bit APB peripheral: a 64-bit access is two 32-bit ones.
+    public var maximumAccessSize: Int { 4 }
+
     public init(backend: any CharacterBackend) {
         self.backend = backend
     }

@@ -7,6 +7,35 @@ public protocol MMIODevice: AnyObject, Sendable {
     func read(offset: UInt64, size: Int) -> UInt64
     /// Writes the low `size` bytes of `value` at `offset`.
     func write(offset: UInt64, size: Int, value: UInt64)
+    /// The widest access the device's bus port takes (4 for a 32-bit APB peripheral). A wider
+    /// guest access reaches it as consecutive accesses of this size, lowest address first
+    /// (what QEMU's memory core does for `max_access_size`).
+    var maximumAccessSize: Int { get }
+}
+
+extension MMIODevice {
+    public var maximumAccessSize: Int { 8 }
+
+    /// Reads `size` bytes, split into accesses the device takes.
+    func busRead(offset: UInt64, size: Int) -> UInt64 {
+        let unit = maximumAccessSize
+        guard size > unit else { return read(offset: offset, size: size) }
+        var value: UInt64 = 0
+        for part in stride(from: 0, to: size, by: unit) {
+            let piece = read(offset: offset + UInt64(part), size: unit) & ((1 << UInt64(unit * 8)) &- 1)
+            value |= piece << UInt64(part * 8)
+        }
+        return value
+    }
+
+    /// Writes `size` bytes, split into accesses the device takes.
+    func busWrite(offset: UInt64, size: Int, value: UInt64) {
+        let unit = maximumAccessSize
+        guard size > unit else { return write(offset: offset, size: size, value: value) }
+        for part in stride(from: 0, to: size, by: unit) {
+            write(offset: offset + UInt64(part), size: unit, value: value >> UInt64(part * 8))
+        }
+    }
 }
 
 /// A byte stream to the outside world (a console), implemented by a backend on the GLib loop.

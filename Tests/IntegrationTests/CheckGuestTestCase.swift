@@ -1,0 +1,70 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Runs a check-list guest — one that prints `PASS <check>` per check and then `DONE`
+/// (Tests/Guests/README.md) — under `armvisor run`, asserts every check passed, and, when
+/// `qemu-system-aarch64` is installed, runs the same image under QEMU, the reference, and
+/// compares the console texts line by line, apart from the checks QEMU does not model (under
+/// QEMU those print `SKIP <check> ...` or pass).
+class CheckGuestTestCase: XCTestCase {
+    func lines(_ text: String) -> [Substring] {
+        text.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    func assertGuestPassesEveryCheck(
+        _ name: String, checks: [String], notModelledByQEMU: [String], file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
+        let guest = try TestPaths.guest(name)
+        let result = try ProcessRunner.run(try TestPaths.product("armvisor"), ["run", "--kernel", guest], timeout: 60)
+        let output = result.stdout
+        XCTAssertEqual(result.reason, .exit, "terminated by a signal", file: file, line: line)
+        XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
+        XCTAssertEqual(result.stderr, "", file: file, line: line)
+
+        let printed = Set(lines(output))
+        let notPassed = checks.filter { !printed.contains("PASS \($0)") }
+        XCTAssertEqual(notPassed, [], "checks without a `PASS <name>` line in:\n\(output)", file: file, line: line)
+        let failures = lines(output).filter { $0.hasPrefix("FAIL") || $0.hasPrefix("SKIP") }
+        XCTAssertEqual(failures, [], "in:\n\(output)", file: file, line: line)
+        // Nothing but the check lines, in order, and DONE.
+        XCTAssertEqual(output, checks.map { "PASS \($0)\n" }.joined() + "DONE\n", file: file, line: line)
+
+        try compareWithQEMU(guest: guest, armvisorOutput: output, notModelled: notModelledByQEMU)
+    }
+
+    private func compareWithQEMU(guest: String, armvisorOutput: String, notModelled: [String]) throws {
+        guard let qemu = Self.findOnPath("qemu-system-aarch64") else {
+            print("\(Self.self): qemu-system-aarch64 not on PATH; QEMU comparison skipped")
+            return
+        }
+        let result = try ProcessRunner.run(
+            qemu, ["-M", "virt", "-cpu", "cortex-a57", "-nographic", "-m", "128M", "-kernel", guest], timeout: 20)
+        XCTAssertEqual(result.reason, .exit, "QEMU terminated by a signal")
+        XCTAssertEqual(result.status, 0, "QEMU: \(result.stderr)")
+        let qemuOutput = result.stdout
+        XCTAssertTrue(qemuOutput.hasSuffix("DONE\n"), "QEMU output does not end with DONE:\n\(qemuOutput)")
+
+        func isNotModelled(_ line: Substring) -> Bool {
+            notModelled.contains { line == "PASS \($0)" || line.hasPrefix("SKIP \($0) ") }
+        }
+        for check in notModelled {
+            let line = lines(qemuOutput).first { $0.hasSuffix(" \(check)") || $0.contains(" \(check) ") }
+            XCTAssertTrue(
+                line.map(isNotModelled) ?? false, "QEMU printed \(line.map(String.init) ?? "nothing") for \(check)")
+        }
+        XCTAssertEqual(
+            lines(armvisorOutput).filter { !isNotModelled($0) }, lines(qemuOutput).filter { !isNotModelled($0) },
+            "armvisor and QEMU disagree:\narmvisor:\n\(armvisorOutput)\nQEMU:\n\(qemuOutput)")
+    }
+
+    static func findOnPath(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}
