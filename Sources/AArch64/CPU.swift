@@ -19,7 +19,7 @@ public final class CPU: @unchecked Sendable {
     /// The combined stage-1 + stage-2 TLB.
     public let tlb: TLB
     /// Stage-2 page translations the stage-1 walker reuses (flushed with stage-2 changes).
-    var stage2Cache = Stage2Cache()
+    let stage2Cache = Stage2Cache()
     /// Gathers the bytes of a load that crosses a page boundary (at most 16).
     let bounce: UnsafeMutableRawPointer
     let requests: UnsafeAtomic<UInt32>
@@ -58,6 +58,7 @@ public final class CPU: @unchecked Sendable {
         registers.deallocate()
         state.deallocate()
         bounce.deallocate()
+        stage2Cache.deallocate()
         requests.destroy()
     }
 
@@ -74,6 +75,10 @@ public final class CPU: @unchecked Sendable {
     public func requestStage2Invalidation() {
         requests.loadThenBitwiseOr(with: Self.invalidationRequest, ordering: .releasing)
     }
+
+    /// Set by the highvisor: called on this core's thread when the guest executes an
+    /// Inner-Shareable TLBI, so every other vCPU of the VM drops its translations too.
+    public var broadcastTLBInvalidation: (@Sendable () -> Void)?
 
     static let kickRequest: UInt32 = 1
     static let invalidationRequest: UInt32 = 2

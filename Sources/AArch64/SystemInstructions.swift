@@ -100,9 +100,10 @@ extension CPU {
             return .done(0)
         case (0, 7, 6, 2), (0, 7, 10, 2), (0, 7, 14, 2):  // DC ISW, CSW, CISW: no caches to walk
             return .done(0)
-        case (0, 8, 3, let op2), (0, 8, 7, let op2):  // TLBI ... E1(IS)
-            // With one vCPU per TLB-sharing domain the IS forms act locally; issue "Interrupt and
-            // timer virtualization, PSCI and SMP" broadcasts them to every vCPU of the VM.
+        case (0, 8, 3, let op2), (0, 8, 7, let op2):  // TLBI ... E1IS (CRm = 3), E1 (CRm = 7)
+            // The IS forms reach every vCPU of the VM: the others drop all their translations
+            // (more than the operation names, which the architecture allows).
+            if e.crm == 3 { broadcastTLBInvalidation?() }
             let asid = UInt16(truncatingIfNeeded: operand >> 48) & (s.pointee.tcrEL1 & (1 << 36) != 0 ? 0xFFFF : 0xFF)
             switch op2 {
             case 0: tlb.invalidateAll()  // VMALLE1

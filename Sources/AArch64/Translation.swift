@@ -398,7 +398,8 @@ extension CPU {
 
 /// A small cache of stage-2 page translations (IPA page → machine page with permissions), so a
 /// stage-1 walk does not repeat the stage-2 walk for every descriptor (a "walk cache"). Flushed
-/// with the TLB whenever the highvisor changes stage 2.
+/// with the TLB whenever the highvisor changes stage 2. Direct-mapped, in memory the owning
+/// `CPU` allocates and frees.
 struct Stage2Cache {
     struct Entry {
         var ipaPage: UInt64 = TLB.invalid
@@ -416,21 +417,33 @@ struct Stage2Cache {
         }
     }
 
-    static let size = 64
-    var entries = [Entry](repeating: Entry(), count: size)
+    static let size = 256
+    let entries: UnsafeMutablePointer<Entry>
+
+    init() {
+        entries = .allocate(capacity: Self.size)
+        entries.initialize(repeating: Entry(), count: Self.size)
+    }
+
+    func deallocate() { entries.deallocate() }
+
+    @inline(__always)
+    private func slot(_ ipa: UInt64) -> UnsafeMutablePointer<Entry> {
+        entries + Int(truncatingIfNeeded: (ipa >> 12) & UInt64(Self.size - 1))
+    }
 
     func lookup(_ ipa: UInt64) -> Entry? {
-        let e = entries[Int((ipa >> 12) & UInt64(Self.size - 1))]
+        let e = slot(ipa).pointee
         return e.ipaPage == ipa >> 12 ? e : nil
     }
 
-    mutating func insert(ipa: UInt64, _ result: TranslationResult) {
-        entries[Int((ipa >> 12) & UInt64(Self.size - 1))] = Entry(
+    func insert(ipa: UInt64, _ result: TranslationResult) {
+        slot(ipa).pointee = Entry(
             ipaPage: ipa >> 12, physicalPage: result.physical >> 12, readable: result.readable,
             writable: result.writable, executable: result.executable, device: result.device)
     }
 
-    mutating func invalidateAll() {
-        for i in entries.indices { entries[i] = Entry() }
+    func invalidateAll() {
+        entries.update(repeating: Entry(), count: Self.size)
     }
 }

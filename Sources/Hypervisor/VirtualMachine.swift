@@ -82,6 +82,11 @@ public final class VirtualMachine: @unchecked Sendable {
             vcpu.cpu.setStage2(vttbr: stage2.vttbr, vtcr: Stage2.vtcr)
             vcpu.cpu.setHypervisorConfiguration(HypervisorConfiguration.guestDefault | HypervisorConfiguration.vm)
         }
+        for vcpu in vcpus where vcpus.count > 1 {
+            vcpu.cpu.broadcastTLBInvalidation = { [weak self, unowned vcpu] in
+                for other in self?.vcpus ?? [] where other !== vcpu { other.cpu.requestStage2Invalidation() }
+            }
+        }
         lifecycle.withLock { $0.parked = Array(repeating: false, count: vcpus.count) }
     }
 

@@ -150,6 +150,20 @@ final class Stage2Tests: XCTestCase {
         XCTAssertEqual(vm.statistics.stage2Faults["permission"], 1, "page 0x6000: read first, written later")
     }
 
+    func testInnerShareableTLBIReachesTheOtherVCPUs() throws {
+        let memory = try MachineMemory(base: Self.ramBase, size: 1 << 20)
+        let vm = VirtualMachine(name: "smp", memory: memory, bus: try MMIOBus(windows: []), vcpuCount: 2)
+        let code = try CrossAssembler.assemble(["tlbi vmalle1is", "tlbi vmalle1"] + Self.powerOff)
+        code.withUnsafeBytes { _ = memory.write($0, at: Self.ramBase) }
+        vm.setBootState(entry: Self.ramBase, x0: 0)
+        let other = vm.vcpus[1].cpu
+        let before = other.tlb.flushes
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        // The second vCPU never ran; its next block boundary acts on the request.
+        _ = other.run(budget: 1)
+        XCTAssertEqual(other.tlb.flushes, before + 1, "one flush for the IS operation, none for the local one")
+    }
+
     /// A VM configured with 1 GiB that touches 16 MiB adds at most about 24 MiB to the host
     /// process's resident memory (issue "Memory virtualization", memory cost).
     func testLargeVMCostsWhatItTouches() throws {
