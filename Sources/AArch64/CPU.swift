@@ -63,17 +63,17 @@ public final class CPU: @unchecked Sendable {
     }
 
     /// Asks the core to leave `run` at the next block boundary with `CoreExit.kick`. Thread-safe.
-    public func kick() { requests.loadThenBitwiseOr(with: Self.kickRequest, ordering: .releasing) }
+    public func kick() { _ = requests.loadThenBitwiseOr(with: Self.kickRequest, ordering: .releasing) }
 
     /// Clears a pending kick; called by the vCPU thread once it has acted on it.
-    public func acknowledgeKick() { requests.loadThenBitwiseAnd(with: ~Self.kickRequest, ordering: .relaxed) }
+    public func acknowledgeKick() { _ = requests.loadThenBitwiseAnd(with: ~Self.kickRequest, ordering: .relaxed) }
 
     public var hasPendingKick: Bool { requests.load(ordering: .acquiring) & Self.kickRequest != 0 }
 
     /// Asks the core to drop its cached translations at its next block boundary, without
     /// leaving `run` (another vCPU's highvisor changed stage 2). Thread-safe.
     public func requestStage2Invalidation() {
-        requests.loadThenBitwiseOr(with: Self.invalidationRequest, ordering: .releasing)
+        _ = requests.loadThenBitwiseOr(with: Self.invalidationRequest, ordering: .releasing)
     }
 
     /// Set by the highvisor: called on this core's thread when the guest executes an
@@ -88,7 +88,7 @@ public final class CPU: @unchecked Sendable {
     func serviceRequests() -> Bool {
         let pending = requests.load(ordering: .acquiring)
         if pending & Self.invalidationRequest != 0 {
-            requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
+            _ = requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
             invalidateStage2()
         }
         return pending & Self.kickRequest != 0

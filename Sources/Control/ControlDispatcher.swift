@@ -82,6 +82,11 @@ public struct ControlDispatcher: Sendable {
             return try encode(await manager.info(name: arguments.string("name")))
         case .stats:
             return try encode(await manager.stats(name: arguments.string("name")))
+        case .translate:
+            let name = try arguments.string("name")
+            let address = try arguments.address("address")
+            let vcpu = try arguments.optionalInteger("vcpu") ?? 0
+            return try encode(await manager.translate(name: name, address: address, vcpu: vcpu))
         case .events:
             // Only checks the optional filter; `respond(to:)` subscribes.
             if let name = try arguments.optionalString("name") { try VMName.validate(name) }
@@ -134,6 +139,64 @@ struct ControlArguments {
     func optionalString(_ key: String) throws(ControlError) -> String? {
         guard let value = members[key], value != .null else { return nil }
         return try string(key)
+    }
+
+    /// An integer argument that may be absent (or null); a number with a fraction is refused.
+    func optionalInteger(_ key: String) throws(ControlError) -> Int? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case let value?:
+            guard let integer = value.integerValue, let int = Int(exactly: integer) else {
+                throw ControlError(.badRequest, "argument '\(key)' must be an integer, not \(Self.quote(value))")
+            }
+            return int
+        }
+    }
+
+    /// A 64-bit guest address: a non-negative JSON integer, or a string of `0x` and 1–16 hex
+    /// digits. Numbers from 2^53 on may have lost bits on the way (JSON readers keep them as
+    /// doubles), so they must be integers this side parsed exactly (below 2^63); send larger
+    /// addresses, like the upper half of the address space, as hex strings.
+    func address(_ key: String) throws(ControlError) -> UInt64 {
+        guard let value = members[key], value != .null else {
+            throw ControlError(.badRequest, "missing argument '\(key)'")
+        }
+        let expected = "an integer from 0 to 2^63-1 or a \"0x\" hex string of 1-16 digits"
+        switch value {
+        case .integer(let integer):
+            guard integer >= 0 else {
+                throw ControlError(.badRequest, "argument '\(key)' must be \(expected), not \(integer)")
+            }
+            return UInt64(integer)
+        case .double(let double):
+            guard let integer = value.integerValue, integer >= 0 else {
+                throw ControlError(
+                    .badRequest,
+                    "argument '\(key)' must be \(expected), not \(double)"
+                        + (double >= 0x1p53 && double.rounded() == double
+                            ? " (send large addresses as hex strings)" : ""))
+            }
+            return UInt64(integer)
+        case .string(let text):
+            let digits = text.dropFirst(2)
+            guard text.hasPrefix("0x") || text.hasPrefix("0X"), (1...16).contains(digits.count),
+                digits.allSatisfy(\.isHexDigit), let address = UInt64(digits, radix: 16)
+            else {
+                throw ControlError(.badRequest, "argument '\(key)' must be \(expected), not \(Self.quote(value))")
+            }
+            return address
+        default:
+            throw ControlError(.badRequest, "argument '\(key)' must be \(expected), not \(value.typeName)")
+        }
+    }
+
+    /// A short quoted form of a bad argument for a message: strings quoted, others as JSON.
+    private static func quote(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let text): String(String(reflecting: text).prefix(80))
+        case .integer, .double: value.jsonText()
+        default: value.typeName
+        }
     }
 
     func string(_ key: String) throws(ControlError) -> String {

@@ -58,6 +58,6 @@ func oneLine(_ text: String) -> String {
 
 /// The commands of protocol version 1.
 public enum ControlCommand: String, Sendable, CaseIterable {
-    case ping, version, create, define, undefine, start, pause, resume, stop, wait, list, info, stats, events,
-        destroy
+    case ping, version, create, define, undefine, start, pause, resume, stop, wait, list, info, stats, translate,
+        events, destroy
 }

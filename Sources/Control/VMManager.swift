@@ -195,6 +195,20 @@ public actor VMManager {
         return VMStatsSummary(name: name, state: entry.vm.state, statistics: entry.vm.statistics)
     }
 
+    /// How `address` translates on vCPU `vcpu` (a data read at the vCPU's current EL): every
+    /// descriptor both walks read and the outcome. Legal in every state; nothing in the guest
+    /// changes (no TLB fill, no fault, no stage-2 mapping). A running VM's registers may change
+    /// under the walk, so pause it for a consistent view.
+    public func translate(name: String, address: UInt64, vcpu: Int) throws(ControlError) -> VMTranslation {
+        let entry = try lookup(name)
+        guard let dump = entry.vm.translationDump(of: address, vcpu: vcpu) else {
+            let count = entry.vm.vcpus.count
+            let range = count == 1 ? "1 vCPU (index 0)" : "\(count) vCPUs (indices 0-\(count - 1))"
+            throw ControlError(.badRequest, "vCPU \(vcpu) is out of range: VM '\(name)' has \(range)")
+        }
+        return VMTranslation(name: name, state: entry.vm.state, vcpu: vcpu, dump: dump)
+    }
+
     /// Stops the VM if it is running, then forgets it. Legal in every state.
     public func destroy(name: String) async throws(ControlError) {
         let entry = try lookup(name)

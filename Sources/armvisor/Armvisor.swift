@@ -19,7 +19,7 @@ struct Armvisor: ParsableCommand {
         subcommands: [
             Run.self, Create.self, Define.self, Undefine.self, Start.self, Pause.self, Resume.self, Stop.self,
             Wait.self, List.self, Info.self,
-            Stats.self, Events.self, Destroy.self,
+            Stats.self, Translate.self, Events.self, Destroy.self,
             Ping.self, Version.self,
         ])
 

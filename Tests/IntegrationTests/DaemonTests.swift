@@ -38,7 +38,24 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertGreaterThan(statistics.worldSwitches, 0)
         XCTAssertGreaterThan(statistics.exitsByClass["DABT_LOW"] ?? 0, 0)
         XCTAssertGreaterThanOrEqual(statistics.exitsByClass["HVC64"] ?? 0, 1)
-        XCTAssertTrue(try cli(["stats", "demo", "--socket", socketPath]).stdout.contains("world switches"))
+        let statsText = try cli(["stats", "demo", "--socket", socketPath]).stdout
+        XCTAssertTrue(statsText.contains("world switches"), statsText)
+        XCTAssertTrue(statsText.contains("pages mapped"), statsText)
+
+        // The guest ran from 0x40080000 with the MMU off: stage 2 maps that page 1:1.
+        let walk = try cli(["translate", "demo", "0x4008_0000", "--socket", socketPath]).stdout
+        let walkLines = walk.split(separator: "\n")
+        XCTAssertEqual(walkLines.first, "demo vcpu0 EL1  VA 0x40080000  stage 1 off", walk)
+        XCTAssertEqual(
+            walkLines.dropFirst().dropLast().map { String($0.prefix(17)) },
+            ["  stage 2 level 1", "  stage 2 level 2", "  stage 2 level 3"], walk)
+        XCTAssertEqual(walkLines.last, "  → IPA 0x40080000  PA 0x40080000  R W X  device  global", walk)
+        let walkJSON = try cli(["translate", "demo", "1074266112", "--json", "--socket", socketPath]).stdout
+        XCTAssertTrue(walkJSON.contains(#""physical":"0x40080000""#), walkJSON)
+        let badVCPU = try cli(["translate", "demo", "0", "--vcpu", "2", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(
+            badVCPU.stderr, "armvisor: vCPU 2 is out of range: VM 'demo' has 1 vCPU (index 0) (bad-request)\n")
+        try cli(["translate", "demo", "0xzz", "--socket", socketPath], expectedStatus: 64)
 
         let list = try cli(["list", "--socket", socketPath]).stdout
         XCTAssertEqual(
