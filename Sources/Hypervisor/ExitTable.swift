@@ -73,7 +73,8 @@ public enum ExitHandlers {
         if offset < 0x800 && offset & 0x7F == 0 {
             return .stop(
                 .guestFault,
-                detail: "instruction fetch from 0x\(hex(address)), which is not RAM, at an exception vector "
+                detail:
+                    "instruction fetch from 0x\(hex(address)) (not RAM, or walked through tables that are not) at an exception vector "
                     + "(VBAR_EL1=0x\(hex(s.vbarEL1)), ESR_EL1=0x\(hex(s.esrEL1)), ELR_EL1=0x\(hex(s.elrEL1)))")
         }
         let ec: ExceptionClass = s.exceptionLevel == 0 ? .instructionAbortLowerEL : .instructionAbortSameEL

@@ -20,6 +20,10 @@ public enum Stage2Faults {
         let kind = status & 0x3C
 
         guard let slot = vm.stage2.slot(containing: ipa) else {
+            // A fetch (even one whose walk reached a device) is the instruction-abort handler's:
+            // it also stops a guest whose exception vector itself cannot be fetched.
+            if walk && fetch { vcpu.counters.increment(.stage2WalkFaults) }
+            if fetch { return nil }
             if walk {
                 // The guest's own page tables point at a device: an external abort on the walk,
                 // as KVM injects for a stage-1 walk outside memory.

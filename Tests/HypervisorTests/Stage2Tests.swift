@@ -116,6 +116,22 @@ final class Stage2Tests: XCTestCase {
         XCTAssertEqual(unmapped.fault, "stage-2 translation fault, level 3")
     }
 
+    func testGuestTablesInADeviceWindowStopTheGuestInsteadOfLooping() throws {
+        // TTBR0 points at MMIO: every walk, including the fetch of the exception vector the
+        // external abort goes to, fails. The VM must stop with a guest fault, not spin.
+        let vm = try makeVM(["nop"] + Self.powerOff)
+        let s = vm.vcpus[0].cpu.state
+        s.pointee.tcrEL1 = 25 | 1 << 23 | 2 << 30 | 2 << 32
+        s.pointee.ttbr0EL1 = 0x0900_0000
+        s.pointee.vbarEL1 = Self.ramBase + 0x1000
+        s.pointee.sctlrEL1 |= 1
+        vm.vcpus[0].cpu.updateTranslationContext()
+        let record = try run(vm)
+        XCTAssertEqual(record.reason, .guestFault)
+        XCTAssertTrue(record.detail.contains("exception vector"), record.detail)
+        XCTAssertEqual(vm.statistics.stage2Faults["walk"], 2, "the entry point, then the vector")
+    }
+
     func testReadOnlyMemoryIgnoresWritesAndRunsCode() throws {
         // ROM at IPA 0 holds a value and a function; the guest reads, writes (dropped), calls.
         let function = try CrossAssembler.assemble(["movz x7, #0x77", "ret"])
