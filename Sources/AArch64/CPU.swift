@@ -20,6 +20,9 @@ public final class CPU: @unchecked Sendable {
     public let tlb: TLB
     /// Stage-2 page translations the stage-1 walker reuses (flushed with stage-2 changes).
     let stage2Cache = Stage2Cache()
+    /// Machine pages this core marked as holding decoded code, so dropping the blocks clears
+    /// just those pages of the `CodeMap` rather than scanning all of it.
+    var markedCodePages: [UInt64] = []
     /// Gathers the bytes of a load that crosses a page boundary (at most 16).
     let bounce: UnsafeMutableRawPointer
     let requests: UnsafeAtomic<UInt32>

@@ -604,7 +604,8 @@ extension CPU {
     @inline(never)
     public func invalidateDecodedCode() {
         blocks.invalidateAll()
-        memory.clearCode()
+        for page in markedCodePages { memory.clearCodePage(page) }
+        markedCodePages.removeAll(keepingCapacity: true)
     }
 
     @inline(never)
@@ -620,7 +621,11 @@ extension CPU {
         var newCodePage = false
         let pointer = UnsafeMutableRawPointer(bitPattern: UInt(host)).unsafelyUnwrapped
         let entry = blocks.build(pc: pc, host: pointer, memory: memory, newCodePage: &newCodePage)
-        if newCodePage { tlb.revokeWrites(physicalPage: memory.physicalAddress(of: pointer) & ~0xFFF) }
+        if newCodePage {
+            let page = memory.physicalAddress(of: pointer) & ~0xFFF
+            markedCodePages.append(page)
+            tlb.revokeWrites(physicalPage: page)
+        }
         return entry
     }
 

@@ -55,13 +55,11 @@ public struct PhysicalMemory: @unchecked Sendable {
         return false
     }
 
-    /// Forgets all decoded code (after the block cache is flushed).
-    func clearCode() {
-        let pages = Int(size >> Self.pageShift)
-        for page in 0..<pages where codePages[page] != 0 {
-            codePages[page] = 0
-            (codeWords + page * CodeMap.bitmapWordsPerPage).update(repeating: 0, count: CodeMap.bitmapWordsPerPage)
-        }
+    /// Forgets the decoded code of the page at `physical` (after the block cache is flushed).
+    func clearCodePage(_ physical: UInt64) {
+        let page = pageIndex(physical)
+        codePages[page] = 0
+        (codeWords + page * CodeMap.bitmapWordsPerPage).update(repeating: 0, count: CodeMap.bitmapWordsPerPage)
     }
 
     /// Host pointer for `length` bytes at physical `address`, or nil when any byte falls outside

@@ -83,7 +83,12 @@ extension CPU {
             return .done(0)
         case (3, 7, 5, 1):  // IC IVAU
             if el == 0 && !uci { return .trapToEL1 }
-            invalidateDecodedCode()
+            // Only a page that holds decoded code has anything to invalidate (Linux issues one
+            // IC IVAU per cache line of every executable page it maps).
+            guard let p = dataPointer(operand, length: 1, type: .read, insn: nil, pc: pc, maintenance: true) else {
+                return outcomeOfFailedAccess()
+            }
+            if memory.isCodePage(memory.physicalAddress(of: p)) { invalidateDecodedCode() }
             return .done(0)
         default:
             break

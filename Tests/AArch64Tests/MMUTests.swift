@@ -248,6 +248,23 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.read64(Self.dataPA + 8), 0, "the store did not happen")
     }
 
+    func testPermissionFaultOnABlockReportsTheBlocksLevel() throws {
+        let (m, tables, root) = machine()
+        tables.map(root: root, va: 0x6020_0000, descriptor: Self.leaf(Self.base, ap: 0b10, page: false), level: 2)
+        try run(m, Self.mov("x1", 0x6020_0010) + ["str x2, [x1]"])
+        assertFault(m, esr: 0x9600_004E, far: 0x6020_0010)
+    }
+
+    func testInstructionCacheInvalidationDropsBlocksOnlyForCodePages() throws {
+        let (m, _, _) = machine()
+        try run(
+            m,
+            Self.mov("x1", Self.dataPA) + ["ic ivau, x1", "isb", "nop"] + Self.mov("x1", Self.base) + ["ic ivau, x1"])
+        XCTAssertTrue(m.reachedEnd)
+        // The data page holds no decoded code: nothing dropped; the code page: one flush.
+        XCTAssertEqual(m.cpu.blocks.invalidations, 2, "the machine's reset, then the IC IVAU of the code page")
+    }
+
     func testEL0CannotTouchEL1OnlyDataAndLDTRChecksEL0Permissions() throws {
         let (m, tables, root) = machine()
         let va: UInt64 = 0x7000_0000
