@@ -18,25 +18,44 @@ public enum Board {
     ) throws -> VirtualMachine {
         let memorySize = try configuration.memoryBytes()
         let cpus = try configuration.cpuCount()
-        guard let kernel = configuration.kernel else {
-            throw ConfigurationError("no guest image: set 'kernel' (or --kernel FILE)")
-        }
         let ramBase = BoardRegion.ram.base
-        let image = try GuestImage.load(path: kernel, ramBase: ramBase, ramSize: memorySize)
+        let image: GuestImage?
+        let firmware: [UInt8]?
+        switch (configuration.kernel, configuration.bios) {
+        case (nil, nil):
+            throw ConfigurationError("no guest image: set 'kernel' (or --kernel FILE) or 'bios' (or --bios FILE)")
+        case (_?, _?):
+            throw ConfigurationError("'kernel' and 'bios' cannot be used together yet: give one of them")
+        case (let kernel?, nil):
+            image = try GuestImage.load(path: kernel, ramBase: ramBase, ramSize: memorySize)
+            firmware = nil
+        case (nil, let bios?):
+            image = nil
+            firmware = try Self.loadFirmware(bios)
+        }
 
         let console = try makeConsole(configuration.console ?? "stdio")
         let uart = PL011(backend: console)
-        let bus = try MMIOBus(windows: [
+        var windows: [MMIOBus.Window] = [
             .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart)
-        ])
+        ]
+        if firmware != nil {
+            windows.append(
+                .init(
+                    base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize,
+                    device: ErasedFlashBank()))
+        }
+        let bus = try MMIOBus(windows: windows)
         let memory: MachineMemory
         do {
-            memory = try MachineMemory(base: ramBase, size: memorySize)
+            memory = try MachineMemory(
+                base: ramBase, size: memorySize, romSize: firmware == nil ? 0 : Self.flashBankSize)
         } catch {
             throw ConfigurationError("\(error)")
         }
         let vm = VirtualMachine(
-            name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }])
+            name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }],
+            romAddress: firmware == nil ? nil : BoardRegion.flash.base)
 
         let dtb: [UInt8]
         if let path = configuration.dtb {
@@ -50,13 +69,41 @@ public enum Board {
                     "cannot write device tree \(dumpDeviceTree): \(String(cString: strerror(errno)))")
             }
         }
-        let dtbAddress = try placeDeviceTree(size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel)
-        for segment in image.segments {
-            segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }
+        if let image, let kernel = configuration.kernel {
+            let dtbAddress = try placeDeviceTree(
+                size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel)
+            for segment in image.segments {
+                segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }
+            }
+            dtb.withUnsafeBytes { _ = memory.write($0, at: dtbAddress) }
+            vm.setBootState(entry: image.entry, x0: dtbAddress)
+        } else if let firmware {
+            // QEMU `-bios`: the firmware runs in place from flash bank 0; the DTB is at the
+            // start of RAM (hw/arm/boot.c, "DTB at the start of RAM" for firmware boots).
+            firmware.withUnsafeBytes { _ = memory.writeROM($0, at: 0) }
+            guard UInt64(dtb.count) <= memorySize else {
+                throw ConfigurationError("the device tree (\(dtb.count) bytes) does not fit in RAM")
+            }
+            dtb.withUnsafeBytes { _ = memory.write($0, at: ramBase) }
+            vm.setBootState(entry: BoardRegion.flash.base, x0: ramBase)
         }
-        dtb.withUnsafeBytes { _ = memory.write($0, at: dtbAddress) }
-        vm.setBootState(entry: image.entry, x0: dtbAddress)
         return vm
+    }
+
+    /// One bank of the `virt` board's flash (QEMU: two 64 MiB pflash banks at 0x0).
+    static let flashBankSize: UInt64 = 64 << 20
+
+    /// Reads a firmware image for flash bank 0; errors name the file and the reason.
+    static func loadFirmware(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"
+            throw ConfigurationError("bios \(path): \(reason)")
+        }
+        guard !data.isEmpty else { throw ConfigurationError("bios \(path): empty file") }
+        guard UInt64(data.count) <= flashBankSize else {
+            throw ConfigurationError("bios \(path): \(data.count) bytes does not fit in the 64 MiB flash bank")
+        }
+        return [UInt8](data)
     }
 
     /// Where the DTB goes (QEMU `hw/arm/boot.c`): for an ELF that leaves room below itself, the

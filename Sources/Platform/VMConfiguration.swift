@@ -15,6 +15,9 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public var console: String?
     /// A flattened device tree to give the guest instead of the generated one.
     public var dtb: String?
+    /// Firmware executed in place from the read-only flash at 0x0 (QEMU `-bios`), with the DTB
+    /// at the start of RAM; instead of `kernel`.
+    public var bios: String?
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
@@ -22,17 +25,19 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public static let maximumCPUs = 1
 
     public init(
-        memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil
+        memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
+        bios: String? = nil
     ) {
         self.memory = memory
         self.cpus = cpus
         self.kernel = kernel
         self.console = console
         self.dtb = dtb
+        self.bios = bios
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console, dtb
+        case memory, cpus, kernel, console, dtb, bios
     }
 
     private struct AnyKey: CodingKey {
@@ -55,6 +60,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         kernel = try c.decodeIfPresent(String.self, forKey: .kernel)
         console = try c.decodeIfPresent(String.self, forKey: .console)
         dtb = try c.decodeIfPresent(String.self, forKey: .dtb)
+        bios = try c.decodeIfPresent(String.self, forKey: .bios)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -75,7 +81,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public func overridden(by other: VMConfiguration) -> VMConfiguration {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
-            console: other.console ?? console, dtb: other.dtb ?? dtb)
+            console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios)
     }
 
     public func memoryBytes() throws -> UInt64 {

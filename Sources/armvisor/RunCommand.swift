@@ -20,6 +20,8 @@ struct Run: ParsableCommand {
     @Option(help: "Number of vCPUs.") var cpus: Int?
     @Option(help: "Console: stdio, null or file:PATH (default stdio).") var console: String?
     @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
+    @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
+    var bios: String?
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
@@ -29,7 +31,7 @@ struct Run: ParsableCommand {
         do {
             if let config { configuration = try VMConfiguration.load(path: config) }
             configuration = configuration.overridden(
-                by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb))
+                by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios))
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
             try vm.start()
