@@ -64,6 +64,13 @@ public final class FileConsoleBackend: CharacterBackend {
         if schedule { loop.invoke { [self] in flushPending() } }
     }
 
+    /// The standard-output console reads the guest's input from standard input (as QEMU's
+    /// `-nographic` does); file and null consoles have none.
+    public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
+        guard fd == STDOUT_FILENO else { return }
+        loop.watchInput(fd: STDIN_FILENO, handler)
+    }
+
     public func drain() {
         guard fd >= 0 else { return }
         loop.invokeAndWait { [self] in flushPending() }

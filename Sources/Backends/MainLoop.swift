@@ -54,6 +54,47 @@ public final class MainLoop: @unchecked Sendable {
         done.wait()
     }
 
+    /// Calls `handler` on the loop thread with the bytes read from `fd` whenever it is readable,
+    /// until end of file or a read error (then once with an empty array). The descriptor is
+    /// not closed.
+    public func watchInput(fd: Int32, _ handler: @escaping @Sendable ([UInt8]) -> Void) {
+        let watch = InputWatch(fd: fd, handler: handler)
+        let callback: @convention(c) (Int32, GIOCondition, gpointer?) -> gboolean = { fd, _, data in
+            guard let data else { return 0 }
+            let watch = Unmanaged<InputWatch>.fromOpaque(data).takeUnretainedValue()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { return 1 }  // G_SOURCE_CONTINUE
+            guard n > 0 else {
+                watch.handler([])
+                return 0  // G_SOURCE_REMOVE: end of input
+            }
+            watch.handler(Array(buffer[0..<n]))
+            return 1
+        }
+        invoke { [self] in
+            guard let source = g_unix_fd_source_new(fd, G_IO_IN) else { return }
+            let box = Unmanaged.passRetained(watch).toOpaque()
+            g_source_set_callback(
+                source, unsafeBitCast(callback, to: GSourceFunc.self), box,
+                { data in
+                    guard let data else { return }
+                    Unmanaged<InputWatch>.fromOpaque(data).release()
+                })
+            g_source_attach(source, context)
+            g_source_unref(source)
+        }
+    }
+
+    private final class InputWatch: @unchecked Sendable {
+        let fd: Int32
+        let handler: @Sendable ([UInt8]) -> Void
+        init(fd: Int32, handler: @escaping @Sendable ([UInt8]) -> Void) {
+            self.fd = fd
+            self.handler = handler
+        }
+    }
+
     /// GLib handles are thread-safe objects; this only carries them into the loop thread.
     private struct LoopHandles: @unchecked Sendable {
         let context: OpaquePointer

@@ -5,8 +5,11 @@ import Synchronization
 /// at 0x0900_0000.
 ///
 /// Transmission is instant: a byte written to UARTDR goes straight to the backend, so TXFE stays
-/// set and TXFF clear. The register file follows the TRM's widths; the receive path (FIFO, RX and
-/// RT interrupts, input from the backend) comes with issue "The virt board".
+/// set and TXFF clear. Received bytes from the backend wait in a receive queue that the guest
+/// sees through the 32-entry FIFO (one entry with UARTLCR_H.FEN clear): UARTDR pops a byte,
+/// UARTFR.RXFE/RXFF and UARTRIS.RXRIS follow the queue. The register file follows the TRM's
+/// widths; delivering the RX interrupt to the guest waits for the GIC (issue "Interrupt and
+/// timer virtualization").
 public final class PL011: MMIODevice {
     public let name = "pl011"
 
@@ -31,6 +34,7 @@ public final class PL011: MMIODevice {
     enum Flag {
         static let rxfe: UInt64 = 1 << 4
         static let txff: UInt64 = 1 << 5
+        static let rxff: UInt64 = 1 << 6
         static let txfe: UInt64 = 1 << 7
     }
 
@@ -40,6 +44,10 @@ public final class PL011: MMIODevice {
 
     /// Raw interrupt status bit for TX (UARTRIS.TXRIS).
     static let txInterrupt: UInt32 = 1 << 5
+    /// Raw interrupt status bit for RX (UARTRIS.RXRIS).
+    static let rxInterrupt: UInt32 = 1 << 4
+    /// Input held for the guest beyond this is dropped (and counted as an overrun, UARTRSR.OE).
+    public static let receiveLimit = 1 << 16
 
     private struct Registers {
         var ilpr: UInt32 = 0
@@ -51,6 +59,24 @@ public final class PL011: MMIODevice {
         var imsc: UInt32 = 0
         var ris: UInt32 = 0
         var dmacr: UInt32 = 0
+        var rsr: UInt32 = 0
+        /// Bytes received and not yet read, from `rxHead` on.
+        var rx: [UInt8] = []
+        var rxHead = 0
+
+        var rxCount: Int { rx.count - rxHead }
+
+        mutating func pop() -> UInt8? {
+            guard rxHead < rx.count else { return nil }
+            let byte = rx[rxHead]
+            rxHead += 1
+            if rxHead == rx.count {
+                rx.removeAll(keepingCapacity: true)
+                rxHead = 0
+            }
+            if rxCount == 0 { ris &= ~PL011.rxInterrupt }
+            return byte
+        }
     }
 
     private let registers = Mutex(Registers())
@@ -61,6 +87,18 @@ public final class PL011: MMIODevice {
 
     public init(backend: any CharacterBackend) {
         self.backend = backend
+        backend.setInputHandler { [weak self] bytes in self?.receive(bytes) }
+    }
+
+    /// Input from the backend (its loop thread).
+    public func receive(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        registers.withLock { r in
+            let room = max(Self.receiveLimit - r.rxCount, 0)
+            if bytes.count > room { r.rsr |= 1 << 3 }  // OE: overrun
+            r.rx.append(contentsOf: bytes.prefix(room))
+            if r.rxCount > 0 { r.ris |= Self.rxInterrupt }
+        }
     }
 
     public func read(offset: UInt64, size: Int) -> UInt64 {
@@ -70,9 +108,11 @@ public final class PL011: MMIODevice {
         guard let register = Register(rawValue: offset) else { return 0 }
         return registers.withLock { r in
             switch register {
-            case .dr: return 0  // RX FIFO empty: reads return 0 with no error bits.
-            case .rsr: return 0
-            case .fr: return Flag.rxfe | Flag.txfe
+            case .dr: return UInt64(r.pop() ?? 0)  // no error bits: framing is perfect here
+            case .rsr: return UInt64(r.rsr)
+            case .fr:
+                let depth = r.lcrH & (1 << 4) != 0 ? 32 : 1  // FEN
+                return Flag.txfe | (r.rxCount == 0 ? Flag.rxfe : 0) | (r.rxCount >= depth ? Flag.rxff : 0)
             case .ilpr: return UInt64(r.ilpr)
             case .ibrd: return UInt64(r.ibrd)
             case .fbrd: return UInt64(r.fbrd)
@@ -106,9 +146,13 @@ public final class PL011: MMIODevice {
             case .cr: r.cr = v & 0xFF87
             case .ifls: r.ifls = v & 0x3F
             case .imsc: r.imsc = v & 0x7FF
-            case .icr: r.ris &= ~v
+            case .icr:
+                // RX stays raised while received data waits (the level the FIFO drives).
+                r.ris &= ~v
+                if r.rxCount > 0 { r.ris |= Self.rxInterrupt }
             case .dmacr: r.dmacr = v & 0x7
-            case .dr, .rsr, .fr, .ris, .mis: break  // RSR write = ECR: no errors to clear.
+            case .rsr: r.rsr = 0  // a write to UARTECR clears the error flags
+            case .dr, .fr, .ris, .mis: break
             }
         }
     }

@@ -44,4 +44,12 @@ public protocol CharacterBackend: AnyObject, Sendable {
     func send(_ bytes: UnsafeRawBufferPointer)
     /// Blocks until every byte sent so far has been written out; not callable from the loop.
     func drain()
+    /// Where input from the outside world goes (the device's receive path). Called on the
+    /// backend's loop thread; an empty array means the input ended.
+    func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void)
+}
+
+extension CharacterBackend {
+    /// Output-only backends have no input.
+    public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {}
 }

@@ -34,6 +34,30 @@ final class PL011Tests: XCTestCase {
         XCTAssertEqual(uart.read(offset: 0x18, size: 4), 0x90)
     }
 
+    func testReceivedBytesAreReadFromDRWithFlagsAndRXInterruptStatus() {
+        let uart = PL011(backend: CapturingBackend())
+        uart.receive(Array("ab".utf8))
+        XCTAssertEqual(uart.read(offset: 0x18, size: 4) & 0x50, 0x40, "FIFOs off: one byte fills it (RXFF, not RXFE)")
+        uart.write(offset: 0x2C, size: 4, value: 0x10)  // LCR_H.FEN
+        XCTAssertEqual(uart.read(offset: 0x18, size: 4) & 0x50, 0, "32-entry FIFO: neither empty nor full")
+        XCTAssertEqual(uart.read(offset: 0x3C, size: 4) & 0x10, 0x10, "RIS.RX")
+        uart.write(offset: 0x44, size: 4, value: 0x10)
+        XCTAssertEqual(uart.read(offset: 0x3C, size: 4) & 0x10, 0x10, "RX stays raised while data waits")
+        XCTAssertEqual(uart.read(offset: 0, size: 4), UInt64(UInt8(ascii: "a")))
+        XCTAssertEqual(uart.read(offset: 0, size: 4), UInt64(UInt8(ascii: "b")))
+        XCTAssertEqual(uart.read(offset: 0x18, size: 4) & 0x10, 0x10, "RXFE again")
+        XCTAssertEqual(uart.read(offset: 0x3C, size: 4) & 0x10, 0, "and RIS.RX clear")
+        XCTAssertEqual(uart.read(offset: 0, size: 4), 0, "an empty FIFO reads 0")
+    }
+
+    func testReceiveOverrunIsFlaggedInRSRAndClearedByECR() {
+        let uart = PL011(backend: CapturingBackend())
+        uart.receive([UInt8](repeating: 0x41, count: PL011.receiveLimit + 1))
+        XCTAssertEqual(uart.read(offset: 4, size: 4), 0x8, "RSR.OE")
+        uart.write(offset: 4, size: 4, value: 0)
+        XCTAssertEqual(uart.read(offset: 4, size: 4), 0)
+    }
+
     func testPrimeCellIdentification() {
         let uart = PL011(backend: CapturingBackend())
         let ids = stride(from: UInt64(0xFE0), to: 0x1000, by: 4).map { uart.read(offset: $0, size: 4) }

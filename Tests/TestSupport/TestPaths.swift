@@ -20,6 +20,15 @@ public enum TestPaths {
         return path
     }
 
+    /// `.build/images/NAME`, a third-party image downloaded by `scripts/fetch-images`.
+    public static func image(_ name: String) throws -> String {
+        let path = packageRoot.appendingPathComponent(".build/images/\(name)").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Missing(description: "image \(path) is missing: run scripts/fetch-images (scripts/test does)")
+        }
+        return path
+    }
+
     /// A built product (`armvisor`, `armvisord`) of the configuration the tests were built in.
     public static func product(_ name: String) throws -> String {
         var candidates: [URL] = []
