@@ -22,6 +22,8 @@ let package = Package(
             name: "CGLib", pkgConfig: "gio-2.0",
             providers: [.apt(["libglib2.0-dev"])]),
         .systemLibrary(name: "CFDT", providers: [.apt(["libfdt-dev"])]),
+        // zlib, for gzip-compressed Linux Images.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // sd_notify / sd_listen_fds for running under systemd (armvisord only).
         .systemLibrary(
             name: "CSystemd", pkgConfig: "libsystemd",
@@ -40,7 +42,7 @@ let package = Package(
         // The GLib side: main-loop thread, console backends.
         .target(name: "Backends", dependencies: ["Hypervisor", "CGLib"]),
         // The board: memory map, device tree, image loaders, configuration.
-        .target(name: "Platform", dependencies: ["Devices", "Backends", "CFDT"]),
+        .target(name: "Platform", dependencies: ["Devices", "Backends", "CFDT", "CZlib"]),
         // Control protocol, socket server, VM manager, client.
         .target(
             name: "Control",

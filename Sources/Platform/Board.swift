@@ -57,11 +57,31 @@ public enum Board {
             name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }],
             romAddress: firmware == nil ? nil : BoardRegion.flash.base)
 
+        if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
+            throw ConfigurationError("'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
+        }
+        let initrd = try configuration.initrd.map { try Self.loadInitrd($0) }
+        // QEMU hw/arm/boot.c: the initrd at max(RAM base + min(RAM/2, 128 MiB), image end),
+        // page aligned; the DTB after it, 2 MiB aligned.
+        var initrdRange: Range<UInt64>?
+        if let initrd, let image, let path = configuration.initrd {
+            let start = (max(ramBase + min(memorySize / 2, 128 << 20), image.endAddress) + 0xFFF) & ~0xFFF
+            let end = start + UInt64(initrd.count)
+            guard end <= ramBase + memorySize else {
+                throw ConfigurationError(
+                    "initrd \(path): \(initrd.count) bytes at 0x\(String(start, radix: 16)) do not fit in RAM "
+                        + "(ends at 0x\(String(ramBase + memorySize, radix: 16)))")
+            }
+            initrdRange = start..<end
+        }
+
         let dtb: [UInt8]
         if let path = configuration.dtb {
             dtb = try DeviceTreeFile.load(path: path)
         } else {
-            dtb = try BoardDeviceTree.build(memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr))
+            dtb = try BoardDeviceTree.build(
+                memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr), bootargs: configuration.append ?? "",
+                initrd: initrdRange)
         }
         if let dumpDeviceTree {
             guard FileManager.default.createFile(atPath: dumpDeviceTree, contents: Data(dtb)) else {
@@ -71,9 +91,13 @@ public enum Board {
         }
         if let image, let kernel = configuration.kernel {
             let dtbAddress = try placeDeviceTree(
-                size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel)
+                size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel,
+                after: initrdRange?.upperBound)
             for segment in image.segments {
                 segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }
+            }
+            if let initrd, let initrdRange {
+                initrd.withUnsafeBytes { _ = memory.write($0, at: initrdRange.lowerBound) }
             }
             dtb.withUnsafeBytes { _ = memory.write($0, at: dtbAddress) }
             vm.setBootState(entry: image.entry, x0: dtbAddress)
@@ -93,6 +117,18 @@ public enum Board {
     /// One bank of the `virt` board's flash (QEMU: two 64 MiB pflash banks at 0x0).
     static let flashBankSize: UInt64 = 64 << 20
 
+    /// Reads an initial ramdisk; errors name the file and the reason.
+    static func loadInitrd(_ path: String) throws -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw ConfigurationError("initrd \(path): no such file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("initrd \(path): cannot be read")
+        }
+        return [UInt8](data)
+    }
+
     /// Reads a firmware image for flash bank 0; errors name the file and the reason.
     static func loadFirmware(_ path: String) throws -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -109,13 +145,16 @@ public enum Board {
     /// Where the DTB goes (QEMU `hw/arm/boot.c`): for an ELF that leaves room below itself, the
     /// start of RAM; otherwise after the image, at max(RAM base + min(RAM/2, 128 MiB), image end)
     /// aligned up to 2 MiB (where QEMU puts the initrd, and the DTB after it).
-    static func placeDeviceTree(size: UInt64, image: GuestImage, ramSize: UInt64, kernel: String) throws -> UInt64 {
+    /// `after`: the end of the initrd, when there is one.
+    static func placeDeviceTree(
+        size: UInt64, image: GuestImage, ramSize: UInt64, kernel: String, after initrdEnd: UInt64? = nil
+    ) throws -> UInt64 {
         let ramBase = BoardRegion.ram.base
         let ramEnd = ramBase + ramSize
         if image.kind == .elf && image.lowestAddress >= ramBase + size {
             return ramBase
         }
-        let floor = max(ramBase + min(ramSize / 2, 128 << 20), image.endAddress)
+        let floor = initrdEnd ?? max(ramBase + min(ramSize / 2, 128 << 20), image.endAddress)
         let address = (floor + LoadAddress.twoMiB - 1) & ~(LoadAddress.twoMiB - 1)
         guard address + size <= ramEnd else {
             throw ConfigurationError(

@@ -69,7 +69,10 @@ public enum BoardDeviceTree {
     public static let clockPhandle: UInt32 = 0x8000
     public static let uartClockHz: UInt32 = 24_000_000
 
-    public static func build(memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "") throws -> [UInt8] {
+    /// `initrd` is the guest-physical range of the initial ramdisk, if any.
+    public static func build(
+        memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "", initrd: Range<UInt64>? = nil
+    ) throws -> [UInt8] {
         let fdt = try DeviceTreeWriter()
         let uart = BoardRegion.uart.window
         let ram = BoardRegion.ram.base
@@ -82,6 +85,11 @@ public enum BoardDeviceTree {
         try fdt.beginNode("chosen")
         try fdt.property("stdout-path", string: "/pl011@\(String(uart.base, radix: 16))")
         try fdt.property("bootargs", string: bootargs)
+        if let initrd {
+            // As QEMU writes them: #address-cells (2) wide.
+            try fdt.property("linux,initrd-start", u64: [initrd.lowerBound])
+            try fdt.property("linux,initrd-end", u64: [initrd.upperBound])
+        }
         try fdt.endNode()
 
         try fdt.beginNode("memory@\(String(ram, radix: 16))")

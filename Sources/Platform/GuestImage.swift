@@ -24,7 +24,8 @@ public struct GuestImage: Sendable {
     public var endAddress: UInt64 { segments.map { $0.address + $0.memorySize }.max() ?? entry }
 
     /// Parses `path` as an ELF64 for AArch64, a Linux arm64 `Image`, or a raw binary, in that
-    /// order (QEMU's order of attempts), and checks it fits in RAM.
+    /// order (QEMU's order of attempts), after gunzipping it if it is gzip-compressed, and
+    /// checks it fits in RAM.
     public static func load(path: String, ramBase: UInt64, ramSize: UInt64) throws -> GuestImage {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -34,10 +35,11 @@ public struct GuestImage: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError("cannot read kernel \(path): \(String(cString: strerror(errno)))")
         }
-        let bytes = [UInt8](data)
+        var bytes = [UInt8](data)
         guard !bytes.isEmpty else { throw ConfigurationError("kernel \(path) is empty") }
         let image: GuestImage
         do {
+            if bytes.starts(with: Gzip.magic) { bytes = try Gzip.inflate(bytes, limit: ramSize) }
             if bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]) {
                 image = try ELFImage.parse(bytes)
             } else if let linux = try LinuxImage.parse(bytes, ramBase: ramBase) {

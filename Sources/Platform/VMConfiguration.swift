@@ -18,6 +18,11 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     /// Firmware executed in place from the read-only flash at 0x0 (QEMU `-bios`), with the DTB
     /// at the start of RAM; instead of `kernel`.
     public var bios: String?
+    /// An initial ramdisk for a Linux kernel, placed where QEMU places it and announced in
+    /// `/chosen` (`linux,initrd-start`/`-end`).
+    public var initrd: String?
+    /// The kernel command line (`/chosen/bootargs`).
+    public var append: String?
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
@@ -26,7 +31,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
 
     public init(
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
-        bios: String? = nil
+        bios: String? = nil, initrd: String? = nil, append: String? = nil
     ) {
         self.memory = memory
         self.cpus = cpus
@@ -34,10 +39,12 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         self.console = console
         self.dtb = dtb
         self.bios = bios
+        self.initrd = initrd
+        self.append = append
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console, dtb, bios
+        case memory, cpus, kernel, console, dtb, bios, initrd, append
     }
 
     private struct AnyKey: CodingKey {
@@ -61,6 +68,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         console = try c.decodeIfPresent(String.self, forKey: .console)
         dtb = try c.decodeIfPresent(String.self, forKey: .dtb)
         bios = try c.decodeIfPresent(String.self, forKey: .bios)
+        initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
+        append = try c.decodeIfPresent(String.self, forKey: .append)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -81,7 +90,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public func overridden(by other: VMConfiguration) -> VMConfiguration {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
-            console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios)
+            console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios,
+            initrd: other.initrd ?? initrd, append: other.append ?? append)
     }
 
     public func memoryBytes() throws -> UInt64 {

@@ -22,6 +22,9 @@ struct Run: ParsableCommand {
     @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
     @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
     var bios: String?
+    @Option(help: "Initial ramdisk for a Linux kernel (placed as QEMU does, announced in /chosen).")
+    var initrd: String?
+    @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
@@ -31,7 +34,9 @@ struct Run: ParsableCommand {
         do {
             if let config { configuration = try VMConfiguration.load(path: config) }
             configuration = configuration.overridden(
-                by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios))
+                by: VMConfiguration(
+                    memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
+                    append: append))
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
             try vm.start()
