@@ -1,6 +1,7 @@
 // bench-alu: the integer ALU benchmark of scripts/bench. A loop of 8 data-processing
 // instructions (the last a SUBS) and a B.NE, run 50,000,000 times (450 M instructions), then
 // PSCI SYSTEM_OFF. No MMIO inside the loop: it measures the interpreter alone.
+#include "psci.S"
     .text
     .global _start
 _start:
@@ -19,8 +20,4 @@ _start:
     add     x1, x1, #1
     subs    x0, x0, #1
     b.ne    1b
-    movz    w0, #0x0008
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-2:  wfi
-    b       2b
+    psci_system_off

@@ -1,6 +1,7 @@
 // bench-call: the call/return benchmark of scripts/bench. Each iteration calls a function
 // that builds a stack frame (STP/LDP of FP and LR with writeback) and calls a leaf: 10
 // instructions, 20,000,000 iterations (200 M instructions). MMU off, no MMIO.
+#include "psci.S"
     .text
     .global _start
 _start:
@@ -12,11 +13,7 @@ _start:
     bl      outer
     subs    x0, x0, #1
     b.ne    1b
-    movz    w0, #0x0008
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-2:  wfi
-    b       2b
+    psci_system_off
 
 outer:
     stp     x29, x30, [sp, #-16]!

@@ -3,6 +3,7 @@
 // pages, 16 times more than armvisor's TLB holds, and more than QEMU's) before wrapping:
 // 6 instructions per iteration, 20,000,000 iterations (120 M instructions, plus the set-up).
 // Needs at least 80 MiB of RAM (the default is 128 MiB).
+#include "psci.S"
 #include "mmu-identity.S"
     .text
     .global _start
@@ -21,11 +22,7 @@ _start:
     add     x3, x3, x2
     subs    x0, x0, #1
     b.ne    1b
-    movz    w0, #0x0008
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-2:  wfi
-    b       2b
+    psci_system_off
 
     .balign 4096
 tables:
