@@ -74,6 +74,10 @@ public struct ControlDispatcher: Sendable {
             return try encode(await manager.resume(name: arguments.string("name")))
         case .stop:
             return try encode(await manager.stop(name: arguments.string("name")))
+        case .kill:
+            return try encode(await manager.kill(name: arguments.string("name")))
+        case .reset:
+            return try encode(await manager.reset(name: arguments.string("name")))
         case .wait:
             return try encode(await manager.wait(name: arguments.string("name")))
         case .list:
@@ -87,6 +91,13 @@ public struct ControlDispatcher: Sendable {
             let address = try arguments.address("address")
             let vcpu = try arguments.optionalInteger("vcpu") ?? 0
             return try encode(await manager.translate(name: name, address: address, vcpu: vcpu))
+        case .regs:
+            return try encode(await manager.registers(name: arguments.string("name")))
+        case .readMemory:
+            let name = try arguments.string("name")
+            let address = try arguments.address("address")
+            let length = try arguments.readLength("length")
+            return try encode(await manager.readMemory(name: name, address: address, length: length))
         case .events:
             // Only checks the optional filter; `respond(to:)` subscribes.
             if let name = try arguments.optionalString("name") { try VMName.validate(name) }

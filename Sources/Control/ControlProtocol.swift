@@ -22,10 +22,10 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     case invalidConfig = "invalid-config"
     /// `start` on a VM that is not in `created`.
     case vmNotCreated = "vm-not-created"
-    /// `stop` on a VM that is neither `running` nor `paused`; `pause` on a VM that is not
-    /// `running` (or is already pausing).
+    /// `stop` or `kill` on a VM that is neither `running` nor `paused`; `pause` on a VM that is
+    /// not `running` (or is already pausing); `reset` of a VM that has not run yet.
     case vmNotRunning = "vm-not-running"
-    /// `resume` on a VM that is not `paused`.
+    /// `resume` on a VM that is not `paused`; `regs` or `read-memory` on a running VM.
     case vmNotPaused = "vm-not-paused"
     /// `undefine` of a VM that is running or paused.
     case vmRunning = "vm-running"
@@ -58,6 +58,8 @@ func oneLine(_ text: String) -> String {
 
 /// The commands of protocol version 1.
 public enum ControlCommand: String, Sendable, CaseIterable {
-    case ping, version, create, define, undefine, start, pause, resume, stop, wait, list, info, stats, translate,
-        events, destroy
+    case ping, version, create, define, undefine, start, pause, resume, stop, kill, reset, wait, list, info, stats,
+        translate, regs
+    case readMemory = "read-memory"
+    case events, destroy
 }

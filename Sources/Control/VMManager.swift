@@ -27,7 +27,7 @@ public actor VMManager {
     /// State changes for `events` subscribers.
     public nonisolated let events = EventHub()
     private let consoleDirectory: String?
-    private let makeVM: Factory
+    let makeVM: Factory
     let logger: Logger
 
     /// - Parameters:
@@ -53,6 +53,15 @@ public actor VMManager {
         if configuration.console == nil, let consoleDirectory {
             configuration.console = "file:\(consoleDirectory)/\(name).console.log"
         }
+        entries[name] = try makeEntry(name: name, configuration: configuration)
+        logger(for: name).info("VM created")
+        return VMSummary(name: name, state: .created)
+    }
+
+    /// Builds a VM from `configuration` (used as given: defaults already filled in) with its stop
+    /// signal; its stop will be logged, published as a `stopped` event and resolve the signal.
+    /// Records nothing: the caller puts the entry in `entries`.
+    func makeEntry(name: String, configuration: VMConfiguration) throws(ControlError) -> Entry {
         let vm: VirtualMachine
         do {
             vm = try makeVM(name, configuration)
@@ -67,9 +76,7 @@ public actor VMManager {
             events.publish(VMEvent(.stopped, name: name, stop: record))
             stopped.resolve(.success(record))
         }
-        entries[name] = Entry(vm: vm, stopped: stopped, configuration: configuration)
-        log.info("VM created")
-        return VMSummary(name: name, state: .created)
+        return Entry(vm: vm, stopped: stopped, configuration: configuration)
     }
 
     /// Starts a VM. Legal in `created`; a defined VM can also start when it has no instance or
@@ -141,16 +148,23 @@ public actor VMManager {
         return VMSummary(name: name, state: .running)
     }
 
-    /// Forces a running or paused VM to stop and returns once it has.
+    /// Forces a running or paused VM to stop and returns once it has. For now this is the same
+    /// immediate stop as `kill` (a graceful power-button stop needs the GPIO and the GIC).
     public func stop(name: String) async throws(ControlError) -> VMStopSummary {
+        try await forceStop(name: name, command: "stop", record: VirtualMachine.stoppedOnRequest)
+    }
+
+    /// Stops a running or paused VM at once with `record` (unless the guest stopped by itself at
+    /// the same moment) and returns once it has stopped: `stop` and `kill`.
+    func forceStop(name: String, command: String, record: StopRecord) async throws(ControlError) -> VMStopSummary {
         let entry = try lookup(name)
         let state = entry.vm.state
         guard state == .running || state == .paused else {
             throw ControlError(
-                .vmNotRunning, "VM '\(name)' is \(state.rawValue); only a running or paused VM can stop")
+                .vmNotRunning, "VM '\(name)' is \(state.rawValue); only a running or paused VM can \(command)")
         }
-        logger(for: name).info("VM stop requested")
-        entry.vm.requestStop()
+        logger(for: name).info("VM \(command) requested")
+        entry.vm.requestStop(record)
         let record = try await entry.stopped.wait().get()
         return VMStopSummary(name: name, record: record)
     }

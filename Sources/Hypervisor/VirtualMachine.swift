@@ -28,6 +28,8 @@ public final class VirtualMachine: @unchecked Sendable {
         var startedAt: ContinuousClock.Instant?
         var stoppedAt: ContinuousClock.Instant?
         var stopRequested = false
+        /// The record a stop from outside ends with (`requestStop`), unless the guest stopped first.
+        var requestedStop: StopRecord?
         var runningVCPUs = 0
         var stopHandlers: [@Sendable (StopRecord) -> Void] = []
         /// Set by `pause` until every running vCPU has parked (then `state` becomes `paused`).
@@ -158,12 +160,18 @@ public final class VirtualMachine: @unchecked Sendable {
         vcpus[0].start { [self] _, record in vcpuFinished(record) }
     }
 
-    /// Requests an immediate stop (`killed`); every vCPU leaves at its next block boundary, and
-    /// parked vCPUs of a paused VM wake and leave. Harmless when the VM is created or stopped.
-    public func requestStop() {
+    /// The record of a stop requested from outside with no other reason.
+    public static let stoppedOnRequest = StopRecord(reason: .killed, detail: "stopped on request")
+
+    /// Requests an immediate stop; every vCPU leaves at its next block boundary, and parked vCPUs
+    /// of a paused VM wake and leave. The VM ends with `record` (`killed` by default) unless the
+    /// guest stopped it first. Harmless when the VM is created or stopped, or already stopping
+    /// (the first request's record counts).
+    public func requestStop(_ record: StopRecord = VirtualMachine.stoppedOnRequest) {
         let release = lifecycle.withLock { life -> [Int]? in
             guard life.state == .running || life.state == .paused, !life.stopRequested else { return nil }
             life.stopRequested = true
+            life.requestedStop = record
             return life.unpark()
         }
         guard let release else { return }
@@ -187,7 +195,7 @@ public final class VirtualMachine: @unchecked Sendable {
         guard done else { return }
         for hook in shutdownHooks { hook() }
         let (record, handlers, pauseWaiters) = lifecycle.withLock { life in
-            let record = life.stop ?? StopRecord(reason: .killed, detail: "stopped on request")
+            let record = life.stop ?? life.requestedStop ?? Self.stoppedOnRequest
             life.stop = record
             life.state = .stopped
             life.stoppedAt = .now

@@ -18,8 +18,8 @@ struct Armvisor: ParsableCommand {
         version: ControlProtocol.softwareVersion,
         subcommands: [
             Run.self, Create.self, Define.self, Undefine.self, Start.self, Pause.self, Resume.self, Stop.self,
-            Wait.self, List.self, Info.self,
-            Stats.self, Translate.self, Events.self, Destroy.self,
+            Kill.self, Reset.self, Wait.self, List.self, Info.self,
+            Stats.self, Translate.self, Regs.self, ReadMemory.self, Events.self, Destroy.self,
             Ping.self, Version.self,
         ])
 

@@ -45,3 +45,33 @@ struct Destroy: ParsableCommand {
         try client.print(client.call("destroy", ["name": .string(name)])) { _ in "\(name): destroyed" }
     }
 }
+
+/// `armvisor kill NAME`: stops a running or paused VM at once and waits until it has.
+struct Kill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop a running or paused VM at once (no chance for the guest to shut down).")
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("kill", ["name": .string(name)]), human: HumanText.stopped)
+    }
+}
+
+/// `armvisor reset NAME`: restarts a VM from its boot state as a fresh instance.
+struct Reset: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restart a running, paused or stopped VM from its boot state.",
+        discussion: """
+            Stops the VM at once if it runs, then starts a fresh instance built from the same configuration \
+            (its counters start from zero).
+            """)
+    @Argument(help: "VM name.") var name: String
+    @OptionGroup var client: ClientOptions
+
+    func run() throws {
+        try client.print(client.call("reset", ["name": .string(name)])) { result in
+            "\(result["name"]?.stringValue ?? name): reset, \(result["state"]?.stringValue ?? "?")"
+        }
+    }
+}

@@ -248,7 +248,7 @@ final class TranslateCommandTests: XCTestCase {
             XCTAssertEqual(missing, "no VM named 'ghost'")
             assertError(try socket.request("translate", ["name": "../x", "address": "0x0"]), .invalidName)
             let unknown = assertError(try socket.request("frobnicate"), .unknownCommand)
-            XCTAssertTrue(unknown.contains("stats, translate, events"), unknown)
+            XCTAssertTrue(unknown.contains("stats, translate, regs, read-memory, events"), unknown)
         }
         try await server.stop()
     }

@@ -125,6 +125,26 @@ final class PauseResumeTests: XCTestCase {
         }
     }
 
+    func testRequestStopWithAReason() throws {
+        let vm = try makeSpinningVM()
+        vm.requestStop(StopRecord(reason: .reset, detail: "too early"))
+        XCTAssertEqual(vm.state, .created, "a created VM ignores the request")
+        try vm.start()
+        try vm.pause()
+        vm.requestStop(StopRecord(reason: .reset, detail: "reset on request"))
+        // A second request while the first is under way does not change the record.
+        vm.requestStop()
+        XCTAssertEqual(
+            vm.waitUntilStopped(timeout: .now() + 10), StopRecord(reason: .reset, detail: "reset on request"))
+        XCTAssertEqual(vm.stopRecord, StopRecord(reason: .reset, detail: "reset on request"))
+        XCTAssertEqual(makeStoppedVMRecord(), VirtualMachine.stoppedOnRequest)
+    }
+
+    private func makeStoppedVMRecord() -> StopRecord? {
+        guard let vm = try? makeSpinningVM(), (try? vm.start()) != nil else { return nil }
+        return stopAndWait(vm)
+    }
+
     func testPauseOfAnIdleGuestInWFI() throws {
         let memory = try MachineMemory(base: Self.ramBase, size: 1 << 20)
         let vm = VirtualMachine(name: "idle", memory: memory, bus: try MMIOBus(windows: []))

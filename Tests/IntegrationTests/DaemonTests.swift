@@ -57,6 +57,37 @@ final class DaemonTests: DaemonTestCase {
             badVCPU.stderr, "armvisor: vCPU 2 is out of range: VM 'demo' has 1 vCPU (index 0) (bad-request)\n")
         try cli(["translate", "demo", "0xzz", "--socket", socketPath], expectedStatus: 64)
 
+        // The stopped VM's registers and memory.
+        let regs = try cli(["regs", "demo", "--socket", socketPath]).stdout
+        let regsLines = regs.split(separator: "\n").map(String.init)
+        XCTAssertEqual(regsLines.first, "demo: stopped", regs)
+        XCTAssertEqual(regsLines.count, 1 + 16, regs)
+        XCTAssertTrue(regsLines[1].hasPrefix("vcpu 0  MPIDR 0x0000000080000000  stopped  "), regs)
+        XCTAssertTrue(regsLines[2].hasPrefix("  PC  0x00000000400"), regs)
+        XCTAssertTrue(regs.contains("  SCTLR_EL1 0x"), regs)
+        let regsJSON = try cli(["regs", "demo", "--json", "--socket", socketPath]).stdout
+        XCTAssertTrue(regsJSON.contains(#""instructionsRetired":\#(statistics.instructionsRetired)"#), regsJSON)
+        let head = [UInt8](try Data(contentsOf: URL(fileURLWithPath: demo)).prefix(16))
+        let dump = try cli(["read-memory", "demo", "0x4008_0000", "16", "--socket", socketPath]).stdout
+        let groups = stride(from: 0, to: 16, by: 2).map { String(format: "%02x%02x", head[$0], head[$0 + 1]) }
+        XCTAssertTrue(dump.hasPrefix("40080000: " + groups.joined(separator: " ") + "  "), dump)
+        let rawPath = "\(workDirectory)/demo.head"
+        XCTAssertEqual(
+            try cli(["read-memory", "demo", "1074266112", "0x10", "--output", rawPath, "--socket", socketPath]).stdout,
+            "")
+        XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: rawPath))), head)
+        let tooLong = try cli(
+            ["read-memory", "demo", "0x40080000", "65537", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(
+            tooLong.stderr, "armvisor: argument 'length' must be from 1 to 65536 bytes, not 65537 (bad-request)\n")
+
+        // reset: a fresh instance runs the demo again from the start.
+        XCTAssertEqual(try cli(["reset", "demo", "--socket", socketPath]).stdout, "demo: reset, running\n")
+        XCTAssertEqual(
+            try cli(["wait", "demo", "--socket", socketPath]).stdout, "demo: stopped (poweroff): PSCI SYSTEM_OFF\n")
+        let again = try String(contentsOfFile: consolePath, encoding: .utf8)
+        XCTAssertTrue(again.hasPrefix(console.prefix(30)), again)
+
         let list = try cli(["list", "--socket", socketPath]).stdout
         XCTAssertEqual(
             list.split(separator: "\n").map { $0.split(separator: " ").map(String.init) },
@@ -135,6 +166,17 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertEqual(
             try cli(["stop", "a", "--socket", socketPath]).stdout, "a: stopped (killed): stopped on request\n")
         XCTAssertEqual(try cli(["destroy", "b", "--socket", socketPath]).stdout, "b: destroyed\n")
+        let killAgain = try cli(["kill", "a", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(
+            killAgain.stderr, "armvisor: VM 'a' is stopped; only a running or paused VM can kill (vm-not-running)\n")
+        let regsRunning = try cli(["regs", "c", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(
+            regsRunning.stderr, "armvisor: VM 'c' is running; pause it to read its registers (vm-not-paused)\n")
+        try cli(["create", "k", "--kernel", idle, "--console", "null", "--socket", socketPath])
+        try cli(["start", "k", "--socket", socketPath])
+        XCTAssertEqual(
+            try cli(["kill", "k", "--socket", socketPath]).stdout, "k: stopped (killed): killed on request\n")
+        try cli(["destroy", "k", "--socket", socketPath])
         let list = try cli(["list", "--json", "--socket", socketPath]).stdout
         XCTAssertEqual(list, #"{"vms":[{"name":"a","state":"stopped"},{"name":"c","state":"running"}]}"# + "\n")
         // SIGTERM with "c" still running: the daemon stops it and exits 0.

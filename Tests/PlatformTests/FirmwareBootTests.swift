@@ -6,25 +6,20 @@ import XCTest
 
 /// `--bios`: firmware executed in place from read-only flash bank 0 at 0x0, with the DTB at the
 /// start of RAM in x0 (QEMU `-bios` on `virt`), and flash bank 1 reading as erased flash.
-final class FirmwareBootTests: XCTestCase {
-    private func firmwareFile(_ source: [String]) throws -> (URL, String) {
-        let dir = try TestPaths.temporaryDirectory()
+final class FirmwareBootTests: FileTestCase {
+    private func firmwareFile(_ source: [String]) throws -> String {
         let words = try CrossAssembler.assemble(source)
-        let path = dir.appendingPathComponent("firmware.bin").path
-        let data = words.withUnsafeBytes { Data($0) }
-        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: data))
-        return (dir, path)
+        return try file("firmware.bin", words.withUnsafeBytes { Array($0) })
     }
 
     func testFirmwareRunsInPlaceFromFlashWithTheDTBAtTheStartOfRAM() throws {
         // x0 = DTB address; read the FDT magic there; read our own first word from flash; try
         // to overwrite it (dropped: flash is read-only); read flash bank 1 (erased); power off.
-        let (dir, path) = try firmwareFile([
+        let path = try firmwareFile([
             "mov x9, x0", "ldr w10, [x0]", "movz x1, #0", "ldr w11, [x1]", "str wzr, [x1]", "ldr w12, [x1]",
             "movz x2, #0x400, lsl #16", "ldr w13, [x2]", "adr x14, .",
             "movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0",
         ])
-        defer { try? FileManager.default.removeItem(at: dir) }
         let vm = try Board.makeVM(name: "fw", configuration: VMConfiguration(console: "null", bios: path))
         try vm.start()
         let record = try XCTUnwrap(vm.waitUntilStopped(timeout: .now() + 20))
@@ -41,27 +36,18 @@ final class FirmwareBootTests: XCTestCase {
     }
 
     func testBadFirmwareConfigurations() throws {
-        let (dir, path) = try firmwareFile(["nop"])
-        defer { try? FileManager.default.removeItem(at: dir) }
-        func message(_ configuration: VMConfiguration) -> String {
-            do {
-                _ = try Board.makeVM(name: "bad", configuration: configuration)
-                return "no error"
-            } catch {
-                return "\(error)"
-            }
-        }
+        let path = try firmwareFile(["nop"])
         XCTAssertEqual(
-            message(VMConfiguration(console: "null", bios: dir.path + "/missing.bin")),
+            buildError(VMConfiguration(console: "null", bios: dir.path + "/missing.bin")),
             "bios \(dir.path)/missing.bin: no such file")
         let empty = dir.appendingPathComponent("empty").path
         FileManager.default.createFile(atPath: empty, contents: Data())
-        XCTAssertEqual(message(VMConfiguration(console: "null", bios: empty)), "bios \(empty): empty file")
+        XCTAssertEqual(buildError(VMConfiguration(console: "null", bios: empty)), "bios \(empty): empty file")
         XCTAssertEqual(
-            message(VMConfiguration(kernel: path, console: "null", bios: path)),
+            buildError(VMConfiguration(kernel: path, console: "null", bios: path)),
             "'kernel' and 'bios' cannot be used together yet: give one of them")
         XCTAssertEqual(
-            message(VMConfiguration(console: "null")),
+            buildError(VMConfiguration(console: "null")),
             "no guest image: set 'kernel' (or --kernel FILE) or 'bios' (or --bios FILE)")
     }
 }

@@ -4,18 +4,7 @@ import TestSupport
 import XCTest
 
 /// Image loaders: placement as QEMU's `-kernel` does it, and one-line errors for bad images.
-final class ImageLoaderTests: XCTestCase {
-    private var dir: URL!
-
-    override func setUpWithError() throws { dir = try TestPaths.temporaryDirectory() }
-    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
-
-    private func file(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
-    }
-
+final class ImageLoaderTests: FileTestCase {
     private func loadError(_ path: String, ramSize: UInt64 = 128 << 20) -> String {
         do {
             _ = try GuestImage.load(path: path, ramBase: 0x4000_0000, ramSize: ramSize)

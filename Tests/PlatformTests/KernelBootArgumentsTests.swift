@@ -6,18 +6,7 @@ import XCTest
 
 /// Linux boot inputs besides the kernel: gzip-compressed Images, the initrd and the command
 /// line, placed and announced as QEMU does (hw/arm/boot.c).
-final class KernelBootArgumentsTests: XCTestCase {
-    private var dir: URL!
-
-    override func setUpWithError() throws { dir = try TestPaths.temporaryDirectory() }
-    override func tearDown() { try? FileManager.default.removeItem(at: dir) }
-
-    private func file(_ name: String, _ bytes: [UInt8]) throws -> String {
-        let url = dir.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
-    }
-
+final class KernelBootArgumentsTests: FileTestCase {
     /// A minimal arm64 Image: header with image_size 0x1000 and the "ARM\x64" magic.
     private func linuxImage() -> [UInt8] {
         var header = [UInt8](repeating: 0, count: 0x1000)
@@ -92,24 +81,16 @@ final class KernelBootArgumentsTests: XCTestCase {
     }
 
     func testInitrdErrors() throws {
-        func message(_ configuration: VMConfiguration) -> String {
-            do {
-                _ = try Board.makeVM(name: "bad", configuration: configuration)
-                return "no error"
-            } catch {
-                return "\(error)"
-            }
-        }
         let kernel = try file("Image", linuxImage())
         XCTAssertEqual(
-            message(VMConfiguration(kernel: kernel, console: "null", initrd: dir.path + "/none")),
+            buildError(VMConfiguration(kernel: kernel, console: "null", initrd: dir.path + "/none")),
             "initrd \(dir.path)/none: no such file")
         let big = try file("big", [UInt8](repeating: 1, count: 3 << 20))
         XCTAssertEqual(
-            message(VMConfiguration(memory: "4M", kernel: kernel, console: "null", initrd: big)),
+            buildError(VMConfiguration(memory: "4M", kernel: kernel, console: "null", initrd: big)),
             "initrd \(big): 3145728 bytes at 0x40201000 do not fit in RAM (ends at 0x40400000)")
         XCTAssertEqual(
-            message(VMConfiguration(console: "null", bios: kernel, append: "x")),
+            buildError(VMConfiguration(console: "null", bios: kernel, append: "x")),
             "'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
     }
 }
