@@ -78,19 +78,25 @@ extension CPU {
                 va: va, type: type, insn: insn, pc: pc, maintenance: maintenance)
             return nil
         }
-        fill(va: va, result: result, host: host, privileged: privileged)
+        fill(va: va, result: result, host: host, privileged: privileged, type: type)
         return host
     }
 
-    /// Records a successful translation in the TLB set of the privilege that made it.
-    private func fill(va: UInt64, result: TranslationResult, host: UnsafeMutableRawPointer, privileged: Bool) {
+    /// Records a successful translation in the TLB set of the privilege that made it. With
+    /// stage 1 off, a fetch's translation (Normal memory) says nothing about data accesses
+    /// (Device-nGnRnE unless HCR_EL2.DC), so it fills only the fetch tag.
+    private func fill(
+        va: UInt64, result: TranslationResult, host: UnsafeMutableRawPointer, privileged: Bool, type: AccessType
+    ) {
+        let s = state.pointee
+        let fetchOnly =
+            type == .fetch && s.sctlrEL1 & 1 == 0 && s.hcrEL2 & HypervisorConfiguration.dc == 0
         let page = va >> 12
         let physicalPage = result.physical & ~0xFFF
         let hostPage = UInt64(UInt(bitPattern: host)) &- (va & 0xFFF)
-        let s = state.pointee
         let entry = TLB.Entry(
-            page: page, readTag: result.readable ? page : TLB.invalid,
-            writeTag: result.writable && !memory.isCodePage(physicalPage) ? page : TLB.invalid,
+            page: page, readTag: result.readable && !fetchOnly ? page : TLB.invalid,
+            writeTag: result.writable && !fetchOnly && !memory.isCodePage(physicalPage) ? page : TLB.invalid,
             fetchTag: result.executable ? page : TLB.invalid, addend: hostPage &- (page << 12),
             context: result.global ? s.tlbGlobalContext : s.tlbContext, physical: physicalPage,
             mappingShift: UInt32(result.mappingShift), device: result.device ? 1 : 0)

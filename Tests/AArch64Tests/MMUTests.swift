@@ -357,6 +357,10 @@ final class MMUTests: XCTestCase {
         n.cpu.state.pointee.vbarEL1 = Self.vectors
         try n.run(Self.mov("x1", Self.dataPA + 2) + ["ldr w2, [x1]"])
         assertFault(n, esr: 0x9600_0021, far: Self.dataPA + 2)
+        // Also on the page the code runs from: its instruction fetches are Normal memory, its
+        // data accesses still Device.
+        try rerun(n, Self.mov("x1", Self.base + 2) + ["ldr w2, [x1]"])
+        assertFault(n, esr: 0x9600_0021, far: Self.base + 2)
     }
 
     func testSCTLRAlignmentCheckOnNormalMemory() throws {
