@@ -83,6 +83,22 @@ public final class CPU: @unchecked Sendable {
     /// Inner-Shareable TLBI, so every other vCPU of the VM drops its translations too.
     public var broadcastTLBInvalidation: (@Sendable () -> Void)?
 
+    /// Set by the highvisor: called on this core's thread when the guest writes a timer control
+    /// or compare register, so the expiry can be armed.
+    public var timerChanged: (@Sendable (CPU) -> Void)?
+
+    /// The virtual CPU interface's underflow maintenance interrupt: leave `run` (as a kick) so
+    /// the highvisor refills the list registers. Only the core's own thread calls it.
+    func requestMaintenance() {
+        _ = requests.loadThenBitwiseOr(with: Self.kickRequest | Self.maintenanceRequest, ordering: .relaxed)
+    }
+
+    /// True (once) when the last kick was a maintenance interrupt; the vCPU loop counts it.
+    public func takeMaintenanceRequest() -> Bool {
+        requests.loadThenBitwiseAnd(with: ~Self.maintenanceRequest, ordering: .relaxed) & Self.maintenanceRequest != 0
+    }
+
+    static let maintenanceRequest: UInt32 = 4
     static let kickRequest: UInt32 = 1
     static let invalidationRequest: UInt32 = 2
 

@@ -76,6 +76,23 @@ public struct CoreState: Sendable {
     public var tlbContext: UInt64 = TLB.flatBit
     /// The context global (nG = 0) entries carry: VMID << 32 | `TLB.globalBit`.
     public var tlbGlobalContext: UInt64 = TLB.flatBit
+    // The GICv3 virtual CPU interface (`GICCPUInterface.swift`), written by the highvisor.
+    /// ICH_LR0–3_EL2.
+    public var ichLR: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    public var ichHCR: UInt64 = 0
+    /// ICH_VMCR_EL2: VPMR [31:24], VBPR1 [20:18], VEOIM [9], VENG1 [1], VENG0 [0].
+    public var ichVMCR: UInt64 = 3 << 18
+    public var ichAP1R0: UInt64 = 0
+    /// Interrupt lines the virtual GIC drives into the PE (HCR_EL2.VI's bit position), OR'd with
+    /// HCR_EL2.{VI,VF,VSE} when the core decides whether an interrupt is due.
+    public var gicSignals: UInt64 = 0
+
+    // The EL1 generic timers (Arm ARM D11.2.4).
+    public var cntvCTL: UInt64 = 0
+    public var cntvCVAL: UInt64 = 0
+    public var cntpCTL: UInt64 = 0
+    public var cntpCVAL: UInt64 = 0
+
     /// Set when a memory access recorded an exit to EL2 (a stage-2 abort) instead of taking an
     /// exception to EL1; the interpreter clears it as it returns `.trap`.
     public var pendingExit: Bool = false

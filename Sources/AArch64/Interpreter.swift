@@ -37,7 +37,7 @@ extension CPU {
                 s.pointee.pc = pc
                 return .budget
             }
-            if s.pointee.hcrEL2 & HypervisorConfiguration.virtualInterrupts != 0,
+            if (s.pointee.hcrEL2 | s.pointee.gicSignals) & HypervisorConfiguration.virtualInterrupts != 0,
                 let vector = takePendingVirtualInterrupt(pc: pc)
             {
                 pc = vector
@@ -646,7 +646,7 @@ extension CPU {
     @inline(never)
     func takePendingVirtualInterrupt(pc: UInt64) -> UInt64? {
         let s = state
-        let hcr = s.pointee.hcrEL2
+        let hcr = s.pointee.hcrEL2 | s.pointee.gicSignals
         let daif = s.pointee.daif
         if hcr & HypervisorConfiguration.vse != 0 && daif & 0x100 == 0 {
             s.pointee.hcrEL2 &= ~HypervisorConfiguration.vse

@@ -7,7 +7,9 @@ extension CPU {
     /// AArch64-only EL0/EL1, no FP/AdvSIMD yet (issue "Floating point and Advanced SIMD"),
     /// CRC32, 40-bit physical addresses, 16-bit ASIDs, 4 KB granule.
     public enum Identification {
-        public static let idAA64PFR0: UInt64 = 0x00FF_0011
+        /// EL0/EL1 AArch64-only, no FP/AdvSIMD yet, GIC = 1: the GICv3 system-register CPU
+        /// interface (served by the virtual CPU interface, `GICCPUInterface.swift`).
+        public static let idAA64PFR0: UInt64 = 0x01FF_0011
         public static let idAA64DFR0: UInt64 = 0x1030_5006
         public static let idAA64ISAR0: UInt64 = 0x0001_0000
         public static let idAA64MMFR0: UInt64 = 0x0F00_1022
@@ -76,6 +78,7 @@ extension CPU {
         let s = state
         let el = fromEL2 ? 1 : s.pointee.exceptionLevel
         let sctlr = s.pointee.sctlrEL1
+        if let timer = accessTimer(encoding, write: write, value: value, el: el) { return timer }
         // Registers EL0 may reach (subject to EL1 controls).
         switch encoding {
         case SystemRegister.nzcv:
@@ -129,6 +132,11 @@ extension CPU {
         }
         guard el >= 1 else { return .undefined }
         if !fromEL2 && trapsToEL2(encoding, write: write) { return .trapToEL2 }
+        if state.pointee.hcrEL2 & HypervisorConfiguration.imo != 0,
+            let gic = accessVirtualCPUInterface(encoding, write: write, value: value)
+        {
+            return gic
+        }
 
         // Read-only identification registers.
         if encoding.op0 == 3 && encoding.op1 == 0 && encoding.crn == 0 {

@@ -85,6 +85,30 @@ public final class PL011: MMIODevice {
     /// The PL011 is a 32-bit APB peripheral: a 64-bit access is two 32-bit ones.
     public var maximumAccessSize: Int { 4 }
 
+    /// The UARTINTR output (RIS & IMSC ≠ 0), wired by the board to the GIC. Called outside the
+    /// register lock whenever the level changes.
+    public var interruptLine: (@Sendable (Bool) -> Void)? {
+        get { line.withLock { $0.handler } }
+        set { line.withLock { $0.handler = newValue } }
+    }
+
+    private struct Line {
+        var handler: (@Sendable (Bool) -> Void)?
+        var level = false
+    }
+    private let line = Mutex(Line())
+
+    /// Re-evaluates UARTINTR after a register change.
+    private func updateInterruptLine() {
+        let level = registers.withLock { $0.ris & $0.imsc != 0 }
+        let handler = line.withLock { l -> (@Sendable (Bool) -> Void)? in
+            guard l.level != level else { return nil }
+            l.level = level
+            return l.handler
+        }
+        handler?(level)
+    }
+
     public init(backend: any CharacterBackend) {
         self.backend = backend
         backend.setInputHandler { [weak self] bytes in self?.receive(bytes) }
@@ -99,6 +123,7 @@ public final class PL011: MMIODevice {
             r.rx.append(contentsOf: bytes.prefix(room))
             if r.rxCount > 0 { r.ris |= Self.rxInterrupt }
         }
+        updateInterruptLine()
     }
 
     public func read(offset: UInt64, size: Int) -> UInt64 {
@@ -106,9 +131,14 @@ public final class PL011: MMIODevice {
             return offset & 3 == 0 ? Self.identification[Int((offset - 0xFE0) >> 2)] : 0
         }
         guard let register = Register(rawValue: offset) else { return 0 }
+        if register == .dr {
+            // Reading the last byte lowers the RX interrupt.
+            defer { updateInterruptLine() }
+            return UInt64(registers.withLock { $0.pop() } ?? 0)  // no error bits: framing is perfect
+        }
         return registers.withLock { r in
             switch register {
-            case .dr: return UInt64(r.pop() ?? 0)  // no error bits: framing is perfect here
+            case .dr: return 0
             case .rsr: return UInt64(r.rsr)
             case .fr:
                 let depth = r.lcrH & (1 << 4) != 0 ? 32 : 1  // FEN
@@ -135,8 +165,10 @@ public final class PL011: MMIODevice {
             var byte = UInt8(truncatingIfNeeded: value)
             withUnsafeBytes(of: &byte) { backend.send($0) }
             registers.withLock { $0.ris |= Self.txInterrupt }
+            updateInterruptLine()
             return
         }
+        defer { updateInterruptLine() }
         registers.withLock { r in
             switch register {
             case .ilpr: r.ilpr = v & 0xFF

@@ -9,7 +9,7 @@ public final class VCPUCounters: @unchecked Sendable {
         case worldSwitches, instructionsRetired, mmioReads, mmioWrites, mmioUnclaimed, hypercalls,
             wfiSleeps, kicks, blocksBuilt, systemRegisterTraps, stage2TranslationFaults, stage2AccessFlagFaults,
             stage2PermissionFaults, stage2WalkFaults, stage2FetchFaults, readOnlyWrites, tlbHits, tlbMisses,
-            tlbFlushes
+            tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent
     }
 
     private static let exitBase = 32
@@ -77,6 +77,13 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var tlbMisses: UInt64 = 0
     /// Full TLB flushes (TLBI VMALLE1, TCR/MAIR changes, stage-2 changes).
     public var tlbFlushes: UInt64 = 0
+    /// Virtual interrupts loaded pending into list registers, underflow maintenance interrupts,
+    /// flushes with more candidates than list registers, timer expiries, SGIs sent.
+    public var interruptsInjected: UInt64 = 0
+    public var maintenanceInterrupts: UInt64 = 0
+    public var listRegisterOverflows: UInt64 = 0
+    public var timerExpiries: UInt64 = 0
+    public var sgisSent: UInt64 = 0
     public var uptimeSeconds: Double = 0
     /// Guest instructions per microsecond of the VM's running time.
     public var mips: Double = 0
@@ -104,6 +111,11 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         tlbHits += counters.value(.tlbHits)
         tlbMisses += counters.value(.tlbMisses)
         tlbFlushes += counters.value(.tlbFlushes)
+        interruptsInjected += counters.value(.interruptsInjected)
+        maintenanceInterrupts += counters.value(.maintenanceInterrupts)
+        listRegisterOverflows += counters.value(.listRegisterOverflows)
+        timerExpiries += counters.value(.timerExpiries)
+        sgisSent += counters.value(.sgisSent)
         for ec in UInt8(0)..<64 {
             let n = counters.exits(exceptionClass: ec)
             if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
@@ -133,6 +145,11 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("TLB hits", "\(tlbHits)")
         row("TLB misses", "\(tlbMisses)")
         row("TLB flushes", "\(tlbFlushes)")
+        row("interrupts injected", "\(interruptsInjected)")
+        row("maintenance interrupts", "\(maintenanceInterrupts)")
+        row("list register overflows", "\(listRegisterOverflows)")
+        row("timer expiries", "\(timerExpiries)")
+        row("SGIs sent", "\(sgisSent)")
         row("uptime (s)", String(format: "%.3f", uptimeSeconds))
         row("MIPS", String(format: "%.1f", mips))
         lines.append("  exits by exception class:")

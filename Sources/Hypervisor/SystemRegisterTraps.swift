@@ -13,6 +13,12 @@ public enum SystemRegisterTraps {
             Int((iss >> 17) & 7))
         let rt = Int((iss >> 5) & 31)
         let isRead = iss & 1 == 1
+        if encoding == GICRegister.sgi1r && !isRead, let gic = vcpu.vm?.gic {
+            let targets = gic.sendSGI(cpu.x(rt), from: vcpu.index)
+            vcpu.counters.increment(.sgisSent, by: UInt64(targets.count))
+            for target in targets where target != vcpu.index { gic.kick(target) }
+            return .skipInstruction
+        }
         let outcome = cpu.accessSystemRegister(encoding, write: !isRead, value: cpu.x(rt), fromEL2: true)
         guard case .done(let value) = outcome else { return ExitHandlers.injectUndefined(vcpu) }
         if isRead { cpu.setX(rt, value) }

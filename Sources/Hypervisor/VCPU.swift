@@ -28,10 +28,37 @@ public final class VCPU: @unchecked Sendable {
         self.exitTable = exitTable
         cpu = CPU(memory: memory.physical)
         queue = DispatchQueue(label: "armvisor.\(vm.name).vcpu\(index)", qos: .userInitiated)
+        timerSource.setEventHandler { [weak self] in self?.kick() }
+        timerSource.schedule(deadline: .distantFuture)
+        timerSource.activate()
+        cpu.timerChanged = { [weak self] _ in self?.timerProgrammed() }
     }
 
+    deinit { timerSource.cancel() }
+
     /// MPIDR_EL1 as the guest reads it (QEMU `virt` with GICv3: Aff0 = n mod 16, Aff1 = n / 16).
-    public var mpidr: UInt64 { 0x8000_0000 | UInt64(index / 16) << 8 | UInt64(index % 16) }
+    public var mpidr: UInt64 { Self.mpidr(index: index) }
+
+    public static func mpidr(index: Int) -> UInt64 { 0x8000_0000 | UInt64(index / 16) << 8 | UInt64(index % 16) }
+
+    /// The host timer that stands for the generic timer's comparator while the guest runs: armed
+    /// when the guest programs CNTV_*/CNTP_*, it kicks the vCPU at the deadline so the next
+    /// flush sees the timer's line high.
+    private let timerSource = DispatchSource.makeTimerSource(queue: .global(qos: .userInitiated))
+
+    /// Nanoseconds per tick of the 62.5 MHz system counter.
+    static let nanosecondsPerTick: UInt64 = 16
+
+    /// The sooner of the two timers' deadlines, if either can fire.
+    private var timerDeadline: DispatchTime? {
+        let ticks = [cpu.ticksUntilTimer(virtual: true), cpu.ticksUntilTimer(virtual: false)].compactMap { $0 }.min()
+        guard let ticks else { return nil }
+        return .now() + .nanoseconds(Int(min(ticks, UInt64(Int.max / 32)) * Self.nanosecondsPerTick))
+    }
+
+    private func timerProgrammed() {
+        timerSource.schedule(deadline: timerDeadline ?? .distantFuture)
+    }
 
     /// Interrupts the guest at its next block boundary and wakes it from WFI.
     public func kick() {
@@ -50,8 +77,12 @@ public final class VCPU: @unchecked Sendable {
     /// was stopped from elsewhere.
     private func runLoop() -> StopRecord? {
         guard let vm else { return nil }
+        let gic = vm.gic
         while true {
+            gic?.flush(self)
             let exit = cpu.run(budget: Self.budget)
+            gic?.sync(self)
+            if cpu.takeMaintenanceRequest() { counters.increment(.maintenanceInterrupts) }
             counters.increment(.worldSwitches)
             counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
             counters.set(.tlbHits, cpu.tlb.hits)
@@ -101,10 +132,17 @@ public final class VCPU: @unchecked Sendable {
         parking.signal()
     }
 
-    /// Sleeps (no polling, no host CPU) until `kick()`. Interrupt sources that wake a WFI arrive
-    /// with issue "Interrupt and timer virtualization"; until then only a kick does.
+    /// Sleeps (no polling, no host CPU) until an interrupt is pending for this vCPU: a kick (a
+    /// device line, an SGI, a stop or pause) or its timer's deadline.
     private func waitForWakeup() {
-        if cpu.hasPendingKick { return }
-        wakeup.wait()
+        while true {
+            if cpu.hasPendingKick { return }
+            if let gic = vm?.gic, gic.hasPendingInterrupt(self) { return }
+            guard let deadline = timerDeadline else {
+                wakeup.wait()
+                return
+            }
+            if wakeup.wait(timeout: deadline) == .success { return }
+        }
     }
 }

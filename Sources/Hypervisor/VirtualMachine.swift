@@ -56,6 +56,8 @@ public final class VirtualMachine: @unchecked Sendable {
     public let memory: MachineMemory
     /// The stage-2 tables the highvisor maintains for this VM.
     public let stage2: Stage2
+    /// The virtual GICv3, when the board has one (its MMIO windows are on `bus`).
+    public let gic: VGIC?
     public let bus: MMIOBus
     public private(set) var vcpus: [VCPU] = []
     let lifecycle = Mutex(Lifecycle())
@@ -65,8 +67,10 @@ public final class VirtualMachine: @unchecked Sendable {
 
     public init(
         name: String, memory: MachineMemory, bus: MMIOBus, vcpuCount: Int = 1,
-        exitTable: ExitTable = .standard, shutdownHooks: [@Sendable () -> Void] = [], romAddress: UInt64? = nil
+        exitTable: ExitTable = .standard, shutdownHooks: [@Sendable () -> Void] = [], romAddress: UInt64? = nil,
+        gic: VGIC? = nil
     ) {
+        self.gic = gic
         self.name = name
         self.memory = memory
         self.bus = bus
@@ -83,6 +87,10 @@ public final class VirtualMachine: @unchecked Sendable {
             vcpu.cpu.state.pointee.mpidr = vcpu.mpidr
             vcpu.cpu.setStage2(vttbr: stage2.vttbr, vtcr: Stage2.vtcr)
             vcpu.cpu.setHypervisorConfiguration(HypervisorConfiguration.guestDefault | HypervisorConfiguration.vm)
+        }
+        gic?.kick = { [weak self] index in
+            guard let self, self.vcpus.indices.contains(index) else { return }
+            self.vcpus[index].kick()
         }
         for vcpu in vcpus where vcpus.count > 1 {
             vcpu.cpu.broadcastTLBInvalidation = { [weak self, unowned vcpu] in

@@ -36,8 +36,18 @@ public enum Board {
 
         let console = try makeConsole(configuration.console ?? "stdio")
         let uart = PL011(backend: console)
+        // The virtual GICv3: distributor and one 128 KiB redistributor per vCPU; the PL011
+        // drives SPI 1 (QEMU virt's a15irqmap).
+        let gic = VGIC(vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) })
+        if let spi = BoardRegion.uart.spi { uart.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
         var windows: [MMIOBus.Window] = [
-            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart)
+            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart),
+            .init(
+                base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
+                device: VGICDistributor(gic)),
+            .init(
+                base: BoardRegion.gicRedistributors.base, size: UInt64(cpus) * 0x2_0000,
+                device: VGICRedistributors(gic)),
         ]
         if firmware != nil {
             windows.append(
@@ -55,7 +65,7 @@ public enum Board {
         }
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }],
-            romAddress: firmware == nil ? nil : BoardRegion.flash.base)
+            romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
             throw ConfigurationError("'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")

@@ -67,6 +67,9 @@ public struct DeviceTreeWriter: ~Copyable {
 /// `create_*` functions): the nodes for what the board models today.
 public enum BoardDeviceTree {
     public static let clockPhandle: UInt32 = 0x8000
+    public static let gicPhandle: UInt32 = 0x8001
+    /// Interrupt specifier flags (include/dt-bindings/interrupt-controller): level high.
+    static let levelHigh: UInt32 = 4
     public static let uartClockHz: UInt32 = 24_000_000
 
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
@@ -81,6 +84,7 @@ public enum BoardDeviceTree {
         try fdt.property("#size-cells", cells: [2])
         try fdt.property("compatible", string: "linux,dummy-virt")
         try fdt.property("model", string: "armvisor virt (QEMU virt compatible)")
+        try fdt.property("interrupt-parent", cells: [gicPhandle])
 
         try fdt.beginNode("chosen")
         try fdt.property("stdout-path", string: "/pl011@\(String(uart.base, radix: 16))")
@@ -116,6 +120,31 @@ public enum BoardDeviceTree {
         try fdt.property("method", string: "hvc")
         try fdt.endNode()
 
+        // GICv3 (QEMU virt `create_gic`): GICD then the redistributor region.
+        let distributor = BoardRegion.gicDistributor.window
+        let redistributors = BoardRegion.gicRedistributors.base
+        try fdt.beginNode("intc@\(String(distributor.base, radix: 16))")
+        try fdt.property("compatible", string: "arm,gic-v3")
+        try fdt.property("#interrupt-cells", cells: [3])
+        try fdt.property("interrupt-controller", bytes: [])
+        // As QEMU writes them (room for an ITS child node); dtc wants them on a provider.
+        try fdt.property("#address-cells", cells: [2])
+        try fdt.property("#size-cells", cells: [2])
+        try fdt.property("ranges", bytes: [])
+        try fdt.property("#redistributor-regions", cells: [1])
+        try fdt.property(
+            "reg", u64: [distributor.base, distributor.size, redistributors, UInt64(cpuMPIDRs.count) * 0x2_0000])
+        try fdt.property("phandle", cells: [gicPhandle])
+        try fdt.endNode()
+
+        // The generic timer's PPIs: secure physical 13, non-secure physical 14, virtual 11,
+        // hypervisor 10 (INTIDs 29, 30, 27, 26), level high.
+        try fdt.beginNode("timer")
+        try fdt.property("compatible", strings: ["arm,armv8-timer", "arm,armv7-timer"])
+        try fdt.property("interrupts", cells: [1, 13, levelHigh, 1, 14, levelHigh, 1, 11, levelHigh, 1, 10, levelHigh])
+        try fdt.property("always-on", bytes: [])
+        try fdt.endNode()
+
         try fdt.beginNode("apb-pclk")
         try fdt.property("compatible", string: "fixed-clock")
         try fdt.property("#clock-cells", cells: [0])
@@ -129,6 +158,7 @@ public enum BoardDeviceTree {
         try fdt.property("reg", u64: [uart.base, uart.size])
         try fdt.property("clocks", cells: [clockPhandle, clockPhandle])
         try fdt.property("clock-names", strings: ["uartclk", "apb_pclk"])
+        if let spi = BoardRegion.uart.spi { try fdt.property("interrupts", cells: [0, UInt32(spi), levelHigh]) }
         try fdt.endNode()
 
         try fdt.endNode()

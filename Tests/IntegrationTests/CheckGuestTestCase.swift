@@ -12,9 +12,11 @@ class CheckGuestTestCase: XCTestCase {
         text.split(separator: "\n", omittingEmptySubsequences: false)
     }
 
+    /// `qemuMachine`: the `-M` argument of the QEMU reference run (`virt,gic-version=3` for
+    /// guests that program the GICv3, which QEMU's `virt` does not select by default).
     func assertGuestPassesEveryCheck(
-        _ name: String, checks: [String], notModelledByQEMU: [String], file: StaticString = #filePath,
-        line: UInt = #line
+        _ name: String, checks: [String], notModelledByQEMU: [String], qemuMachine: String = "virt",
+        file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let guest = try TestPaths.guest(name)
         let result = try ProcessRunner.run(try TestPaths.product("armvisor"), ["run", "--kernel", guest], timeout: 60)
@@ -31,16 +33,19 @@ class CheckGuestTestCase: XCTestCase {
         // Nothing but the check lines, in order, and DONE.
         XCTAssertEqual(output, checks.map { "PASS \($0)\n" }.joined() + "DONE\n", file: file, line: line)
 
-        try compareWithQEMU(guest: guest, armvisorOutput: output, notModelled: notModelledByQEMU)
+        try compareWithQEMU(
+            guest: guest, armvisorOutput: output, notModelled: notModelledByQEMU, machine: qemuMachine)
     }
 
-    private func compareWithQEMU(guest: String, armvisorOutput: String, notModelled: [String]) throws {
+    private func compareWithQEMU(
+        guest: String, armvisorOutput: String, notModelled: [String], machine: String
+    ) throws {
         guard let qemu = Self.findOnPath("qemu-system-aarch64") else {
             print("\(Self.self): qemu-system-aarch64 not on PATH; QEMU comparison skipped")
             return
         }
         let result = try ProcessRunner.run(
-            qemu, ["-M", "virt", "-cpu", "cortex-a57", "-nographic", "-m", "128M", "-kernel", guest], timeout: 20)
+            qemu, ["-M", machine, "-cpu", "cortex-a57", "-nographic", "-m", "128M", "-kernel", guest], timeout: 20)
         XCTAssertEqual(result.reason, .exit, "QEMU terminated by a signal")
         XCTAssertEqual(result.status, 0, "QEMU: \(result.stderr)")
         let qemuOutput = result.stdout

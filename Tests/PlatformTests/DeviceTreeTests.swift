@@ -29,6 +29,9 @@ final class DeviceTreeTests: XCTestCase {
             "compatible = \"linux,dummy-virt\"", "memory@40000000", "reg = <0x00 0x40000000 0x00 0x10000000>",
             "enable-method = \"psci\"", "method = \"hvc\"", #"compatible = "arm,pl011\0arm,primecell""#,
             "stdout-path = \"/pl011@9000000\"", #"clock-names = "uartclk\0apb_pclk""#,
+            "compatible = \"arm,gic-v3\"", "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x80a0000 0x00 0x20000>",
+            "interrupt-parent = <0x8001>", "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
+            "interrupts = <0x00 0x01 0x04>",
         ] {
             // dtc 1.6 prints string lists as "a\0b"; newer versions as "a", "b".
             let alternative = expected.replacingOccurrences(of: #"\0"#, with: #"", ""#)

@@ -1,0 +1,231 @@
+import AArch64
+import Synchronization
+
+/// The virtual GICv3 of one VM (Arm IHI 0069; KVM `arch/arm64/kvm/vgic/`): the distributor and
+/// one redistributor per vCPU emulated over MMIO, the interrupt state of every INTID, and the
+/// flush/sync of pending and active interrupts into each vCPU's list registers, which the core's
+/// virtual CPU interface (`GICVirtualInterface`) serves to the guest without exits.
+///
+/// INTIDs 0–15 are SGIs and 16–31 PPIs (per vCPU, in the redistributor), 32–287 SPIs (in the
+/// distributor, routed by GICD_IROUTER). Affinity routing only (GICD_CTLR.ARE = 1), one
+/// security state (DS = 1), group 1 for the guest. Lock: `state`, a leaf lock taken by vCPU
+/// threads (MMIO, flush, sync, SGIs) and by device or timer threads raising lines.
+public final class VGIC: @unchecked Sendable {
+    public static let spiCount = 256
+    public static let intidCount = 32 + spiCount
+    /// The PPIs of the EL1 virtual and physical timers (device tree PPI 11 and 14).
+    public static let virtualTimerPPI = 27
+    public static let physicalTimerPPI = 30
+
+    struct Interrupt {
+        var enabled = false
+        /// Pending set by an edge, a GICD_ISPENDR write or an SGI (cleared when acknowledged).
+        var latched = false
+        /// The input line of a level-sensitive interrupt.
+        var level = false
+        var active = false
+        var priority: UInt8 = 0
+        var edge = false
+        var group1 = false
+        /// GICD_IROUTER (SPIs).
+        var route: UInt64 = 0
+        var pending: Bool { latched || (!edge && level) }
+    }
+
+    struct State {
+        /// SGIs and PPIs of each vCPU.
+        var local: [[Interrupt]]
+        var shared: [Interrupt]
+        var distributorControl: UInt32 = 0
+        /// GICR_WAKER.ProcessorSleep per vCPU.
+        var asleep: [Bool]
+        /// The INTID each list register of each vCPU was loaded with (nil: empty).
+        var loaded: [[Int?]]
+
+        subscript(intid: Int, vcpu: Int) -> Interrupt {
+            get { intid < 32 ? local[vcpu][intid] : shared[intid - 32] }
+            set {
+                if intid < 32 { local[vcpu][intid] = newValue } else { shared[intid - 32] = newValue }
+            }
+        }
+    }
+
+    let state: Mutex<State>
+    let mpidrs: [UInt64]
+    /// Kicks a vCPU (to flush a newly pending interrupt into it, or wake it from WFI).
+    var kick: @Sendable (Int) -> Void = { _ in }
+
+    public init(vcpuCount: Int, mpidrs: [UInt64]) {
+        self.mpidrs = mpidrs
+        var sgiPPI = [Interrupt](repeating: Interrupt(), count: 32)
+        for i in 0..<16 {
+            sgiPPI[i].edge = true
+            sgiPPI[i].enabled = false
+        }
+        state = Mutex(
+            State(
+                local: Array(repeating: sgiPPI, count: vcpuCount),
+                shared: Array(repeating: Interrupt(), count: Self.spiCount),
+                asleep: Array(repeating: true, count: vcpuCount),
+                loaded: Array(
+                    repeating: Array(repeating: nil, count: GICVirtualInterface.listRegisterCount), count: vcpuCount)
+            ))
+    }
+
+    /// The vCPU an SPI is routed to (GICD_IROUTER affinity; 1-of-N routing picks vCPU 0).
+    func target(of route: UInt64) -> Int {
+        if route & (1 << 31) != 0 { return 0 }
+        let affinity = route & 0xFF_00FF_FFFF
+        return mpidrs.firstIndex { $0 & 0xFF_00FF_FFFF == affinity } ?? 0
+    }
+
+    // MARK: Lines from devices and timers
+
+    /// Drives the input line of an SPI (INTID 32 + `spi`), from any thread.
+    public func setSPI(_ spi: Int, level: Bool) {
+        let intid = 32 + spi
+        guard spi >= 0, spi < Self.spiCount else { return }
+        let kickTarget = state.withLock { s -> Int? in
+            var irq = s.shared[spi]
+            let wasPending = irq.pending
+            if irq.edge {
+                if level && !irq.level { irq.latched = true }
+            }
+            irq.level = level
+            s.shared[spi] = irq
+            return irq.pending && !wasPending && irq.enabled ? target(of: irq.route) : nil
+        }
+        _ = intid
+        if let kickTarget { kick(kickTarget) }
+    }
+
+    // MARK: Flush and sync (the vCPU's own thread)
+
+    /// Before entering the guest: samples the timer lines, then loads the list registers with
+    /// the vCPU's active interrupts and its pending, enabled ones in priority order; when they do
+    /// not all fit, asks for the underflow maintenance interrupt.
+    func flush(_ vcpu: VCPU) {
+        let cpu = vcpu.cpu
+        let index = vcpu.index
+        let virtualTimer = cpu.timerCondition(virtual: true)
+        let physicalTimer = cpu.timerCondition(virtual: false)
+        let (loaded, overflow, injected, expiries) = state.withLock { s -> ([UInt64], Bool, Int, Int) in
+            var expiries = 0
+            for (ppi, line) in [(Self.virtualTimerPPI, virtualTimer), (Self.physicalTimerPPI, physicalTimer)] {
+                if line && !s.local[index][ppi].level { expiries += 1 }
+                s.local[index][ppi].level = line
+            }
+            let groupEnabled = s.distributorControl & 2 != 0
+            var candidates: [(intid: Int, priority: UInt8, active: Bool)] = []
+            for intid in 0..<32 {
+                let irq = s.local[index][intid]
+                if irq.active || (groupEnabled && irq.enabled && irq.pending && irq.group1) {
+                    candidates.append((intid, irq.priority, irq.active))
+                }
+            }
+            for spi in 0..<Self.spiCount {
+                let irq = s.shared[spi]
+                guard irq.active || (irq.pending && irq.enabled) else { continue }
+                guard target(of: irq.route) == index else { continue }
+                if irq.active || (groupEnabled && irq.group1) {
+                    candidates.append((32 + spi, irq.priority, irq.active))
+                }
+            }
+            // Active interrupts first (they must stay visible to EOI/DIR), then by priority.
+            candidates.sort { ($0.active ? 0 : 1, $0.priority, $0.intid) < ($1.active ? 0 : 1, $1.priority, $1.intid) }
+            var values: [UInt64] = []
+            var injected = 0
+            for n in 0..<GICVirtualInterface.listRegisterCount {
+                guard n < candidates.count else {
+                    s.loaded[index][n] = nil
+                    values.append(0)
+                    continue
+                }
+                let c = candidates[n]
+                var irq = s[c.intid, index]
+                var lr = GICVirtualInterface.group1 | UInt64(irq.priority) << GICVirtualInterface.priorityShift
+                lr |= UInt64(c.intid)
+                if irq.active { lr |= GICVirtualInterface.stateActive }
+                if irq.pending && irq.enabled {
+                    lr |= GICVirtualInterface.statePending
+                    injected += 1
+                    // The list register now holds the pending state of an edge interrupt.
+                    if irq.edge { irq.latched = false }
+                }
+                s[c.intid, index] = irq
+                s.loaded[index][n] = c.intid
+                values.append(lr)
+            }
+            return (values, candidates.count > GICVirtualInterface.listRegisterCount, injected, expiries)
+        }
+        for (n, value) in loaded.enumerated() { cpu.setListRegister(n, value) }
+        cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable | (overflow ? GICVirtualInterface.hcrUnderflow : 0)
+        cpu.virtualInterfaceChanged()
+        if overflow { vcpu.counters.increment(.listRegisterOverflows) }
+        vcpu.counters.increment(.interruptsInjected, by: UInt64(injected))
+        vcpu.counters.increment(.timerExpiries, by: UInt64(expiries))
+    }
+
+    /// After an exit: folds what the guest did with the list registers (acknowledged, ended,
+    /// deactivated) back into the interrupt state.
+    func sync(_ vcpu: VCPU) {
+        let cpu = vcpu.cpu
+        let index = vcpu.index
+        let values = (0..<GICVirtualInterface.listRegisterCount).map { cpu.listRegister($0) }
+        state.withLock { s in
+            for (n, lr) in values.enumerated() {
+                guard let intid = s.loaded[index][n] else { continue }
+                var irq = s[intid, index]
+                let pending = lr & GICVirtualInterface.statePending != 0
+                irq.active = lr & GICVirtualInterface.stateActive != 0
+                if irq.edge {
+                    irq.latched = irq.latched || pending
+                } else if !pending {
+                    irq.latched = false  // a software-set pending state was acknowledged
+                }
+                s[intid, index] = irq
+                s.loaded[index][n] = nil
+            }
+        }
+        for n in 0..<GICVirtualInterface.listRegisterCount { cpu.setListRegister(n, 0) }
+    }
+
+    /// True when an interrupt could be signalled to the vCPU (WFI wake-up condition).
+    func hasPendingInterrupt(_ vcpu: VCPU) -> Bool {
+        let index = vcpu.index
+        let timers = vcpu.cpu.timerCondition(virtual: true) || vcpu.cpu.timerCondition(virtual: false)
+        return state.withLock { s in
+            guard s.distributorControl & 2 != 0 else { return false }
+            if timers && (s.local[index][Self.virtualTimerPPI].enabled || s.local[index][Self.physicalTimerPPI].enabled)
+            {
+                return true
+            }
+            if s.local[index].contains(where: { $0.enabled && $0.pending && $0.group1 }) { return true }
+            return s.shared.contains { $0.enabled && $0.pending && $0.group1 && target(of: $0.route) == index }
+        }
+    }
+
+    /// ICC_SGI1R_EL1 (Arm IHI 0069 12.2.x): INTID [27:24], TargetList [15:0] with Aff1 [23:16],
+    /// Aff2 [39:32], Aff3 [55:48], RS [47:44]; IRM [40] = all but self.
+    func sendSGI(_ value: UInt64, from sender: Int) -> [Int] {
+        let intid = Int((value >> 24) & 0xF)
+        var targets: [Int] = []
+        for (index, mpidr) in mpidrs.enumerated() {
+            if value & (1 << 40) != 0 {
+                if index != sender { targets.append(index) }
+                continue
+            }
+            let aff0 = mpidr & 0xFF
+            let sameCluster =
+                (mpidr >> 8) & 0xFF == (value >> 16) & 0xFF && (mpidr >> 16) & 0xFF == (value >> 32) & 0xFF
+                && (mpidr >> 32) & 0xFF == (value >> 48) & 0xFF
+            let rangeBase = ((value >> 44) & 0xF) * 16
+            guard sameCluster, aff0 >= rangeBase, aff0 < rangeBase + 16 else { continue }
+            if value & (1 << (aff0 - rangeBase)) != 0 { targets.append(index) }
+        }
+        state.withLock { s in
+            for t in targets { s.local[t][intid].latched = true }
+        }
+        return targets
+    }
+}
