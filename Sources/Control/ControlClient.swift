@@ -55,7 +55,11 @@ public final class ControlClient {
         guard let reply = try? JSONValue(parsing: Data(line)), let ok = reply["ok"] else {
             throw .transport("armvisord sent a malformed reply")
         }
-        if reply["id"] != id { throw .transport("armvisord answered another request (id mismatch)") }
+        // An error with id null may come instead of the reply: the connection was refused
+        // (too-many-connections) or timed out (idle-timeout) before the request was read.
+        if reply["id"] != id, !(ok == .bool(false) && reply["id"] == .null) {
+            throw .transport("armvisord answered another request (id mismatch)")
+        }
         switch ok {
         case .bool(true):
             return reply["result"] ?? .object([:])

@@ -37,6 +37,18 @@ public enum ControlPaths {
         return "\(home)/.local/state/armvisor"
     }
 
+    /// The daemon's configuration file when `--config` is not given (read only if it exists):
+    /// `/etc/armvisor/armvisord.conf` for root, else
+    /// `${XDG_CONFIG_HOME:-$HOME/.config}/armvisor/armvisord.conf`.
+    public static func defaultConfigPath(
+        environment: [String: String] = ProcessInfo.processInfo.environment, uid: uid_t = getuid()
+    ) -> String {
+        if uid == 0 { return "/etc/armvisor/armvisord.conf" }
+        if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty { return "\(config)/armvisor/armvisord.conf" }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+        return "\(home)/.config/armvisor/armvisord.conf"
+    }
+
     /// `path` made absolute against `directory` (default: the current directory).
     public static func absolute(_ path: String, relativeTo directory: String = FileManager.default.currentDirectoryPath)
         -> String

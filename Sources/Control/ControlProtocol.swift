@@ -33,6 +33,13 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     case vmNotDefined = "vm-not-defined"
     /// A request line longer than `ControlProtocol.maximumRequestBytes`; the connection closes.
     case requestTooLarge = "request-too-large"
+    /// A host path in a configuration (kernel, dtb, bios, initrd, a `file:` console) that does
+    /// not resolve to a place inside the daemon's allowed image directories.
+    case pathNotAllowed = "path-not-allowed"
+    /// The daemon already serves its maximum number of connections; this one is closed.
+    case tooManyConnections = "too-many-connections"
+    /// The connection was silent for longer than the daemon's idle timeout; it is closed.
+    case idleTimeout = "idle-timeout"
     /// The daemon failed; never the client's fault.
     case `internal`
 }

@@ -6,64 +6,94 @@ import Synchronization
 
 /// The control socket: a SwiftNIO server on a UNIX stream socket speaking the line-delimited
 /// JSON protocol (docs/PROTOCOL.md). Each connection's requests are answered in order, one
-/// reply line per request; connections are independent of each other.
+/// reply line per request; connections are independent of each other. Every peer is
+/// identified (`SO_PEERCRED`) and logged; the number of connections and their idle time are
+/// limited (`ConnectionLimits`).
 public final class ControlServer: Sendable {
     public typealias Connection = NIOAsyncChannel<LineFrame, ByteBuffer>
+
+    /// An accepted connection with what the channel initializer learnt about it.
+    struct Accepted: Sendable {
+        let channel: Connection
+        let activity: ConnectionActivity
+        let peer: PeerCredentials?
+    }
 
     public let socketPath: String
     /// False for an inherited (socket-activated) socket: its file belongs to whoever made it.
     public let ownsSocketFile: Bool
-    private let serverChannel: NIOAsyncChannel<Connection, Never>
+    private let serverChannel: NIOAsyncChannel<Accepted, Never>
     private let dispatcher: ControlDispatcher
     private let logger: Logger
+    private let limits: LimitsBox
     private let connectionCount = Atomic<Int>(0)
+    /// Connections being served now (refused ones are not counted).
+    private let activeConnections = Atomic<Int>(0)
 
     private init(
-        socketPath: String, ownsSocketFile: Bool = true, serverChannel: NIOAsyncChannel<Connection, Never>,
-        dispatcher: ControlDispatcher, logger: Logger
+        socketPath: String, ownsSocketFile: Bool = true, serverChannel: NIOAsyncChannel<Accepted, Never>,
+        dispatcher: ControlDispatcher, logger: Logger, limits: LimitsBox
     ) {
         self.socketPath = socketPath
         self.ownsSocketFile = ownsSocketFile
         self.serverChannel = serverChannel
         self.dispatcher = dispatcher
         self.logger = logger
+        self.limits = limits
     }
 
-    /// Binds the socket (replacing a stale socket file) and makes it mode 0660. Connections
-    /// are accepted once `run()` is called.
+    /// Binds the socket (replacing a stale socket file), then gives it `mode` and, when
+    /// given, the group `owningGroup` (`chown`/`chmod` right after `bind`). Connections are
+    /// accepted once `run()` is called.
     public static func bind(
         socketPath: String, manager: VMManager, logger: Logger = Logger(label: "armvisord"),
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        mode: Int = DaemonConfiguration.defaultSocketMode, owningGroup: gid_t? = nil,
+        limits: ConnectionLimits = .default, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ControlServer {
+        let box = LimitsBox(limits)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(
-                unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true, childChannelInitializer: initialize)
-        guard chmod(socketPath, 0o660) == 0 else {
+                unixDomainSocketPath: socketPath, cleanupExistingSocketFile: true,
+                childChannelInitializer: initializer(limits: box))
+        func fail(_ what: String) async throws -> Never {
             let reason = String(cString: strerror(errno))
             try? await channel.channel.close()
-            throw ControlServerError(message: "cannot set the mode of \(socketPath): \(reason)")
+            unlink(socketPath)
+            throw ControlServerError(message: "cannot set the \(what) of \(socketPath): \(reason)")
         }
+        if let owningGroup, chown(socketPath, uid_t.max, owningGroup) != 0 { try await fail("group") }
+        if chmod(socketPath, mode_t(mode)) != 0 { try await fail("mode") }
         return ControlServer(
             socketPath: socketPath, serverChannel: channel, dispatcher: ControlDispatcher(manager: manager),
-            logger: logger)
+            logger: logger, limits: box)
     }
 
     /// Serves on an inherited listening UNIX stream socket (systemd socket activation): no
-    /// bind, no chmod (the socket unit set the mode), and `close()` leaves the file alone.
-    /// The server owns `descriptor` from now on.
+    /// bind, no chmod or chown (the socket unit's `SocketMode=` and `SocketGroup=` apply), and
+    /// `close()` leaves the file alone. The server owns `descriptor` from now on.
     public static func adopt(
         descriptor: CInt, manager: VMManager, logger: Logger = Logger(label: "armvisord"),
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        limits: ConnectionLimits = .default, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> ControlServer {
         let path = boundPath(of: descriptor) ?? "fd \(descriptor)"
+        let box = LimitsBox(limits)
         let channel = try await ServerBootstrap(group: group)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(descriptor, childChannelInitializer: initialize)
+            .bind(descriptor, childChannelInitializer: initializer(limits: box))
         return ControlServer(
             socketPath: path, ownsSocketFile: false, serverChannel: channel,
-            dispatcher: ControlDispatcher(manager: manager), logger: logger)
+            dispatcher: ControlDispatcher(manager: manager), logger: logger, limits: box)
+    }
+
+    /// The limits now in force.
+    public var currentLimits: ConnectionLimits { limits.current }
+
+    /// Changes the limits: the maximum applies from the next accepted connection on, the idle
+    /// timeout to connections accepted from now on.
+    public func setLimits(_ new: ConnectionLimits) {
+        limits.current = new
     }
 
     /// The path a UNIX socket is bound to (`getsockname`), nil for anything else.
@@ -80,10 +110,24 @@ public final class ControlServer: Sendable {
         return path.isEmpty ? nil : path
     }
 
-    @Sendable private static func initialize(_ child: any Channel) -> EventLoopFuture<Connection> {
-        child.eventLoop.makeCompletedFuture {
-            try child.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder()))
-            return try Connection(wrappingChannelSynchronously: child)
+    /// Sets up an accepted connection on its event loop: reads its peer's credentials, and
+    /// builds the pipeline: idle timer (sees every byte), line decoder, idle disconnector.
+    private static func initializer(limits: LimitsBox) -> @Sendable (any Channel) -> EventLoopFuture<Accepted> {
+        { child in
+            PeerCredentials.of(child).flatMapThrowing { peer in
+                let timeout = limits.current.idleTimeout
+                let activity = ConnectionActivity(idleTimeout: timeout)
+                let pipeline = child.pipeline.syncOperations
+                if let timeout {
+                    try pipeline.addHandler(IdleStateHandler(allTimeout: ConnectionLimits.timeAmount(timeout)))
+                }
+                try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder()))
+                if let timeout {
+                    try pipeline.addHandler(IdleDisconnector(activity: activity, timeout: timeout))
+                }
+                return Accepted(
+                    channel: try Connection(wrappingChannelSynchronously: child), activity: activity, peer: peer)
+            }
         }
     }
 
@@ -94,12 +138,24 @@ public final class ControlServer: Sendable {
     }
 
     /// Accepts and serves connections until `close()`; returns when every connection is done.
+    /// A connection over the limit is refused (an error line, then closed) without holding up
+    /// the others.
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             try await serverChannel.executeThenClose { connections in
                 for try await connection in connections {
                     let number = connectionCount.add(1, ordering: .relaxed).newValue
-                    group.addTask { await self.serve(connection, number: number) }
+                    let maximum = limits.current.maximumConnections
+                    // Only this loop adds, so the check and the increment cannot race.
+                    guard activeConnections.load(ordering: .relaxed) < maximum else {
+                        group.addTask { await self.refuse(connection, number: number, maximum: maximum) }
+                        continue
+                    }
+                    activeConnections.add(1, ordering: .relaxed)
+                    group.addTask {
+                        await self.serve(connection, number: number)
+                        self.activeConnections.subtract(1, ordering: .relaxed)
+                    }
                 }
             }
         }
@@ -111,18 +167,40 @@ public final class ControlServer: Sendable {
         if ownsSocketFile { unlink(socketPath) }
     }
 
-    private func serve(_ connection: Connection, number: Int) async {
+    /// The connection's logger: the server's, with `conn` and the peer's credentials.
+    private func logger(for accepted: Accepted, number: Int) -> Logger {
         var logger = logger
         logger[metadataKey: "conn"] = "\(number)"
+        for (key, value) in accepted.peer?.metadata ?? [:] { logger[metadataKey: key] = value }
+        return logger
+    }
+
+    /// Tells a connection over the limit why, and closes it.
+    private func refuse(_ accepted: Accepted, number: Int, maximum: Int) async {
+        let logger = logger(for: accepted, number: number)
+        let error = ControlError(
+            .tooManyConnections, "armvisord serves at most \(maximum) connections at once; try again later")
+        logger.warning("connection refused: \(error.code.rawValue): \(error.message)")
+        try? await accepted.channel.executeThenClose { _, replies in
+            try await replies.write(Self.frame(.failure(id: .null, error)))
+        }
+    }
+
+    private func serve(_ accepted: Accepted, number: Int) async {
+        let logger = logger(for: accepted, number: number)
+        let activity = accepted.activity
         logger.info("connection opened")
         do {
-            try await connection.executeThenClose { requests, replies in
+            try await accepted.channel.executeThenClose { requests, replies in
                 var lines = requests.makeAsyncIterator()
                 while let frame = try await lines.next() {
                     switch frame {
                     case .line(let line):
                         guard line.readableBytesView.contains(where: { !Self.isBlank($0) }) else { continue }
+                        activity.beginRequest()
                         let response = await dispatcher.respond(toLine: Data(line.readableBytesView))
+                        if response.events != nil { activity.subscribe() }
+                        activity.endRequest()
                         if case .failure(let error) = response.reply.outcome {
                             logger.warning("request failed: \(error.code.rawValue): \(error.message)")
                         }
@@ -147,7 +225,11 @@ public final class ControlServer: Sendable {
         } catch {
             logger.warning("connection error: \(error)")
         }
-        logger.info("connection closed")
+        if activity.timedOut, let timeout = activity.idleTimeout {
+            logger.info("connection closed: idle-timeout (silent for \(ConnectionLimits.describe(timeout)))")
+        } else {
+            logger.info("connection closed")
+        }
     }
 
     /// An `events` subscription: writes each event as a line until the client closes (or
@@ -168,7 +250,7 @@ public final class ControlServer: Sendable {
         }
     }
 
-    private static func frame(_ reply: ControlReply) -> ByteBuffer {
+    static func frame(_ reply: ControlReply) -> ByteBuffer {
         frame(reply.jsonText())
     }
 

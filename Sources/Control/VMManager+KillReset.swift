@@ -34,11 +34,7 @@ extension VMManager {
         case .running, .paused:
             var probe = entry.configuration
             probe.console = "null"
-            do {
-                _ = try makeVM(name, probe)
-            } catch {
-                throw ControlError(.invalidConfig, "\(error)")
-            }
+            _ = try buildVM(name: name, configuration: probe)
             log.info("VM reset requested")
             entry.vm.requestStop(Self.resetOnRequest)
             _ = await entry.stopped.wait()

@@ -27,6 +27,8 @@ public actor VMManager {
     /// State changes for `events` subscribers.
     public nonisolated let events = EventHub()
     private let consoleDirectory: String?
+    /// Which host paths a configuration may name (`allowed-image-dirs`); changed on SIGHUP.
+    public private(set) var imagePaths: ImagePathPolicy
     let makeVM: Factory
     let logger: Logger
 
@@ -34,13 +36,16 @@ public actor VMManager {
     ///   - consoleDirectory: where a VM created without a `console` writes it
     ///     (`file:<dir>/<name>.console.log`); nil keeps the board's default (stdio).
     ///   - store: where `define` keeps definitions; nil disables `define`.
+    ///   - imagePaths: which host paths configurations may name (default: any).
     ///   - makeVM: the VM factory.
     public init(
-        consoleDirectory: String? = nil, store: DefinitionStore? = nil, logger: Logger = Logger(label: "armvisord"),
+        consoleDirectory: String? = nil, store: DefinitionStore? = nil, imagePaths: ImagePathPolicy = .unrestricted,
+        logger: Logger = Logger(label: "armvisord"),
         makeVM: @escaping Factory = { try Board.makeVM(name: $0, configuration: $1) }
     ) {
         self.consoleDirectory = consoleDirectory
         self.store = store
+        self.imagePaths = imagePaths
         self.logger = logger
         self.makeVM = makeVM
     }
@@ -50,24 +55,42 @@ public actor VMManager {
         try VMName.validate(name)
         guard entries[name] == nil else { throw ControlError(.vmExists, "a VM named '\(name)' already exists") }
         var configuration = configuration
-        if configuration.console == nil, let consoleDirectory {
-            configuration.console = "file:\(consoleDirectory)/\(name).console.log"
+        if configuration.console == nil, let console = defaultConsole(for: name) {
+            configuration.console = console
         }
         entries[name] = try makeEntry(name: name, configuration: configuration)
         logger(for: name).info("VM created")
         return VMSummary(name: name, state: .created)
     }
 
+    /// Replaces the allowed image directories; later builds (`create`, `start`, `reset`) and
+    /// `define`s are checked against the new ones. VMs that exist are left alone.
+    public func setImagePaths(_ policy: ImagePathPolicy) {
+        imagePaths = policy
+    }
+
+    /// The console of a VM created without one: `file:<consoleDirectory>/<name>.console.log`.
+    func defaultConsole(for name: String) -> String? {
+        consoleDirectory.map { "file:\($0)/\(name).console.log" }
+    }
+
+    /// Checks the host paths of `configuration` against the allowed image directories
+    /// (`path-not-allowed`) and builds the VM from their resolved forms (`invalid-config` when
+    /// the board refuses).
+    func buildVM(name: String, configuration: VMConfiguration) throws(ControlError) -> VirtualMachine {
+        let resolved = try imagePaths.resolve(configuration, exemptConsole: defaultConsole(for: name))
+        do {
+            return try makeVM(name, resolved)
+        } catch {
+            throw ControlError(.invalidConfig, "\(error)")
+        }
+    }
+
     /// Builds a VM from `configuration` (used as given: defaults already filled in) with its stop
     /// signal; its stop will be logged, published as a `stopped` event and resolve the signal.
     /// Records nothing: the caller puts the entry in `entries`.
     func makeEntry(name: String, configuration: VMConfiguration) throws(ControlError) -> Entry {
-        let vm: VirtualMachine
-        do {
-            vm = try makeVM(name, configuration)
-        } catch {
-            throw ControlError(.invalidConfig, "\(error)")
-        }
+        let vm = try buildVM(name: name, configuration: configuration)
         let stopped = StopSignal()
         let log = logger(for: name)
         let events = events

@@ -17,6 +17,15 @@ enum Systemd {
         notify("READY=1\nSTATUS=\(status(runningVMs))")
     }
 
+    /// `RELOADING=1` (with the `MONOTONIC_USEC=` systemd asks for): a SIGHUP reload has begun;
+    /// `READY=1` follows when it is done.
+    static func reloading() {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let microseconds = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+        notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)\nSTATUS=reloading the configuration")
+    }
+
     /// `STOPPING=1`: shutdown has begun.
     static func stopping() {
         notify("STOPPING=1\nSTATUS=stopping")

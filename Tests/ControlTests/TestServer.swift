@@ -19,12 +19,13 @@ final class TestServer: Sendable {
     }
 
     /// Starts a server for `manager` (default: a manager with the real board).
-    static func start(manager: VMManager? = nil) async throws -> TestServer {
+    static func start(manager: VMManager? = nil, limits: ConnectionLimits = .default) async throws -> TestServer {
         let path = "/tmp/avct-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
         let logger = quietLogger
         let manager = manager ?? VMManager(logger: logger)
         return TestServer(
-            server: try await ControlServer.bind(socketPath: path, manager: manager, logger: logger), manager: manager)
+            server: try await ControlServer.bind(socketPath: path, manager: manager, logger: logger, limits: limits),
+            manager: manager)
     }
 
     func connect() throws -> LineSocket { try LineSocket(path: socketPath) }

@@ -30,9 +30,9 @@ final class SystemdTests: DaemonTestCase {
         XCTAssertTrue(service.contains("\nType=notify\n"), service)
         XCTAssertTrue(service.contains("\nWatchdogSec=30\n"), service)
         XCTAssertTrue(
-            service.contains(
-                "\nExecStart=/usr/local/bin/armvisord --socket /run/armvisor/armvisord.sock --state-dir /var/lib/armvisor\n"
-            ), service)
+            service.contains("\nExecStart=/usr/local/bin/armvisord --config /etc/armvisor/armvisord.conf\n"), service)
+        XCTAssertTrue(service.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"), service)
+        XCTAssertTrue(service.contains("\nRestartPreventExitStatus=78\n"), service)
         let socket = try Self.configFile("armvisord.socket")
         XCTAssertTrue(socket.contains("\nListenStream=/run/armvisor/armvisord.sock\n"), socket)
         XCTAssertTrue(socket.contains("\nSocketMode=0660\n"), socket)
@@ -59,7 +59,8 @@ final class SystemdTests: DaemonTestCase {
         let expected: [(String, Int)] = [
             ("usr/local/bin/armvisord", 0o755), ("usr/local/bin/armvisor", 0o755),
             ("etc/systemd/system/armvisord.service", 0o644), ("etc/systemd/system/armvisord.socket", 0o644),
-            ("usr/local/share/doc/armvisor/CONFIG.md", 0o644),
+            ("usr/local/share/doc/armvisor/CONFIG.md", 0o644), ("etc/armvisor/armvisord.conf", 0o644),
+            ("usr/local/share/doc/armvisor/armvisord.conf", 0o644),
         ]
         for (path, mode) in expected {
             let attributes = try FileManager.default.attributesOfItem(atPath: "\(stage)/\(path)")
@@ -68,6 +69,16 @@ final class SystemdTests: DaemonTestCase {
         XCTAssertEqual(
             try String(contentsOfFile: "\(stage)/etc/systemd/system/armvisord.service", encoding: .utf8),
             try Self.configFile("armvisord.service"))
+        XCTAssertEqual(
+            try String(contentsOfFile: "\(stage)/etc/armvisor/armvisord.conf", encoding: .utf8),
+            try Self.configFile("armvisord.conf"))
+        // Installing again keeps an edited configuration.
+        let edited = "log-level = \"debug\"\n"
+        try edited.write(toFile: "\(stage)/etc/armvisor/armvisord.conf", atomically: true, encoding: .utf8)
+        let again = try ProcessRunner.run(script, ["--prefix", stage, "--binaries", binaries])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("install: kept \(stage)/etc/armvisor/armvisord.conf"), again.stdout)
+        XCTAssertEqual(try String(contentsOfFile: "\(stage)/etc/armvisor/armvisord.conf", encoding: .utf8), edited)
         let bad = try ProcessRunner.run(script, ["--prefix", stage, "--binaries", "\(workDirectory)/nothing"])
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.stderr.contains("missing"), bad.stderr)
@@ -92,6 +103,11 @@ final class SystemdTests: DaemonTestCase {
         try notify.receive(until: { $0.split(separator: "\n").contains("WATCHDOG=1") })
 
         let process = try XCTUnwrap(daemon)
+        // SIGHUP (ExecReload=): RELOADING=1 with MONOTONIC_USEC=, then READY=1 again.
+        kill(process.processIdentifier, SIGHUP)
+        let reloading = try notify.receive(until: { $0.split(separator: "\n").contains("RELOADING=1") })
+        XCTAssertTrue(reloading.contains("\nMONOTONIC_USEC="), reloading)
+        try notify.receive(until: { $0.split(separator: "\n").contains("READY=1") })
         process.terminate()
         try notify.receive(until: { $0.split(separator: "\n").contains("STOPPING=1") })
         process.waitUntilExit()
@@ -123,7 +139,7 @@ final class SystemdTests: DaemonTestCase {
             executable: activate,
             arguments: [
                 "-l", socketPath, try TestPaths.product("armvisord"), "--socket", "\(workDirectory)/unused.sock",
-                "--state-dir", "\(workDirectory)/state",
+                "--state-dir", "\(workDirectory)/state", "--socket-mode", "0600",
             ],
             environment: [:])
         try waitForSocket(socketPath)
@@ -134,6 +150,10 @@ final class SystemdTests: DaemonTestCase {
         let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
         XCTAssertTrue(log.contains("armvisord: listening on \(socketPath) (socket activation)"), log)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(workDirectory)/unused.sock"))
+        // The socket unit's SocketMode= applies, not the daemon's socket-mode.
+        XCTAssertTrue(log.contains("socket-mode and socket-group do not apply to the socket systemd passed"), log)
+        let mode = try FileManager.default.attributesOfItem(atPath: socketPath)[.posixPermissions] as? NSNumber
+        XCTAssertNotEqual(mode?.intValue, 0o600)
         try stopDaemon()
         // The socket file belongs to whoever created it (the socket unit): left in place.
         XCTAssertTrue(FileManager.default.fileExists(atPath: socketPath), "inherited socket file removed")
