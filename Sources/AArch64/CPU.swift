@@ -83,6 +83,24 @@ public final class CPU: @unchecked Sendable {
     /// Inner-Shareable TLBI, so every other vCPU of the VM drops its translations too.
     public var broadcastTLBInvalidation: (@Sendable () -> Void)?
 
+    /// Set by the highvisor: called on this core's thread when the guest executes IC IVAU (with
+    /// the machine-physical page it names) or IC IALLUIS (nil), both broadcast to the Inner
+    /// Shareable domain (Arm ARM D7.4.4), so the other vCPUs drop decoded code of that page.
+    public var broadcastCodeInvalidation: (@Sendable (UInt64?) -> Void)?
+
+    /// Asks the core to drop its decoded blocks at its next block boundary, without leaving
+    /// `run` (another vCPU invalidated the instruction cache). Thread-safe.
+    public func requestCodeInvalidation() {
+        _ = requests.loadThenBitwiseOr(with: Self.codeInvalidationRequest, ordering: .releasing)
+    }
+
+    /// Whether this core holds decoded code from the machine-physical page (read by other
+    /// vCPUs' threads deciding whom an IC IVAU concerns; a stale answer costs at most a
+    /// needless flush, or misses code decoded after the invalidation, which is then current).
+    public func holdsCode(physicalPage: UInt64) -> Bool {
+        memory.contains(physicalPage) && memory.isCodePage(physicalPage)
+    }
+
     /// Set by the highvisor: called on this core's thread when the guest writes a timer control
     /// or compare register, so the expiry can be armed.
     public var timerChanged: (@Sendable (CPU) -> Void)?
@@ -101,6 +119,7 @@ public final class CPU: @unchecked Sendable {
     static let maintenanceRequest: UInt32 = 4
     static let kickRequest: UInt32 = 1
     static let invalidationRequest: UInt32 = 2
+    static let codeInvalidationRequest: UInt32 = 8
 
     /// Acts on the request word; true when `run` must return `.kick`.
     @inline(never)
@@ -109,6 +128,10 @@ public final class CPU: @unchecked Sendable {
         if pending & Self.invalidationRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
             invalidateStage2()
+        }
+        if pending & Self.codeInvalidationRequest != 0 {
+            _ = requests.loadThenBitwiseAnd(with: ~Self.codeInvalidationRequest, ordering: .acquiring)
+            invalidateDecodedCode()
         }
         return pending & Self.kickRequest != 0
     }

@@ -54,6 +54,12 @@ public struct CoreState: Sendable {
     public var exclusiveArmed: Bool = false
     public var exclusiveAddress: UInt64 = 0
     public var exclusiveSize: UInt64 = 0
+    /// What the load-exclusive read (the first and, for a pair, the second register). The global
+    /// monitor is the memory itself: a store-exclusive succeeds only if an atomic compare-and-swap
+    /// finds these values still there, so a store by another vCPU in between makes it fail
+    /// (`CPU.executeOrderedAccess`).
+    public var exclusiveValue: UInt64 = 0
+    public var exclusiveValue2: UInt64 = 0
     /// The event register of WFE/SEV (Arm ARM D1.16.1).
     public var eventRegister: Bool = false
 

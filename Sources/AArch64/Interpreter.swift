@@ -1,3 +1,5 @@
+import Atomics
+
 /// The execution loop: runs decoded blocks until an exit to EL2, a kick, or the budget.
 ///
 /// Hot-path rules (docs/ARCHITECTURE.md): only unsafe pointers and scalars are live in the loop,
@@ -378,8 +380,12 @@ extension CPU {
                     s.pointee.eventRegister = true
                 case .clrex:
                     s.pointee.exclusiveArmed = false
-                case .hint, .barrier, .prefetch:
+                case .hint, .prefetch:
                     break
+                case .barrier:
+                    // DMB/DSB order this vCPU's accesses for the others: x86 may satisfy a load
+                    // before an earlier store is visible, so a full fence (MFENCE) stands for both.
+                    atomicMemoryFence(ordering: .sequentiallyConsistent)
                 case .isb:
                     pc &+= 4
                     continue blockLoop

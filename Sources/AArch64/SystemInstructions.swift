@@ -88,15 +88,21 @@ extension CPU {
             guard let p = dataPointer(operand, length: 1, type: .read, insn: nil, pc: pc, maintenance: true) else {
                 return outcomeOfFailedAccess()
             }
-            if memory.isCodePage(memory.physicalAddress(of: p)) { invalidateDecodedCode() }
+            let page = memory.physicalAddress(of: p) & ~0xFFF
+            if memory.isCodePage(page) { invalidateDecodedCode() }
+            broadcastCodeInvalidation?(page)
             return .done(0)
         default:
             break
         }
         guard el >= 1 else { return .undefined }
         switch (e.op1, e.crn, e.crm, e.op2) {
-        case (0, 7, 5, 0), (0, 7, 1, 0):  // IC IALLU, IC IALLUIS
+        case (0, 7, 5, 0):  // IC IALLU: this PE only
             invalidateDecodedCode()
+            return .done(0)
+        case (0, 7, 1, 0):  // IC IALLUIS: every PE of the Inner Shareable domain
+            invalidateDecodedCode()
+            broadcastCodeInvalidation?(nil)
             return .done(0)
         case (0, 7, 6, 1):  // DC IVAC: an invalidate is a write as far as permissions go
             guard dataPointer(operand, length: 1, type: .write, insn: nil, pc: pc, maintenance: true) != nil else {

@@ -6,6 +6,10 @@ public enum ExitDisposition: Sendable, Equatable {
     case skipInstruction
     /// A trapped WFI: sleep until an interrupt is pending or the vCPU is kicked, then skip it.
     case waitForInterrupt
+    /// PSCI CPU_SUSPEND: sleep as for WFI, then re-enter at the PC the exit left (after the HVC).
+    case suspend
+    /// PSCI CPU_OFF: this vCPU leaves its loop powered off until a CPU_ON names it.
+    case powerOff
     /// Stop the whole VM.
     case stop(StopReason, detail: String)
 }

@@ -21,6 +21,13 @@ public struct ExitTable: Sendable {
         return ExitHandlers.injectUndefined(vcpu)
     }
 
+    /// The standard handlers with PSCI over SMC instead of HVC-only (`psci = "smc"`).
+    public static let smcConduit: ExitTable = {
+        var table = standard
+        table[.smc64] = ExitHandlers.secureMonitorCallPSCI
+        return table
+    }()
+
     /// The handlers every VM gets.
     public static let standard: ExitTable = {
         var table = ExitTable()
@@ -47,10 +54,23 @@ public enum ExitHandlers {
         return PSCI.handleCall(vcpu)
     }
 
-    /// EC 0x17: SMC trapped by HCR_EL2.TSC. The conduit is HVC on this board, and with no EL3
-    /// the SMC is UNDEFINED, so the guest gets the UNDEF it would get without a hypervisor.
+    /// EC 0x17: SMC trapped by HCR_EL2.TSC, with the HVC conduit. With no EL3 the SMC is
+    /// UNDEFINED, so the guest gets the UNDEF it would get without a hypervisor.
     @Sendable public static func secureMonitorCall(_ vcpu: VCPU) -> ExitDisposition {
         injectUndefined(vcpu)
+    }
+
+    /// EC 0x17 with the SMC conduit (`psci = "smc"`): the call is PSCI/SMCCC, as KVM handles it.
+    /// A trapped SMC's preferred return is the SMC itself (Arm ARM D1.10.1), so completing the
+    /// call moves past it.
+    @Sendable public static func secureMonitorCallPSCI(_ vcpu: VCPU) -> ExitDisposition {
+        vcpu.counters.increment(.hypercalls)
+        let disposition = PSCI.handleCall(vcpu)
+        switch disposition {
+        case .resume, .suspend, .powerOff: vcpu.cpu.skipInstruction()
+        default: break
+        }
+        return disposition
     }
 
     /// EC 0x24: a stage-2 data abort (KVM `kvm_handle_guest_abort`). In a memory slot it is

@@ -13,8 +13,12 @@ import AArch64
 /// RAM is reserved, not allocated: a VM configured with 1 GiB that touches 16 MiB costs the host
 /// about 16 MiB plus its page tables.
 public final class MachineMemory: @unchecked Sendable {
-    /// The core's view of all of it.
+    /// The first core's view of all of it (and the view the highvisor and devices use).
     public let physical: PhysicalMemory
+    /// One view per core: the same memory, each with its own `CodeMap`, so a core's record of
+    /// which pages it holds decoded is its own (vCPU threads never share a code map; code written
+    /// for another vCPU reaches it through the guest's IC maintenance, which is broadcast).
+    private let coreViews: [PhysicalMemory]
     public let ramBase: UInt64
     public let ramSize: UInt64
     /// Machine-physical address and size of the read-only memory after RAM.
@@ -22,7 +26,7 @@ public final class MachineMemory: @unchecked Sendable {
     public let romSize: UInt64
     /// The machine-physical range of the stage-2 table pool.
     public let tablePool: Range<UInt64>
-    private let codeMap: CodeMap
+    private let codeMaps: [CodeMap]
     private let mappingLength: Int
 
     public struct AllocationError: Error, CustomStringConvertible {
@@ -33,15 +37,16 @@ public final class MachineMemory: @unchecked Sendable {
         }
     }
 
-    /// `romSize` (a multiple of 4 KB) reserves read-only memory after RAM for `romSlot`.
-    public init(base: UInt64, size: UInt64, romSize: UInt64 = 0) throws {
+    /// `romSize` (a multiple of 4 KB) reserves read-only memory after RAM for `romSlot`; `cores`
+    /// is the number of vCPUs that get their own view (`view(forCore:)`).
+    public init(base: UInt64, size: UInt64, romSize: UInt64 = 0, cores: Int = 1) throws {
         let poolSize = Stage2.tablePagesNeeded(for: [size, romSize]) << 12
         let total = size + romSize + poolSize
         let length = Int(total)
         let mapping = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
         guard let mapping, mapping != MAP_FAILED else { throw AllocationError(size: size, errno: errno) }
         do {
-            codeMap = try CodeMap(ramSize: total)
+            codeMaps = try (0..<max(cores, 1)).map { _ in try CodeMap(ramSize: total) }
         } catch {
             munmap(mapping, length)
             throw error
@@ -52,8 +57,13 @@ public final class MachineMemory: @unchecked Sendable {
         romPhysical = base + size
         self.romSize = romSize
         tablePool = (base + size + romSize)..<(base + total)
-        physical = PhysicalMemory(base: base, size: total, host: mapping, codeMap: codeMap)
+        coreViews = codeMaps.map { PhysicalMemory(base: base, size: total, host: mapping, codeMap: $0) }
+        physical = coreViews[0]
     }
+
+    /// The view core `index` runs on. A VM with more vCPUs than the memory was made for shares
+    /// views round-robin (only tests build such a VM).
+    public func view(forCore index: Int) -> PhysicalMemory { coreViews[index % coreViews.count] }
 
     deinit {
         munmap(physical.host, mappingLength)

@@ -9,7 +9,8 @@ public final class VCPUCounters: @unchecked Sendable {
         case worldSwitches, instructionsRetired, mmioReads, mmioWrites, mmioUnclaimed, hypercalls,
             wfiSleeps, kicks, blocksBuilt, systemRegisterTraps, stage2TranslationFaults, stage2AccessFlagFaults,
             stage2PermissionFaults, stage2WalkFaults, stage2FetchFaults, readOnlyWrites, tlbHits, tlbMisses,
-            tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent
+            tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent,
+            wakeupsByInterrupt, wakeupsByTimer, wakeupsByKick, ipisReceived
     }
 
     private static let exitBase = 32
@@ -30,6 +31,11 @@ public final class VCPUCounters: @unchecked Sendable {
     public func increment(_ counter: Counter, by amount: UInt64 = 1) {
         let a = atomic(counter.rawValue)
         a.store(a.load(ordering: .relaxed) &+ amount, ordering: .relaxed)
+    }
+
+    /// An atomic increment, for the few counters other threads bump (`ipisReceived`).
+    public func incrementFromAnyThread(_ counter: Counter, by amount: UInt64 = 1) {
+        atomic(counter.rawValue).wrappingIncrement(by: amount, ordering: .relaxed)
     }
 
     @inline(__always)
@@ -84,6 +90,12 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var listRegisterOverflows: UInt64 = 0
     public var timerExpiries: UInt64 = 0
     public var sgisSent: UInt64 = 0
+    /// SGIs (IPIs) that other vCPUs of the VM sent to these vCPUs.
+    public var ipisReceived: UInt64 = 0
+    /// What ended WFI sleeps and PSCI CPU_SUSPEND standbys: `interrupt` (one became pending),
+    /// `timer` (the vCPU's timer deadline passed), `kick` (pause, stop, or a kick from another
+    /// thread).
+    public var wakeups: [String: UInt64] = [:]
     public var uptimeSeconds: Double = 0
     /// Guest instructions per microsecond of the VM's running time.
     public var mips: Double = 0
@@ -116,6 +128,13 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         listRegisterOverflows += counters.value(.listRegisterOverflows)
         timerExpiries += counters.value(.timerExpiries)
         sgisSent += counters.value(.sgisSent)
+        ipisReceived += counters.value(.ipisReceived)
+        for (name, counter) in [
+            ("interrupt", VCPUCounters.Counter.wakeupsByInterrupt), ("timer", .wakeupsByTimer),
+            ("kick", .wakeupsByKick),
+        ] {
+            wakeups[name, default: 0] += counters.value(counter)
+        }
         for ec in UInt8(0)..<64 {
             let n = counters.exits(exceptionClass: ec)
             if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
@@ -150,6 +169,10 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("list register overflows", "\(listRegisterOverflows)")
         row("timer expiries", "\(timerExpiries)")
         row("SGIs sent", "\(sgisSent)")
+        row("IPIs received", "\(ipisReceived)")
+        for name in ["interrupt", "timer", "kick"] {
+            row("wake-ups by \(name)", "\(wakeups[name] ?? 0)")
+        }
         row("uptime (s)", String(format: "%.3f", uptimeSeconds))
         row("MIPS", String(format: "%.1f", mips))
         lines.append("  exits by exception class:")

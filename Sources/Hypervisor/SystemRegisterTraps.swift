@@ -16,6 +16,10 @@ public enum SystemRegisterTraps {
         if encoding == GICRegister.sgi1r && !isRead, let gic = vcpu.vm?.gic {
             let targets = gic.sendSGI(cpu.x(rt), from: vcpu.index)
             vcpu.counters.increment(.sgisSent, by: UInt64(targets.count))
+            let vcpus = vcpu.vm?.vcpus ?? []
+            for target in targets where vcpus.indices.contains(target) {
+                vcpus[target].counters.incrementFromAnyThread(.ipisReceived)
+            }
             for target in targets where target != vcpu.index { gic.kick(target) }
             return .skipInstruction
         }

@@ -26,7 +26,7 @@ public final class VCPU: @unchecked Sendable {
         self.vm = vm
         self.bus = bus
         self.exitTable = exitTable
-        cpu = CPU(memory: memory.physical)
+        cpu = CPU(memory: memory.view(forCore: index))
         queue = DispatchQueue(label: "armvisor.\(vm.name).vcpu\(index)", qos: .userInitiated)
         timerSource.setEventHandler { [weak self] in self?.kick() }
         timerSource.schedule(deadline: .distantFuture)
@@ -66,17 +66,33 @@ public final class VCPU: @unchecked Sendable {
         wakeup.signal()
     }
 
-    func start(_ finished: @escaping @Sendable (VCPU, StopRecord?) -> Void) {
+    /// How a vCPU's loop ended.
+    enum LoopEnd: Sendable {
+        /// The VM stops; the record when this vCPU stopped it, nil when it was stopped from
+        /// elsewhere.
+        case stopped(StopRecord?)
+        /// PSCI CPU_OFF: the vCPU is off until a CPU_ON starts its loop again.
+        case poweredOff
+    }
+
+    /// Runs the vCPU's loop on its queue. `entry`: a CPU_ON — the core is reset to start at
+    /// `pc` with X0 = `context` (PSCI DEN0022 6.4: EL1h, MMU and caches off, DAIF masked).
+    func start(entry: (pc: UInt64, context: UInt64)? = nil, _ finished: @escaping @Sendable (VCPU, LoopEnd) -> Void) {
         queue.async { [self] in
-            let record = runLoop()
-            finished(self, record)
+            if let entry {
+                cpu.reset(entry: entry.pc, x0: entry.context, mpidr: mpidr)
+                vm?.poweredOn(self)
+            }
+            let end = runLoop()
+            finished(self, end)
         }
     }
 
-    /// The lowvisor loop. Returns the stop record when this vCPU stopped the VM, nil when the VM
-    /// was stopped from elsewhere.
-    private func runLoop() -> StopRecord? {
-        guard let vm else { return nil }
+    /// The lowvisor loop.
+    private func runLoop() -> LoopEnd {
+        guard let vm else { return .stopped(nil) }
+        // A vCPU started while the VM is pausing or stopping parks or leaves before running.
+        if vm.checkpoint(self) == .stop { return .stopped(nil) }
         let gic = vm.gic
         while true {
             gic?.flush(self)
@@ -96,7 +112,7 @@ public final class VCPU: @unchecked Sendable {
                 counters.increment(.kicks)
                 cpu.acknowledgeKick()
                 counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
-                if vm.checkpoint(self) == .stop { return nil }
+                if vm.checkpoint(self) == .stop { return .stopped(nil) }
                 continue
             case .trap:
                 let ec = Syndrome.exceptionClass(cpu.state.pointee.exitSyndrome)
@@ -112,10 +128,17 @@ public final class VCPU: @unchecked Sendable {
                     cpu.skipInstruction()
                 // A stop or pause kick that woke the WFI is still pending: the next
                 // `cpu.run` returns `.kick` before running guest code.
+                case .suspend:
+                    counters.increment(.wfiSleeps)
+                    waitForWakeup()
+                case .powerOff:
+                    counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
+                    counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
+                    return .poweredOff
                 case .stop(let reason, let detail):
                     counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)
                     counters.set(.blocksBuilt, cpu.blocks.blocksBuilt)
-                    return StopRecord(reason: reason, detail: detail)
+                    return .stopped(StopRecord(reason: reason, detail: detail))
                 }
             }
         }
@@ -136,13 +159,22 @@ public final class VCPU: @unchecked Sendable {
     /// device line, an SGI, a stop or pause) or its timer's deadline.
     private func waitForWakeup() {
         while true {
-            if cpu.hasPendingKick { return }
-            if let gic = vm?.gic, gic.hasPendingInterrupt(self) { return }
-            guard let deadline = timerDeadline else {
-                wakeup.wait()
+            if let gic = vm?.gic, gic.hasPendingInterrupt(self) {
+                counters.increment(.wakeupsByInterrupt)
                 return
             }
-            if wakeup.wait(timeout: deadline) == .success { return }
+            if cpu.hasPendingKick {
+                counters.increment(.wakeupsByKick)
+                return
+            }
+            if let deadline = timerDeadline {
+                if wakeup.wait(timeout: deadline) == .timedOut {
+                    counters.increment(.wakeupsByTimer)
+                    return
+                }
+            } else {
+                wakeup.wait()
+            }
         }
     }
 }

@@ -34,14 +34,24 @@ extension VirtualMachine {
     /// has parked, or with an error if the VM stopped first. Throws at once, changing nothing,
     /// unless the VM is `running` with no pause or stop in progress.
     public func pause(then completion: @escaping @Sendable (StateError?) -> Void) throws {
-        try lifecycle.withLock { life in
+        let alreadyComplete = try lifecycle.withLock { life -> Bool in
             guard life.state == .running else {
                 throw StateError(message: "VM '\(name)' is \(life.state.rawValue); only a running VM can pause")
             }
             guard !life.stopRequested else { throw StateError(message: "VM '\(name)' is stopping; it cannot pause") }
             guard !life.pausing else { throw StateError(message: "VM '\(name)' is already pausing") }
+            // Every vCPU powered off: nothing to stop, the VM is paused at once.
+            if life.runningVCPUs == 0 {
+                life.state = .paused
+                return true
+            }
             life.pausing = true
             life.pauseWaiters.append(completion)
+            return false
+        }
+        if alreadyComplete {
+            completion(nil)
+            return
         }
         for vcpu in vcpus { vcpu.kick() }
     }
@@ -87,17 +97,17 @@ extension VirtualMachine {
 
     /// Each vCPU's index, MPIDR, state, and its PC when it is not running guest code.
     public var vcpuInfo: [VCPUInfo] {
-        let (state, parked, started) = lifecycle.withLock { ($0.state, $0.parked, $0.startedAt != nil) }
+        let (state, parked, power) = lifecycle.withLock { ($0.state, $0.parked, $0.power) }
         return vcpus.map { vcpu in
             let vcpuState: VCPUInfo.State
             switch state {
             case .created: vcpuState = .created
             case .stopped: vcpuState = .stopped
             case .running, .paused:
-                if vcpu.index != 0 || !started {
+                if power[vcpu.index] == .off {
                     vcpuState = .offline
                 } else {
-                    vcpuState = parked[vcpu.index] ? .paused : .running
+                    vcpuState = parked[vcpu.index] || state == .paused ? .paused : .running
                 }
             }
             let pc = vcpuState == .paused || vcpuState == .stopped ? vcpu.cpu.pc : nil
@@ -115,7 +125,7 @@ public struct VCPUInfo: Codable, Sendable, Equatable {
         case running
         /// Parked by a pause.
         case paused
-        /// Never brought online (secondary vCPUs wait for PSCI CPU_ON).
+        /// Powered off: secondary vCPUs until PSCI CPU_ON, and any vCPU after CPU_OFF.
         case offline
         case stopped
     }

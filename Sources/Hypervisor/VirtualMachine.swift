@@ -30,7 +30,10 @@ public final class VirtualMachine: @unchecked Sendable {
         var stopRequested = false
         /// The record a stop from outside ends with (`requestStop`), unless the guest stopped first.
         var requestedStop: StopRecord?
+        /// vCPU loops alive (on, or on-pending: started by CPU_ON and not yet running).
         var runningVCPUs = 0
+        /// Each vCPU's PSCI power state.
+        var power: [PowerState] = []
         var stopHandlers: [@Sendable (StopRecord) -> Void] = []
         /// Set by `pause` until every running vCPU has parked (then `state` becomes `paused`).
         var pausing = false
@@ -48,8 +51,14 @@ public final class VirtualMachine: @unchecked Sendable {
             return indices
         }
 
-        /// True when a pause is in progress and every running vCPU has parked.
-        var pauseComplete: Bool { pausing && !stopRequested && runningVCPUs > 0 && parkedCount == runningVCPUs }
+        /// True when a pause is in progress and every running vCPU has parked (at once when every
+        /// vCPU is powered off).
+        var pauseComplete: Bool { pausing && !stopRequested && parkedCount == runningVCPUs }
+    }
+
+    /// A vCPU's power state as PSCI sees it (DEN0022 5.1.8 AFFINITY_INFO).
+    enum PowerState {
+        case off, onPending, on
     }
 
     public let name: String
@@ -96,8 +105,17 @@ public final class VirtualMachine: @unchecked Sendable {
             vcpu.cpu.broadcastTLBInvalidation = { [weak self, unowned vcpu] in
                 for other in self?.vcpus ?? [] where other !== vcpu { other.cpu.requestStage2Invalidation() }
             }
+            vcpu.cpu.broadcastCodeInvalidation = { [weak self, unowned vcpu] page in
+                for other in self?.vcpus ?? [] where other !== vcpu {
+                    if let page, !other.cpu.holdsCode(physicalPage: page) { continue }
+                    other.cpu.requestCodeInvalidation()
+                }
+            }
         }
-        lifecycle.withLock { $0.parked = Array(repeating: false, count: vcpus.count) }
+        lifecycle.withLock {
+            $0.parked = Array(repeating: false, count: vcpus.count)
+            $0.power = Array(repeating: .off, count: vcpus.count)
+        }
     }
 
     /// Pages written since `startDirtyLog` (guest-physical page addresses).
@@ -164,8 +182,76 @@ public final class VirtualMachine: @unchecked Sendable {
             life.state = .running
             life.startedAt = .now
             life.runningVCPUs = 1
+            life.power[0] = .on
         }
-        vcpus[0].start { [self] _, record in vcpuFinished(record) }
+        vcpus[0].start { [self] vcpu, end in loopEnded(vcpu, end) }
+    }
+
+    // MARK: PSCI power management
+
+    /// PSCI CPU_ON (DEN0022 5.1.4): powers on the vCPU whose MPIDR affinity is `target`, to
+    /// start at `entry` with X0 = `context`. Returns the PSCI status: SUCCESS, ALREADY_ON,
+    /// ON_PENDING, or INVALID_PARAMETERS for an affinity no vCPU has. The state change is made
+    /// under the lifecycle lock, so of several concurrent CPU_ONs for one target exactly one
+    /// succeeds.
+    func powerOn(target: UInt64, entry: UInt64, context: UInt64) -> Int64 {
+        guard let index = vcpus.firstIndex(where: { $0.mpidr & PSCI.affinityMask == target & PSCI.affinityMask })
+        else { return PSCI.ReturnCode.invalidParameters }
+        let outcome = lifecycle.withLock { life -> Int64 in
+            guard life.state == .running, !life.stopRequested else { return PSCI.ReturnCode.internalFailure }
+            switch life.power[index] {
+            case .on: return PSCI.ReturnCode.alreadyOn
+            case .onPending: return PSCI.ReturnCode.onPending
+            case .off:
+                life.power[index] = .onPending
+                life.runningVCPUs += 1
+                return PSCI.ReturnCode.success
+            }
+        }
+        if outcome == PSCI.ReturnCode.success {
+            vcpus[index].start(entry: (entry, context)) { [self] vcpu, end in loopEnded(vcpu, end) }
+        }
+        return outcome
+    }
+
+    /// Called on a CPU_ON'd vCPU's own queue once its core is reset, before it runs.
+    func poweredOn(_ vcpu: VCPU) {
+        lifecycle.withLock { $0.power[vcpu.index] = .on }
+    }
+
+    /// PSCI AFFINITY_INFO (DEN0022 5.1.8): ON if any vCPU whose affinity matches `target` at
+    /// levels `lowestLevel` and above is on, else ON_PENDING if one is being powered on, else
+    /// OFF; INVALID_PARAMETERS when no vCPU matches.
+    func affinityInfo(target: UInt64, lowestLevel: Int) -> Int64 {
+        let ignored: UInt64 = lowestLevel >= 3 ? 0xFF_FFFF : (1 << (8 * UInt64(lowestLevel))) - 1
+        let mask = PSCI.affinityMask & ~ignored
+        let selected = vcpus.indices.filter { vcpus[$0].mpidr & mask == target & mask }
+        guard !selected.isEmpty else { return PSCI.ReturnCode.invalidParameters }
+        let states = lifecycle.withLock { life in selected.map { life.power[$0] } }
+        if states.contains(.on) { return PSCI.AffinityState.on }
+        if states.contains(.onPending) { return PSCI.AffinityState.onPending }
+        return PSCI.AffinityState.off
+    }
+
+    /// A vCPU's loop ended: powered off by CPU_OFF, or leaving because the VM stops.
+    private func loopEnded(_ vcpu: VCPU, _ end: VCPU.LoopEnd) {
+        switch end {
+        case .stopped(let record):
+            vcpuFinished(record)
+        case .poweredOff:
+            let (finishNow, waiters) = lifecycle.withLock { life -> (Bool, [@Sendable (StateError?) -> Void]) in
+                life.power[vcpu.index] = .off
+                life.runningVCPUs -= 1
+                if life.stopRequested { return (life.runningVCPUs == 0, []) }
+                guard life.pauseComplete else { return (false, []) }
+                life.pausing = false
+                life.state = .paused
+                defer { life.pauseWaiters = [] }
+                return (false, life.pauseWaiters)
+            }
+            for waiter in waiters { waiter(nil) }
+            if finishNow { finish() }
+        }
     }
 
     /// The record of a stop requested from outside with no other reason.
@@ -176,15 +262,20 @@ public final class VirtualMachine: @unchecked Sendable {
     /// guest stopped it first. Harmless when the VM is created or stopped, or already stopping
     /// (the first request's record counts).
     public func requestStop(_ record: StopRecord = VirtualMachine.stoppedOnRequest) {
-        let release = lifecycle.withLock { life -> [Int]? in
+        let outcome = lifecycle.withLock { life -> (release: [Int], idle: Bool)? in
             guard life.state == .running || life.state == .paused, !life.stopRequested else { return nil }
             life.stopRequested = true
             life.requestedStop = record
-            return life.unpark()
+            return (life.unpark(), life.runningVCPUs == 0)
         }
-        guard let release else { return }
+        guard let outcome else { return }
+        // Every vCPU powered off (CPU_OFF on the last one): no loop is left to notice the stop.
+        if outcome.idle {
+            finish()
+            return
+        }
         for vcpu in vcpus { vcpu.kick() }
-        for index in release { vcpus[index].release() }
+        for index in outcome.release { vcpus[index].release() }
     }
 
     private func vcpuFinished(_ record: StopRecord?) {
@@ -200,7 +291,12 @@ public final class VirtualMachine: @unchecked Sendable {
         }
         if first { for vcpu in vcpus { vcpu.kick() } }
         for index in release { vcpus[index].release() }
-        guard done else { return }
+        if done { finish() }
+    }
+
+    /// Every vCPU loop has ended and a stop was requested or made: run the shutdown hooks, then
+    /// move to `stopped` and tell the waiters.
+    private func finish() {
         for hook in shutdownHooks { hook() }
         let (record, handlers, pauseWaiters) = lifecycle.withLock { life in
             let record = life.stop ?? life.requestedStop ?? Self.stoppedOnRequest

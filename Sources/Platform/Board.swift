@@ -18,6 +18,7 @@ public enum Board {
     ) throws -> VirtualMachine {
         let memorySize = try configuration.memoryBytes()
         let cpus = try configuration.cpuCount()
+        let conduit = try configuration.psciConduit()
         let ramBase = BoardRegion.ram.base
         let image: GuestImage?
         let firmware: [UInt8]?
@@ -59,12 +60,13 @@ public enum Board {
         let memory: MachineMemory
         do {
             memory = try MachineMemory(
-                base: ramBase, size: memorySize, romSize: firmware == nil ? 0 : Self.flashBankSize)
+                base: ramBase, size: memorySize, romSize: firmware == nil ? 0 : Self.flashBankSize, cores: cpus)
         } catch {
             throw ConfigurationError("\(error)")
         }
         let vm = VirtualMachine(
-            name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }],
+            name: name, memory: memory, bus: bus, vcpuCount: cpus,
+            exitTable: conduit == .smc ? .smcConduit : .standard, shutdownHooks: [{ console.drain() }],
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
@@ -91,7 +93,7 @@ public enum Board {
         } else {
             dtb = try BoardDeviceTree.build(
                 memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr), bootargs: configuration.append ?? "",
-                initrd: initrdRange)
+                initrd: initrdRange, psciMethod: conduit.rawValue)
         }
         if let dumpDeviceTree {
             guard FileManager.default.createFile(atPath: dumpDeviceTree, contents: Data(dtb)) else {

@@ -74,7 +74,8 @@ public enum BoardDeviceTree {
 
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
     public static func build(
-        memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "", initrd: Range<UInt64>? = nil
+        memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "", initrd: Range<UInt64>? = nil,
+        psciMethod: String = "hvc"
     ) throws -> [UInt8] {
         let fdt = try DeviceTreeWriter()
         let uart = BoardRegion.uart.window
@@ -117,7 +118,7 @@ public enum BoardDeviceTree {
 
         try fdt.beginNode("psci")
         try fdt.property("compatible", strings: ["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
-        try fdt.property("method", string: "hvc")
+        try fdt.property("method", string: psciMethod)
         try fdt.endNode()
 
         // GICv3 (QEMU virt `create_gic`): GICD then the redistributor region.

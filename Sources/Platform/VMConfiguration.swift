@@ -23,16 +23,21 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public var initrd: String?
     /// The kernel command line (`/chosen/bootargs`).
     public var append: String?
+    /// The PSCI conduit: `hvc` (default, as KVM) or `smc` (SMC calls are PSCI calls, as with
+    /// QEMU's `virtualization=on` boards and firmware at EL3). Goes into the device tree's
+    /// `/psci/method`.
+    public var psci: String?
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
     public static let minimumMemory: UInt64 = 1 << 20
-    public static let maximumCPUs = 1
+    public static let maximumCPUs = 8
 
     public init(
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
-        bios: String? = nil, initrd: String? = nil, append: String? = nil
+        bios: String? = nil, initrd: String? = nil, append: String? = nil, psci: String? = nil
     ) {
+        self.psci = psci
         self.memory = memory
         self.cpus = cpus
         self.kernel = kernel
@@ -44,7 +49,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console, dtb, bios, initrd, append
+        case memory, cpus, kernel, console, dtb, bios, initrd, append, psci
     }
 
     private struct AnyKey: CodingKey {
@@ -70,6 +75,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         bios = try c.decodeIfPresent(String.self, forKey: .bios)
         initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
         append = try c.decodeIfPresent(String.self, forKey: .append)
+        psci = try c.decodeIfPresent(String.self, forKey: .psci)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -91,7 +97,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
             console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios,
-            initrd: other.initrd ?? initrd, append: other.append ?? append)
+            initrd: other.initrd ?? initrd, append: other.append ?? append, psci: other.psci ?? psci)
     }
 
     public func memoryBytes() throws -> UInt64 {
@@ -106,6 +112,19 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("memory size '\(memory)' is not a multiple of 4 KiB")
         }
         return bytes
+    }
+
+    /// The PSCI conduit named by `psci`.
+    public enum PSCIConduit: String, Sendable {
+        case hvc, smc
+    }
+
+    public func psciConduit() throws -> PSCIConduit {
+        guard let psci else { return .hvc }
+        guard let conduit = PSCIConduit(rawValue: psci) else {
+            throw ConfigurationError("invalid psci '\(psci)' (expected hvc or smc)")
+        }
+        return conduit
     }
 
     public func cpuCount() throws -> Int {

@@ -25,6 +25,7 @@ struct Run: ParsableCommand {
     @Option(help: "Initial ramdisk for a Linux kernel (placed as QEMU does, announced in /chosen).")
     var initrd: String?
     @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
+    @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
@@ -36,7 +37,7 @@ struct Run: ParsableCommand {
             configuration = configuration.overridden(
                 by: VMConfiguration(
                     memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                    append: append))
+                    append: append, psci: psci))
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
             try vm.start()

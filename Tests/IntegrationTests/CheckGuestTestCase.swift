@@ -15,11 +15,12 @@ class CheckGuestTestCase: XCTestCase {
     /// `qemuMachine`: the `-M` argument of the QEMU reference run (`virt,gic-version=3` for
     /// guests that program the GICv3, which QEMU's `virt` does not select by default).
     func assertGuestPassesEveryCheck(
-        _ name: String, checks: [String], notModelledByQEMU: [String], qemuMachine: String = "virt",
+        _ name: String, checks: [String], notModelledByQEMU: [String], qemuMachine: String = "virt", cpus: Int = 1,
         file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let guest = try TestPaths.guest(name)
-        let result = try ProcessRunner.run(try TestPaths.product("armvisor"), ["run", "--kernel", guest], timeout: 60)
+        let result = try ProcessRunner.run(
+            try TestPaths.product("armvisor"), ["run", "--kernel", guest, "--cpus", "\(cpus)"], timeout: 120)
         let output = result.stdout
         XCTAssertEqual(result.reason, .exit, "terminated by a signal", file: file, line: line)
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
@@ -34,18 +35,20 @@ class CheckGuestTestCase: XCTestCase {
         XCTAssertEqual(output, checks.map { "PASS \($0)\n" }.joined() + "DONE\n", file: file, line: line)
 
         try compareWithQEMU(
-            guest: guest, armvisorOutput: output, notModelled: notModelledByQEMU, machine: qemuMachine)
+            guest: guest, armvisorOutput: output, notModelled: notModelledByQEMU, machine: qemuMachine, cpus: cpus)
     }
 
     private func compareWithQEMU(
-        guest: String, armvisorOutput: String, notModelled: [String], machine: String
+        guest: String, armvisorOutput: String, notModelled: [String], machine: String, cpus: Int
     ) throws {
         guard let qemu = Self.findOnPath("qemu-system-aarch64") else {
             print("\(Self.self): qemu-system-aarch64 not on PATH; QEMU comparison skipped")
             return
         }
         let result = try ProcessRunner.run(
-            qemu, ["-M", machine, "-cpu", "cortex-a57", "-nographic", "-m", "128M", "-kernel", guest], timeout: 20)
+            qemu,
+            ["-M", machine, "-cpu", "cortex-a57", "-smp", "\(cpus)", "-nographic", "-m", "128M", "-kernel", guest],
+            timeout: 60)
         XCTAssertEqual(result.reason, .exit, "QEMU terminated by a signal")
         XCTAssertEqual(result.status, 0, "QEMU: \(result.stderr)")
         let qemuOutput = result.stdout
