@@ -163,7 +163,9 @@ public final class CPU: @unchecked Sendable {
         let vttbr = state.pointee.vttbrEL2
         let vtcr = state.pointee.vtcrEL2
         let retired = state.pointee.instructionsRetired
+        let gicVersion2 = state.pointee.gicVersion2
         state.pointee = CoreState()
+        state.pointee.gicVersion2 = gicVersion2
         state.pointee.hcrEL2 = hcr
         state.pointee.vttbrEL2 = vttbr
         state.pointee.vtcrEL2 = vtcr

@@ -89,6 +89,10 @@ public struct CoreState: Sendable {
     /// ICH_VMCR_EL2: VPMR [31:24], VBPR1 [20:18], VEOIM [9], VENG1 [1], VENG0 [0].
     public var ichVMCR: UInt64 = 3 << 18
     public var ichAP1R0: UInt64 = 0
+    /// The VM's GIC is a GICv2: the PE has no system-register CPU interface (ICC_* accesses are
+    /// UNDEFINED, ID_AA64PFR0_EL1.GIC = 0) and the guest uses the memory-mapped GICv2 CPU
+    /// interface instead (`CPU.accessGICv2CPUInterface`), served from the same list registers.
+    public var gicVersion2: Bool = false
     /// Interrupt lines the virtual GIC drives into the PE (HCR_EL2.VI's bit position), OR'd with
     /// HCR_EL2.{VI,VF,VSE} when the core decides whether an interrupt is due.
     public var gicSignals: UInt64 = 0

@@ -13,6 +13,8 @@ public enum GICVirtualInterface {
     /// ICH_VTR_EL2: PRIbits = 5, PREbits = 5, ListRegs = 4 (each field holds value − 1).
     public static let vtr: UInt64 = 4 << 29 | 4 << 26 | UInt64(listRegisterCount - 1)
     public static let spurious: UInt64 = 1023
+    /// GICC_IIDR of the GICv2 CPU interface: implementer Arm (0x43B), architecture version 2.
+    public static let gicv2InterfaceIdentification: UInt64 = 0x0002_043B
 
     // ICH_LR<n>_EL2 fields.
     public static let stateShift: UInt64 = 62
@@ -117,12 +119,18 @@ extension CPU {
         return best
     }
 
+    /// Whether the virtual CPU interface signals interrupts: ICH_VMCR_EL2.VENG1 for GICv3; for a
+    /// GICv2 guest, whose interrupts all go through the list registers as one group, either
+    /// GICV_CTLR.EnableGrp0 or EnableGrp1.
+    private var interfaceEnabled: Bool {
+        let s = state.pointee
+        return s.ichVMCR & (s.gicVersion2 ? 3 : GICVirtualInterface.vmcrENG1) != 0
+    }
+
     /// Recomputes the virtual IRQ line the GIC drives into this PE.
     func updateVirtualIRQ() {
         let s = state
-        let signal =
-            s.pointee.ichVMCR & GICVirtualInterface.vmcrENG1 != 0
-            && highestPendingListRegister(checkPreemption: true) != nil
+        let signal = interfaceEnabled && highestPendingListRegister(checkPreemption: true) != nil
         if signal {
             s.pointee.gicSignals |= HypervisorConfiguration.vi
         } else {
@@ -137,9 +145,62 @@ extension CPU {
             .count <= 1
     }
 
+    /// The GICv3 CPU-interface system registers.
+    static let systemRegisterInterface: Set<SystemRegisterEncoding> = [
+        GICRegister.pmr, GICRegister.iar1, GICRegister.eoir1, GICRegister.hppir1, GICRegister.bpr1, GICRegister.ctlr,
+        GICRegister.sre, GICRegister.igrpen0, GICRegister.igrpen1, GICRegister.iar0, GICRegister.eoir0,
+        GICRegister.hppir0, GICRegister.bpr0, GICRegister.ap1r0, GICRegister.dir, GICRegister.rpr, GICRegister.sgi1r,
+        GICRegister.asgi1r, GICRegister.sgi0r,
+    ]
+
+    /// ICC_* accesses from the guest. Returns nil for an encoding that is not a CPU-interface
+    /// register. With a GICv2 there is no system-register interface: ICC_SRE_EL1 reads as 0
+    /// (SRE = 0: memory-mapped interface only) and every other ICC_* register is UNDEFINED.
+    func accessVirtualCPUInterface(_ e: SystemRegisterEncoding, write: Bool, value: UInt64) -> SystemAccess? {
+        if state.pointee.gicVersion2 {
+            guard Self.systemRegisterInterface.contains(e) else { return nil }
+            return e == GICRegister.sre ? .done(0) : .undefined
+        }
+        return virtualInterfaceAccess(e, write: write, value: value)
+    }
+
+    /// The GICv2 CPU interface as the guest sees it at 0x0801_0000 (Arm IHI 0048B, 4.3 and 5.3
+    /// GICV_*): the same virtual interface as the ICV_* registers, addressed by offset. GICV_CTLR
+    /// has ICH_VMCR_EL2's layout: EnableGrp0 [0], EnableGrp1 [1], AckCtl [2], FIQEn [3], CBPR [4],
+    /// EOImode [9]. Both groups are signalled as virtual IRQs (FIQEn is stored, not acted on). The
+    /// aliased group-1 registers (AIAR, AEOIR, AHPPIR) act as IAR, EOIR, HPPIR; GICV_BPR is the
+    /// group-0 binary point and GICV_ABPR the group-1 one, which governs preemption. An SGI's
+    /// INTID carries its source CPU in bits [12:10], as the highvisor loaded it.
+    public func accessGICv2CPUInterface(offset: UInt64, write: Bool, value: UInt64) -> UInt64 {
+        let s = state
+        func register(_ e: SystemRegisterEncoding) -> UInt64 {
+            guard case .done(let result) = virtualInterfaceAccess(e, write: write, value: value) else { return 0 }
+            return write ? 0 : result
+        }
+        switch offset {
+        case 0x000:
+            if write {
+                s.pointee.ichVMCR = (s.pointee.ichVMCR & ~0x21F) | (value & 0x21F)
+                updateVirtualIRQ()
+            }
+            return s.pointee.ichVMCR & 0x21F
+        case 0x004: return register(GICRegister.pmr)
+        case 0x008: return register(GICRegister.bpr0)
+        case 0x00C, 0x020: return write ? 0 : register(GICRegister.iar1)
+        case 0x010, 0x024: return write ? register(GICRegister.eoir1) : 0
+        case 0x014: return write ? 0 : register(GICRegister.rpr)
+        case 0x018, 0x028: return write ? 0 : register(GICRegister.hppir1)
+        case 0x01C: return register(GICRegister.bpr1)
+        case 0x0D0, 0x0E0: return register(GICRegister.ap1r0)
+        case 0x0FC: return write ? 0 : GICVirtualInterface.gicv2InterfaceIdentification
+        case 0x1000: return write ? register(GICRegister.dir) : 0
+        default: return 0
+        }
+    }
+
     /// ICV_* accesses (Arm IHI 0069 chapter 8 register descriptions). Returns nil for an
     /// encoding that is not a CPU-interface register.
-    func accessVirtualCPUInterface(_ e: SystemRegisterEncoding, write: Bool, value: UInt64) -> SystemAccess? {
+    private func virtualInterfaceAccess(_ e: SystemRegisterEncoding, write: Bool, value: UInt64) -> SystemAccess? {
         let s = state
         switch e {
         case GICRegister.sre:
@@ -195,8 +256,7 @@ extension CPU {
             return .done(listRegister(n) & 0xFFFF_FFFF)
         case GICRegister.iar1:
             if write { return .undefined }
-            guard s.pointee.ichVMCR & GICVirtualInterface.vmcrENG1 != 0,
-                let n = highestPendingListRegister(checkPreemption: true)
+            guard interfaceEnabled, let n = highestPendingListRegister(checkPreemption: true)
             else { return .done(GICVirtualInterface.spurious) }
             // Pending → active; the priority becomes the running priority.
             let lr = listRegister(n)

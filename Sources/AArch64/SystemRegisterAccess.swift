@@ -145,7 +145,10 @@ extension CPU {
             case SystemRegister.midrEL1: return .done(s.pointee.midr)
             case SystemRegister.mpidrEL1: return .done(s.pointee.mpidr)
             case SystemRegister.revidrEL1: return .done(0)
-            case SystemRegister.idAA64PFR0EL1: return .done(Identification.idAA64PFR0)
+            case SystemRegister.idAA64PFR0EL1:
+                // GIC [27:24] = 0 for a GICv2 VM: no system-register CPU interface.
+                let pfr0 = Identification.idAA64PFR0
+                return .done(state.pointee.gicVersion2 ? pfr0 & ~(0xF << 24) : pfr0)
             case SystemRegister.idAA64DFR0EL1: return .done(Identification.idAA64DFR0)
             case SystemRegister.idAA64ISAR0EL1: return .done(Identification.idAA64ISAR0)
             case SystemRegister.idAA64MMFR0EL1: return .done(Identification.idAA64MMFR0)

@@ -11,29 +11,38 @@ public protocol MMIODevice: AnyObject, Sendable {
     /// guest access reaches it as consecutive accesses of this size, lowest address first
     /// (what QEMU's memory core does for `max_access_size`).
     var maximumAccessSize: Int { get }
+    /// A read by a particular vCPU, for devices whose registers are banked per CPU (the GICv2
+    /// distributor's INTIDs 0–31 and CPU interface). Defaults to `read(offset:size:)`.
+    func read(offset: UInt64, size: Int, by vcpu: VCPU) -> UInt64
+    /// A write by a particular vCPU; defaults to `write(offset:size:value:)`.
+    func write(offset: UInt64, size: Int, value: UInt64, by vcpu: VCPU)
 }
 
 extension MMIODevice {
     public var maximumAccessSize: Int { 8 }
+    public func read(offset: UInt64, size: Int, by vcpu: VCPU) -> UInt64 { read(offset: offset, size: size) }
+    public func write(offset: UInt64, size: Int, value: UInt64, by vcpu: VCPU) {
+        write(offset: offset, size: size, value: value)
+    }
 
     /// Reads `size` bytes, split into accesses the device takes.
-    func busRead(offset: UInt64, size: Int) -> UInt64 {
+    func busRead(offset: UInt64, size: Int, by vcpu: VCPU) -> UInt64 {
         let unit = maximumAccessSize
-        guard size > unit else { return read(offset: offset, size: size) }
+        guard size > unit else { return read(offset: offset, size: size, by: vcpu) }
         var value: UInt64 = 0
         for part in stride(from: 0, to: size, by: unit) {
-            let piece = read(offset: offset + UInt64(part), size: unit) & ((1 << UInt64(unit * 8)) &- 1)
+            let piece = read(offset: offset + UInt64(part), size: unit, by: vcpu) & ((1 << UInt64(unit * 8)) &- 1)
             value |= piece << UInt64(part * 8)
         }
         return value
     }
 
     /// Writes `size` bytes, split into accesses the device takes.
-    func busWrite(offset: UInt64, size: Int, value: UInt64) {
+    func busWrite(offset: UInt64, size: Int, value: UInt64, by vcpu: VCPU) {
         let unit = maximumAccessSize
-        guard size > unit else { return write(offset: offset, size: size, value: value) }
+        guard size > unit else { return write(offset: offset, size: size, value: value, by: vcpu) }
         for part in stride(from: 0, to: size, by: unit) {
-            write(offset: offset + UInt64(part), size: unit, value: value >> UInt64(part * 8))
+            write(offset: offset + UInt64(part), size: unit, value: value >> UInt64(part * 8), by: vcpu)
         }
     }
 }

@@ -30,9 +30,9 @@ public enum MMIOEmulation {
         if write {
             let value = size == 8 ? cpu.x(rt) : cpu.x(rt) & ((1 << UInt64(size * 8)) - 1)
             vcpu.counters.increment(.mmioWrites)
-            device.busWrite(offset: offset, size: size, value: value)
+            device.busWrite(offset: offset, size: size, value: value, by: vcpu)
         } else {
-            var value = device.busRead(offset: offset, size: size)
+            var value = device.busRead(offset: offset, size: size, by: vcpu)
             if size < 8 { value &= (1 << UInt64(size * 8)) - 1 }
             if iss & (1 << 21) != 0 && size < 8 {  // SSE: sign-extend
                 let shift = UInt64(64 - size * 8)

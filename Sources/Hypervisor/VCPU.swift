@@ -96,7 +96,13 @@ public final class VCPU: @unchecked Sendable {
         let gic = vm.gic
         while true {
             gic?.flush(self)
-            let exit = cpu.run(budget: Self.budget)
+            var exit = cpu.run(budget: Self.budget)
+            // A GICv2 guest's CPU-interface accesses are served from the loaded list registers
+            // before they are synced, as KVM's hyp code does (`__vgic_v2_perform_cpuif_access`
+            // in `fixup_guest_exit`), and the guest re-entered at once.
+            while exit == .trap, let window = gic?.cpuInterfaceWindow, servedCPUInterfaceAccess(window) {
+                exit = cpu.run(budget: Self.budget)
+            }
             gic?.sync(self)
             if cpu.takeMaintenanceRequest() { counters.increment(.maintenanceInterrupts) }
             counters.increment(.worldSwitches)
@@ -142,6 +148,23 @@ public final class VCPU: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The GICv2 fast path: when the exit is a data abort on the CPU-interface window, performs
+    /// the access on the list registers, completes the instruction and returns true.
+    private func servedCPUInterfaceAccess(_ window: Range<UInt64>) -> Bool {
+        let s = cpu.state.pointee
+        let ec = Syndrome.exceptionClass(s.exitSyndrome)
+        guard ec == ExceptionClass.dataAbortLowerEL.rawValue,
+            window.contains(Syndrome.ipa(hpfar: s.exitIPAPage, far: s.exitFaultAddress))
+        else { return false }
+        counters.increment(.worldSwitches)
+        counters.countExit(exceptionClass: ec)
+        switch MMIOEmulation.handle(self) {
+        case .skipInstruction: cpu.skipInstruction()
+        default: break
+        }
+        return true
     }
 
     /// Sleeps on the parking semaphore (no polling, no host CPU) until `release()`. Only the

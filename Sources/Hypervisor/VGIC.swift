@@ -1,8 +1,10 @@
 import AArch64
 import Synchronization
 
-/// The virtual GICv3 of one VM (Arm IHI 0069; KVM `arch/arm64/kvm/vgic/`): the distributor and
-/// one redistributor per vCPU emulated over MMIO, the interrupt state of every INTID, and the
+/// The virtual GIC of one VM (Arm IHI 0069 GICv3, IHI 0048B GICv2; KVM `arch/arm64/kvm/vgic/`):
+/// for GICv3 the distributor and one redistributor per vCPU emulated over MMIO, for GICv2 the
+/// distributor (with INTIDs 0–31 banked per CPU, ITARGETSR, GICD_SGIR) and the memory-mapped CPU
+/// interface (`VGICv2Registers.swift`); the interrupt state of every INTID, and the
 /// flush/sync of pending and active interrupts into each vCPU's list registers, which the core's
 /// virtual CPU interface (`GICVirtualInterface`) serves to the guest without exits.
 ///
@@ -27,8 +29,11 @@ public final class VGIC: @unchecked Sendable {
         var priority: UInt8 = 0
         var edge = false
         var group1 = false
-        /// GICD_IROUTER (SPIs).
+        /// GICD_IROUTER (GICv3 SPIs), or the GICD_ITARGETSR byte (GICv2 SPIs).
         var route: UInt64 = 0
+        /// GICv2 SGIs: the CPUs whose pending request waits (bit n = from CPU n); each source is
+        /// delivered separately, with its CPU ID in the INTID bits [12:10].
+        var sources: UInt8 = 0
         var pending: Bool { latched || (!edge && level) }
     }
 
@@ -52,15 +57,23 @@ public final class VGIC: @unchecked Sendable {
 
     let state: Mutex<State>
     let mpidrs: [UInt64]
+    /// 2 or 3: the architecture the guest sees.
+    public let version: Int
+    /// GICv2: where the guest finds the CPU interface (the GICV frame), whose accesses the vCPU
+    /// loop serves on its fast path, before the list registers are synced.
+    public let cpuInterfaceWindow: Range<UInt64>?
     /// Kicks a vCPU (to flush a newly pending interrupt into it, or wake it from WFI).
     var kick: @Sendable (Int) -> Void = { _ in }
 
-    public init(vcpuCount: Int, mpidrs: [UInt64]) {
+    public init(vcpuCount: Int, mpidrs: [UInt64], version: Int = 3, cpuInterfaceWindow: Range<UInt64>? = nil) {
         self.mpidrs = mpidrs
+        self.version = version == 2 ? 2 : 3
+        self.cpuInterfaceWindow = version == 2 ? cpuInterfaceWindow : nil
         var sgiPPI = [Interrupt](repeating: Interrupt(), count: 32)
         for i in 0..<16 {
             sgiPPI[i].edge = true
-            sgiPPI[i].enabled = false
+            // GICv2 SGIs are always enabled (KVM's vGICv2); GICv3 ones start disabled.
+            sgiPPI[i].enabled = version == 2
         }
         state = Mutex(
             State(
@@ -72,12 +85,28 @@ public final class VGIC: @unchecked Sendable {
             ))
     }
 
-    /// The vCPU an SPI is routed to (GICD_IROUTER affinity; 1-of-N routing picks vCPU 0).
-    func target(of route: UInt64) -> Int {
+    /// The vCPU an SPI is routed to: GICv3 GICD_IROUTER affinity (1-of-N routing picks vCPU 0);
+    /// GICv2 the lowest CPU of the GICD_ITARGETSR byte (as KVM), nil when it names none; with one
+    /// CPU, GICv2 targets are RAZ/WI and every SPI goes to CPU 0 (IHI 0048B 4.3.12).
+    func target(of route: UInt64) -> Int? {
+        if version == 2 {
+            if mpidrs.count == 1 { return 0 }
+            let targets = route & 0xFF
+            guard targets != 0 else { return nil }
+            let cpu = targets.trailingZeroBitCount
+            return cpu < mpidrs.count ? cpu : nil
+        }
         if route & (1 << 31) != 0 { return 0 }
         let affinity = route & 0xFF_00FF_FFFF
         return mpidrs.firstIndex { $0 & 0xFF_00FF_FFFF == affinity } ?? 0
     }
+
+    /// Group 1 for GICv3 (the non-secure guest's group); for GICv2 every interrupt, whatever
+    /// its GICD_IGROUPR bit, is signalled as an IRQ (FIQs are not modelled).
+    func deliverable(_ irq: Interrupt) -> Bool { version == 2 || irq.group1 }
+
+    /// GICD_CTLR enables forwarding: EnableGrp1 (GICv3), Enable or EnableGrp1 (GICv2).
+    func forwarding(_ control: UInt32) -> Bool { control & (version == 2 ? 3 : 2) != 0 }
 
     // MARK: Lines from devices and timers
 
@@ -115,11 +144,11 @@ public final class VGIC: @unchecked Sendable {
                 if line && !s.local[index][ppi].level { expiries += 1 }
                 s.local[index][ppi].level = line
             }
-            let groupEnabled = s.distributorControl & 2 != 0
+            let groupEnabled = forwarding(s.distributorControl)
             var candidates: [(intid: Int, priority: UInt8, active: Bool)] = []
             for intid in 0..<32 {
                 let irq = s.local[index][intid]
-                if irq.active || (groupEnabled && irq.enabled && irq.pending && irq.group1) {
+                if irq.active || (groupEnabled && irq.enabled && irq.pending && deliverable(irq)) {
                     candidates.append((intid, irq.priority, irq.active))
                 }
             }
@@ -127,7 +156,7 @@ public final class VGIC: @unchecked Sendable {
                 let irq = s.shared[spi]
                 guard irq.active || (irq.pending && irq.enabled) else { continue }
                 guard target(of: irq.route) == index else { continue }
-                if irq.active || (groupEnabled && irq.group1) {
+                if irq.active || (groupEnabled && deliverable(irq)) {
                     candidates.append((32 + spi, irq.priority, irq.active))
                 }
             }
@@ -149,8 +178,17 @@ public final class VGIC: @unchecked Sendable {
                 if irq.pending && irq.enabled {
                     lr |= GICVirtualInterface.statePending
                     injected += 1
-                    // The list register now holds the pending state of an edge interrupt.
-                    if irq.edge { irq.latched = false }
+                    if version == 2 && c.intid < 16 && irq.sources != 0 {
+                        // One source at a time: its CPU ID goes in vINTID [12:10] (as KVM loads
+                        // a GICv2 SGI); the SGI stays pending while other sources wait.
+                        let source = irq.sources.trailingZeroBitCount
+                        irq.sources &= ~(1 << UInt8(source))
+                        lr |= UInt64(source) << 10
+                        irq.latched = irq.sources != 0
+                    } else if irq.edge {
+                        // The list register now holds the pending state of an edge interrupt.
+                        irq.latched = false
+                    }
                 }
                 s[c.intid, index] = irq
                 s.loaded[index][n] = c.intid
@@ -178,7 +216,11 @@ public final class VGIC: @unchecked Sendable {
                 var irq = s[intid, index]
                 let pending = lr & GICVirtualInterface.statePending != 0
                 irq.active = lr & GICVirtualInterface.stateActive != 0
-                if irq.edge {
+                if version == 2 && intid < 16 && pending {
+                    // Not acknowledged yet: the source waits for the next flush.
+                    irq.sources |= 1 << UInt8((lr >> 10) & 7)
+                    irq.latched = true
+                } else if irq.edge {
                     irq.latched = irq.latched || pending
                 } else if !pending {
                     irq.latched = false  // a software-set pending state was acknowledged
@@ -195,13 +237,15 @@ public final class VGIC: @unchecked Sendable {
         let index = vcpu.index
         let timers = vcpu.cpu.timerCondition(virtual: true) || vcpu.cpu.timerCondition(virtual: false)
         return state.withLock { s in
-            guard s.distributorControl & 2 != 0 else { return false }
+            guard forwarding(s.distributorControl) else { return false }
             if timers && (s.local[index][Self.virtualTimerPPI].enabled || s.local[index][Self.physicalTimerPPI].enabled)
             {
                 return true
             }
-            if s.local[index].contains(where: { $0.enabled && $0.pending && $0.group1 }) { return true }
-            return s.shared.contains { $0.enabled && $0.pending && $0.group1 && target(of: $0.route) == index }
+            if s.local[index].contains(where: { $0.enabled && $0.pending && deliverable($0) }) { return true }
+            return s.shared.contains {
+                $0.enabled && $0.pending && deliverable($0) && target(of: $0.route) == index
+            }
         }
     }
 
@@ -225,6 +269,27 @@ public final class VGIC: @unchecked Sendable {
         }
         state.withLock { s in
             for t in targets { s.local[t][intid].latched = true }
+        }
+        return targets
+    }
+
+    /// GICD_SGIR (GICv2, IHI 0048B 4.3.15): TargetListFilter [25:24] (0: the CPUTargetList
+    /// [23:16], 1: every CPU but the sender, 2: the sender), SGIINTID [3:0]. Each target
+    /// records the sender as a source. Returns the targets.
+    func sendSGIv2(_ value: UInt64, from sender: Int) -> [Int] {
+        let intid = Int(value & 0xF)
+        let targets: [Int]
+        switch (value >> 24) & 3 {
+        case 0: targets = mpidrs.indices.filter { (value >> 16) & 0xFF & (1 << UInt64($0)) != 0 }
+        case 1: targets = mpidrs.indices.filter { $0 != sender }
+        case 2: targets = [sender]
+        default: targets = []
+        }
+        state.withLock { s in
+            for t in targets {
+                s.local[t][intid].sources |= 1 << UInt8(sender & 7)
+                s.local[t][intid].latched = true
+            }
         }
         return targets
     }

@@ -48,7 +48,7 @@ extension VGIC {
                     case .clearActive: if selected { irq.active = false }
                     }
                     if irq.enabled && irq.pending && !(before.enabled && before.pending) {
-                        newlyPending.append(intid < 32 ? vcpu : target(of: irq.route))
+                        if let t = intid < 32 ? vcpu : target(of: irq.route) { newlyPending.append(t) }
                     }
                     s[intid, vcpu] = irq
                 }

@@ -96,6 +96,7 @@ public final class VirtualMachine: @unchecked Sendable {
             vcpu.cpu.state.pointee.mpidr = vcpu.mpidr
             vcpu.cpu.setStage2(vttbr: stage2.vttbr, vtcr: Stage2.vtcr)
             vcpu.cpu.setHypervisorConfiguration(HypervisorConfiguration.guestDefault | HypervisorConfiguration.vm)
+            vcpu.cpu.state.pointee.gicVersion2 = gic?.version == 2
         }
         gic?.kick = { [weak self] index in
             guard let self, self.vcpus.indices.contains(index) else { return }

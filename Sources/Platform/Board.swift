@@ -19,6 +19,7 @@ public enum Board {
         let memorySize = try configuration.memoryBytes()
         let cpus = try configuration.cpuCount()
         let conduit = try configuration.psciConduit()
+        let gicVersion = try configuration.gicVersion()
         let ramBase = BoardRegion.ram.base
         let image: GuestImage?
         let firmware: [UInt8]?
@@ -37,19 +38,36 @@ public enum Board {
 
         let console = try makeConsole(configuration.console ?? "stdio")
         let uart = PL011(backend: console)
-        // The virtual GICv3: distributor and one 128 KiB redistributor per vCPU; the PL011
-        // drives SPI 1 (QEMU virt's a15irqmap).
-        let gic = VGIC(vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) })
+        // The virtual GIC: for GICv3 the distributor and one 128 KiB redistributor per vCPU, for
+        // GICv2 the distributor and the CPU interface; the PL011 drives SPI 1 (QEMU virt's
+        // a15irqmap).
+        let cpuInterface = BoardRegion.gicCPUInterface.window
+        let gic = VGIC(
+            vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) }, version: gicVersion,
+            cpuInterfaceWindow: cpuInterface.base..<(cpuInterface.base + cpuInterface.size))
         if let spi = BoardRegion.uart.spi { uart.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
         var windows: [MMIOBus.Window] = [
-            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart),
-            .init(
-                base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
-                device: VGICDistributor(gic)),
-            .init(
-                base: BoardRegion.gicRedistributors.base, size: UInt64(cpus) * 0x2_0000,
-                device: VGICRedistributors(gic)),
+            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart)
         ]
+        if gicVersion == 2 {
+            windows += [
+                .init(
+                    base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
+                    device: VGICv2Distributor(gic)),
+                .init(
+                    base: BoardRegion.gicCPUInterface.base, size: BoardRegion.gicCPUInterface.window.size,
+                    device: VGICv2CPUInterface()),
+            ]
+        } else {
+            windows += [
+                .init(
+                    base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
+                    device: VGICDistributor(gic)),
+                .init(
+                    base: BoardRegion.gicRedistributors.base, size: UInt64(cpus) * 0x2_0000,
+                    device: VGICRedistributors(gic)),
+            ]
+        }
         if firmware != nil {
             windows.append(
                 .init(
@@ -93,7 +111,7 @@ public enum Board {
         } else {
             dtb = try BoardDeviceTree.build(
                 memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr), bootargs: configuration.append ?? "",
-                initrd: initrdRange, psciMethod: conduit.rawValue)
+                initrd: initrdRange, psciMethod: conduit.rawValue, gicVersion: gicVersion)
         }
         if let dumpDeviceTree {
             guard FileManager.default.createFile(atPath: dumpDeviceTree, contents: Data(dtb)) else {

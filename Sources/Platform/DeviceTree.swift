@@ -75,7 +75,7 @@ public enum BoardDeviceTree {
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
     public static func build(
         memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "", initrd: Range<UInt64>? = nil,
-        psciMethod: String = "hvc"
+        psciMethod: String = "hvc", gicVersion: Int = 3
     ) throws -> [UInt8] {
         let fdt = try DeviceTreeWriter()
         let uart = BoardRegion.uart.window
@@ -121,28 +121,46 @@ public enum BoardDeviceTree {
         try fdt.property("method", string: psciMethod)
         try fdt.endNode()
 
-        // GICv3 (QEMU virt `create_gic`): GICD then the redistributor region.
         let distributor = BoardRegion.gicDistributor.window
-        let redistributors = BoardRegion.gicRedistributors.base
-        try fdt.beginNode("intc@\(String(distributor.base, radix: 16))")
-        try fdt.property("compatible", string: "arm,gic-v3")
-        try fdt.property("#interrupt-cells", cells: [3])
-        try fdt.property("interrupt-controller", bytes: [])
-        // As QEMU writes them (room for an ITS child node); dtc wants them on a provider.
-        try fdt.property("#address-cells", cells: [2])
-        try fdt.property("#size-cells", cells: [2])
-        try fdt.property("ranges", bytes: [])
-        try fdt.property("#redistributor-regions", cells: [1])
-        try fdt.property(
-            "reg", u64: [distributor.base, distributor.size, redistributors, UInt64(cpuMPIDRs.count) * 0x2_0000])
-        try fdt.property("phandle", cells: [gicPhandle])
-        try fdt.endNode()
+        if gicVersion == 2 {
+            // GICv2 (QEMU virt `create_gic`): GICD, then the CPU interface.
+            let cpuInterface = BoardRegion.gicCPUInterface.window
+            try fdt.beginNode("intc@\(String(distributor.base, radix: 16))")
+            try fdt.property("compatible", string: "arm,cortex-a15-gic")
+            try fdt.property("#interrupt-cells", cells: [3])
+            try fdt.property("interrupt-controller", bytes: [])
+            // As QEMU writes them (room for a GICv2m child); dtc wants them on a provider.
+            try fdt.property("#address-cells", cells: [2])
+            try fdt.property("#size-cells", cells: [2])
+            try fdt.property("ranges", bytes: [])
+            try fdt.property("reg", u64: [distributor.base, distributor.size, cpuInterface.base, cpuInterface.size])
+            try fdt.property("phandle", cells: [gicPhandle])
+            try fdt.endNode()
+        } else {
+            // GICv3 (QEMU virt `create_gic`): GICD then the redistributor region.
+            let redistributors = BoardRegion.gicRedistributors.base
+            try fdt.beginNode("intc@\(String(distributor.base, radix: 16))")
+            try fdt.property("compatible", string: "arm,gic-v3")
+            try fdt.property("#interrupt-cells", cells: [3])
+            try fdt.property("interrupt-controller", bytes: [])
+            // As QEMU writes them (room for an ITS child node); dtc wants them on a provider.
+            try fdt.property("#address-cells", cells: [2])
+            try fdt.property("#size-cells", cells: [2])
+            try fdt.property("ranges", bytes: [])
+            try fdt.property("#redistributor-regions", cells: [1])
+            try fdt.property(
+                "reg", u64: [distributor.base, distributor.size, redistributors, UInt64(cpuMPIDRs.count) * 0x2_0000])
+            try fdt.property("phandle", cells: [gicPhandle])
+            try fdt.endNode()
+        }
 
         // The generic timer's PPIs: secure physical 13, non-secure physical 14, virtual 11,
-        // hypervisor 10 (INTIDs 29, 30, 27, 26), level high.
+        // hypervisor 10 (INTIDs 29, 30, 27, 26), level high; a GICv2 PPI specifier also names
+        // the CPUs it reaches in bits [15:8] (QEMU virt `fdt_add_timer_nodes`).
+        let ppiFlags = levelHigh | (gicVersion == 2 ? UInt32((1 << min(cpuMPIDRs.count, 8)) - 1) << 8 : 0)
         try fdt.beginNode("timer")
         try fdt.property("compatible", strings: ["arm,armv8-timer", "arm,armv7-timer"])
-        try fdt.property("interrupts", cells: [1, 13, levelHigh, 1, 14, levelHigh, 1, 11, levelHigh, 1, 10, levelHigh])
+        try fdt.property("interrupts", cells: [1, 13, ppiFlags, 1, 14, ppiFlags, 1, 11, ppiFlags, 1, 10, ppiFlags])
         try fdt.property("always-on", bytes: [])
         try fdt.endNode()
 

@@ -27,6 +27,9 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     /// QEMU's `virtualization=on` boards and firmware at EL3). Goes into the device tree's
     /// `/psci/method`.
     public var psci: String?
+    /// The interrupt controller: `v3` (default: GICv3 with the system-register CPU interface)
+    /// or `v2` (GICv2 with the memory-mapped CPU interface at 0x0801_0000, up to 8 vCPUs).
+    public var gic: String?
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
@@ -35,9 +38,10 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
 
     public init(
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
-        bios: String? = nil, initrd: String? = nil, append: String? = nil, psci: String? = nil
+        bios: String? = nil, initrd: String? = nil, append: String? = nil, psci: String? = nil, gic: String? = nil
     ) {
         self.psci = psci
+        self.gic = gic
         self.memory = memory
         self.cpus = cpus
         self.kernel = kernel
@@ -49,7 +53,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console, dtb, bios, initrd, append, psci
+        case memory, cpus, kernel, console, dtb, bios, initrd, append, psci, gic
     }
 
     private struct AnyKey: CodingKey {
@@ -76,6 +80,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
         append = try c.decodeIfPresent(String.self, forKey: .append)
         psci = try c.decodeIfPresent(String.self, forKey: .psci)
+        gic = try c.decodeIfPresent(String.self, forKey: .gic)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -97,7 +102,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
             console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios,
-            initrd: other.initrd ?? initrd, append: other.append ?? append, psci: other.psci ?? psci)
+            initrd: other.initrd ?? initrd, append: other.append ?? append, psci: other.psci ?? psci,
+            gic: other.gic ?? gic)
     }
 
     public func memoryBytes() throws -> UInt64 {
@@ -125,6 +131,15 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("invalid psci '\(psci)' (expected hvc or smc)")
         }
         return conduit
+    }
+
+    /// The GIC architecture version named by `gic`: 2 or 3.
+    public func gicVersion() throws -> Int {
+        switch gic {
+        case nil, "v3": return 3
+        case "v2": return 2
+        case let other?: throw ConfigurationError("invalid gic '\(other)' (expected v2 or v3)")
+        }
     }
 
     public func cpuCount() throws -> Int {

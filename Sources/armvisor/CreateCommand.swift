@@ -10,13 +10,15 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
     @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
+    @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
+    @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
 
     /// The configuration as JSON, with relative paths made absolute against the current directory.
     func json() throws -> JSONValue {
         var configuration = VMConfiguration()
         if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
         configuration = configuration.overridden(
-            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console))
+            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console, psci: psci, gic: gic))
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.console = configuration.console.map(Self.absoluteConsole)
         return try JSONValue(encoding: configuration)

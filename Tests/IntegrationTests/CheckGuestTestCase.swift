@@ -13,14 +13,16 @@ class CheckGuestTestCase: XCTestCase {
     }
 
     /// `qemuMachine`: the `-M` argument of the QEMU reference run (`virt,gic-version=3` for
-    /// guests that program the GICv3, which QEMU's `virt` does not select by default).
+    /// guests that program the GICv3, which QEMU's `virt` does not select by default); `cpus`
+    /// vCPUs on both; `arguments`: more `armvisor run` flags (`--gic v2`).
     func assertGuestPassesEveryCheck(
         _ name: String, checks: [String], notModelledByQEMU: [String], qemuMachine: String = "virt", cpus: Int = 1,
-        file: StaticString = #filePath, line: UInt = #line
+        arguments: [String] = [], file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let guest = try TestPaths.guest(name)
         let result = try ProcessRunner.run(
-            try TestPaths.product("armvisor"), ["run", "--kernel", guest, "--cpus", "\(cpus)"], timeout: 120)
+            try TestPaths.product("armvisor"), ["run", "--kernel", guest, "--cpus", "\(cpus)"] + arguments, timeout: 120
+        )
         let output = result.stdout
         XCTAssertEqual(result.reason, .exit, "terminated by a signal", file: file, line: line)
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)

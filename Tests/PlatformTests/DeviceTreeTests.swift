@@ -6,8 +6,8 @@ import XCTest
 
 /// The generated device tree, decompiled by `dtc`, which must accept it without warnings.
 final class DeviceTreeTests: XCTestCase {
-    func testDeviceTreeDecompilesCleanlyAndDescribesTheBoard() throws {
-        let blob = try BoardDeviceTree.build(memorySize: 256 << 20, cpuMPIDRs: [0x8000_0000])
+    /// `dtc -I dtb -O dts` of `blob`: the source text, after asserting dtc accepted it silently.
+    private func decompile(_ blob: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("virt.dtb")
@@ -23,20 +23,51 @@ final class DeviceTreeTests: XCTestCase {
         let dts = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let warnings = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
-        XCTAssertEqual(warnings, "", "dtc warnings")
-        for expected in [
-            "compatible = \"linux,dummy-virt\"", "memory@40000000", "reg = <0x00 0x40000000 0x00 0x10000000>",
-            "enable-method = \"psci\"", "method = \"hvc\"", #"compatible = "arm,pl011\0arm,primecell""#,
-            "stdout-path = \"/pl011@9000000\"", #"clock-names = "uartclk\0apb_pclk""#,
-            "compatible = \"arm,gic-v3\"", "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x80a0000 0x00 0x20000>",
-            "interrupt-parent = <0x8001>", "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
-            "interrupts = <0x00 0x01 0x04>",
-        ] {
+        XCTAssertEqual(process.terminationStatus, 0, file: file, line: line)
+        XCTAssertEqual(warnings, "", "dtc warnings", file: file, line: line)
+        return dts
+    }
+
+    private func assertContains(_ dts: String, _ lines: [String], file: StaticString = #filePath, line: UInt = #line) {
+        for expected in lines {
             // dtc 1.6 prints string lists as "a\0b"; newer versions as "a", "b".
             let alternative = expected.replacingOccurrences(of: #"\0"#, with: #"", ""#)
-            XCTAssertTrue(dts.contains(expected) || dts.contains(alternative), "missing \(expected) in:\n\(dts)")
+            XCTAssertTrue(
+                dts.contains(expected) || dts.contains(alternative), "missing \(expected) in:\n\(dts)", file: file,
+                line: line)
         }
+    }
+
+    func testGICv2FourCPUsAndTheSMCConduit() throws {
+        let blob = try BoardDeviceTree.build(
+            memorySize: 256 << 20, cpuMPIDRs: (0..<4).map { 0x8000_0000 | UInt64($0) }, psciMethod: "smc",
+            gicVersion: 2)
+        let dts = try decompile(blob)
+        assertContains(
+            dts,
+            [
+                "cpu@3", "method = \"smc\"", "compatible = \"arm,cortex-a15-gic\"",
+                "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x8010000 0x00 0x10000>",
+                // PPIs name their CPUs in bits [15:8] with a GICv2: 4 CPUs -> 0xf04.
+                "interrupts = <0x01 0x0d 0xf04 0x01 0x0e 0xf04 0x01 0x0b 0xf04 0x01 0x0a 0xf04>",
+            ])
+        XCTAssertFalse(dts.contains("arm,gic-v3"))
+    }
+
+    func testDeviceTreeDecompilesCleanlyAndDescribesTheBoard() throws {
+        let blob = try BoardDeviceTree.build(memorySize: 256 << 20, cpuMPIDRs: [0x8000_0000])
+        let dts = try decompile(blob)
+        assertContains(
+            dts,
+            [
+                "compatible = \"linux,dummy-virt\"", "memory@40000000", "reg = <0x00 0x40000000 0x00 0x10000000>",
+                "enable-method = \"psci\"", "method = \"hvc\"", #"compatible = "arm,pl011\0arm,primecell""#,
+                "stdout-path = \"/pl011@9000000\"", #"clock-names = "uartclk\0apb_pclk""#,
+                "compatible = \"arm,gic-v3\"", "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x80a0000 0x00 0x20000>",
+                "interrupt-parent = <0x8001>",
+                "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
+                "interrupts = <0x00 0x01 0x04>",
+            ])
     }
 }
 
