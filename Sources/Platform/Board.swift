@@ -40,8 +40,14 @@ public enum Board {
         // drives SPI 1 (QEMU virt's a15irqmap).
         let gic = VGIC(vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) })
         if let spi = BoardRegion.uart.spi { uart.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+        let rtc = PL031()
+        if let spi = BoardRegion.rtc.spi { rtc.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+        let gpio = PL061()
+        if let spi = BoardRegion.gpio.spi { gpio.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
         var windows: [MMIOBus.Window] = [
             .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart),
+            .init(base: BoardRegion.rtc.base, size: BoardRegion.rtc.window.size, device: rtc),
+            .init(base: BoardRegion.gpio.base, size: BoardRegion.gpio.window.size, device: gpio),
             .init(
                 base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
                 device: VGICDistributor(gic)),
@@ -122,6 +128,16 @@ public enum Board {
             vm.setBootState(entry: BoardRegion.flash.base, x0: ramBase)
         }
         return vm
+    }
+
+    /// The PL061 line the power button drives (QEMU virt: "use gpio Pin 3 for power button event").
+    public static let powerButtonPin = 3
+
+    /// The power button of a VM built by `makeVM`: a `GPIOKey` on its PL061's pin 3; nil for a
+    /// VM without the board's GPIO controller.
+    public static func powerButton(of vm: VirtualMachine) -> GPIOKey? {
+        guard let gpio = vm.bus.resolve(BoardRegion.gpio.base)?.device as? PL061 else { return nil }
+        return GPIOKey(gpio: gpio, pin: powerButtonPin)
     }
 
     /// One bank of the `virt` board's flash (QEMU: two 64 MiB pflash banks at 0x0).

@@ -68,6 +68,9 @@ public struct DeviceTreeWriter: ~Copyable {
 public enum BoardDeviceTree {
     public static let clockPhandle: UInt32 = 0x8000
     public static let gicPhandle: UInt32 = 0x8001
+    public static let gpioPhandle: UInt32 = 0x8002
+    /// Linux `include/uapi/linux/input-event-codes.h` KEY_POWER.
+    static let keyPower: UInt32 = 116
     /// Interrupt specifier flags (include/dt-bindings/interrupt-controller): level high.
     static let levelHigh: UInt32 = 4
     public static let uartClockHz: UInt32 = 24_000_000
@@ -161,7 +164,53 @@ public enum BoardDeviceTree {
         if let spi = BoardRegion.uart.spi { try fdt.property("interrupts", cells: [0, UInt32(spi), levelHigh]) }
         try fdt.endNode()
 
+        try rtcNode(fdt)
+        try gpioNodes(fdt)
+
         try fdt.endNode()
         return try fdt.finish()
+    }
+
+    /// The SPI interrupt specifier of a device region: <0 spi level-high>.
+    static func interrupts(of region: BoardRegion) -> [UInt32] {
+        [0, UInt32(region.spi ?? 0), levelHigh]
+    }
+
+    /// PL031 RTC (QEMU virt `create_rtc`): an AMBA primecell on the APB clock with its interrupt.
+    static func rtcNode(_ fdt: borrowing DeviceTreeWriter) throws {
+        let rtc = BoardRegion.rtc.window
+        try fdt.beginNode("pl031@\(String(rtc.base, radix: 16))")
+        try fdt.property("compatible", strings: ["arm,pl031", "arm,primecell"])
+        try fdt.property("reg", u64: [rtc.base, rtc.size])
+        try fdt.property("interrupts", cells: interrupts(of: .rtc))
+        try fdt.property("clocks", cells: [clockPhandle])
+        try fdt.property("clock-names", string: "apb_pclk")
+        try fdt.endNode()
+    }
+
+    /// PL061 GPIO and the power button on its pin 3 (QEMU virt `create_gpio_devices`): the
+    /// controller as an AMBA primecell with two GPIO cells, and a `gpio-keys` node whose
+    /// `poweroff` key reports KEY_POWER.
+    static func gpioNodes(_ fdt: borrowing DeviceTreeWriter) throws {
+        let gpio = BoardRegion.gpio.window
+        try fdt.beginNode("pl061@\(String(gpio.base, radix: 16))")
+        try fdt.property("compatible", strings: ["arm,pl061", "arm,primecell"])
+        try fdt.property("reg", u64: [gpio.base, gpio.size])
+        try fdt.property("interrupts", cells: interrupts(of: .gpio))
+        try fdt.property("#gpio-cells", cells: [2])
+        try fdt.emptyProperty("gpio-controller")
+        try fdt.property("clocks", cells: [clockPhandle])
+        try fdt.property("clock-names", string: "apb_pclk")
+        try fdt.property("phandle", cells: [gpioPhandle])
+        try fdt.endNode()
+
+        try fdt.beginNode("gpio-keys")
+        try fdt.property("compatible", string: "gpio-keys")
+        try fdt.beginNode("poweroff")
+        try fdt.property("label", string: "GPIO Key Poweroff")
+        try fdt.property("linux,code", cells: [keyPower])
+        try fdt.property("gpios", cells: [gpioPhandle, UInt32(Board.powerButtonPin), 0])
+        try fdt.endNode()
+        try fdt.endNode()
     }
 }

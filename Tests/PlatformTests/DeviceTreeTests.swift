@@ -32,6 +32,15 @@ final class DeviceTreeTests: XCTestCase {
             "compatible = \"arm,gic-v3\"", "reg = <0x00 0x8000000 0x00 0x10000 0x00 0x80a0000 0x00 0x20000>",
             "interrupt-parent = <0x8001>", "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
             "interrupts = <0x00 0x01 0x04>",
+            // PL031 RTC on SPI 2.
+            "pl031@9010000 {", #"compatible = "arm,pl031\0arm,primecell""#,
+            "reg = <0x00 0x9010000 0x00 0x1000>", "interrupts = <0x00 0x02 0x04>", "clocks = <0x8000>",
+            "clock-names = \"apb_pclk\"",
+            // PL061 GPIO on SPI 7, and the power button on its pin 3.
+            "pl061@9030000 {", #"compatible = "arm,pl061\0arm,primecell""#,
+            "reg = <0x00 0x9030000 0x00 0x1000>", "interrupts = <0x00 0x07 0x04>", "#gpio-cells = <0x02>",
+            "gpio-controller;", "phandle = <0x8002>", "gpio-keys {", "compatible = \"gpio-keys\"", "poweroff {",
+            "label = \"GPIO Key Poweroff\"", "linux,code = <0x74>", "gpios = <0x8002 0x03 0x00>",
         ] {
             // dtc 1.6 prints string lists as "a\0b"; newer versions as "a", "b".
             let alternative = expected.replacingOccurrences(of: #"\0"#, with: #"", ""#)
