@@ -18,6 +18,7 @@ public enum Board {
     ) throws -> VirtualMachine {
         let memorySize = try configuration.memoryBytes()
         let cpus = try configuration.cpuCount()
+        _ = try configuration.stopTimeoutSeconds()
         let ramBase = BoardRegion.ram.base
         let image: GuestImage?
         let firmware: [UInt8]?

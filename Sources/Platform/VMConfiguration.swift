@@ -23,15 +23,21 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public var initrd: String?
     /// The kernel command line (`/chosen/bootargs`).
     public var append: String?
+    /// Seconds a graceful `stop` (and the daemon's shutdown) waits, after pressing the power
+    /// button, for the guest to power off through PSCI before it forces the stop. Default 30.
+    public var stopTimeout: Double?
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
     public static let minimumMemory: UInt64 = 1 << 20
     public static let maximumCPUs = 1
+    public static let defaultStopTimeout: Double = 30
+    /// The longest `stop-timeout` accepted (one hour).
+    public static let maximumStopTimeout: Double = 3600
 
     public init(
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
-        bios: String? = nil, initrd: String? = nil, append: String? = nil
+        bios: String? = nil, initrd: String? = nil, append: String? = nil, stopTimeout: Double? = nil
     ) {
         self.memory = memory
         self.cpus = cpus
@@ -41,10 +47,12 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         self.bios = bios
         self.initrd = initrd
         self.append = append
+        self.stopTimeout = stopTimeout
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case memory, cpus, kernel, console, dtb, bios, initrd, append
+        case stopTimeout = "stop-timeout"
     }
 
     private struct AnyKey: CodingKey {
@@ -70,6 +78,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         bios = try c.decodeIfPresent(String.self, forKey: .bios)
         initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
         append = try c.decodeIfPresent(String.self, forKey: .append)
+        stopTimeout = try c.decodeIfPresent(Double.self, forKey: .stopTimeout)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -91,7 +100,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
             console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios,
-            initrd: other.initrd ?? initrd, append: other.append ?? append)
+            initrd: other.initrd ?? initrd, append: other.append ?? append,
+            stopTimeout: other.stopTimeout ?? stopTimeout)
     }
 
     public func memoryBytes() throws -> UInt64 {
@@ -106,6 +116,16 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError("memory size '\(memory)' is not a multiple of 4 KiB")
         }
         return bytes
+    }
+
+    /// `stop-timeout` in seconds (the default when unset); 0 presses the button and forces at once.
+    public func stopTimeoutSeconds() throws -> Double {
+        guard let stopTimeout else { return Self.defaultStopTimeout }
+        guard stopTimeout.isFinite, stopTimeout >= 0, stopTimeout <= Self.maximumStopTimeout else {
+            throw ConfigurationError(
+                "stop-timeout \(stopTimeout) is outside 0...\(Int(Self.maximumStopTimeout)) seconds")
+        }
+        return stopTimeout
     }
 
     public func cpuCount() throws -> Int {

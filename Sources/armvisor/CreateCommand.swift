@@ -10,13 +10,17 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
     @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
+    @Option(
+        name: .customLong("stop-timeout"),
+        help: "Seconds stop waits for the guest to power off after the power button before forcing it (default 30).")
+    var stopTimeout: Double?
 
     /// The configuration as JSON, with relative paths made absolute against the current directory.
     func json() throws -> JSONValue {
         var configuration = VMConfiguration()
         if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
         configuration = configuration.overridden(
-            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console))
+            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console, stopTimeout: stopTimeout))
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.console = configuration.console.map(Self.absoluteConsole)
         return try JSONValue(encoding: configuration)
