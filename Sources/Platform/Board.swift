@@ -35,6 +35,10 @@ public enum Board {
             firmware = try Self.loadFirmware(bios)
         }
 
+        if configuration.virtioConsole == "stdio" && (configuration.console ?? "stdio") == "stdio" {
+            throw ConfigurationError(
+                "'console' and 'virtio-console' cannot both be stdio: give one of them another backend")
+        }
         let console = try makeConsole(configuration.console ?? "stdio")
         let uart = PL011(backend: console)
         // The virtual GICv3: distributor and one 128 KiB redistributor per vCPU; the PL011
@@ -62,7 +66,6 @@ public enum Board {
                     base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize,
                     device: ErasedFlashBank()))
         }
-        let bus = try MMIOBus(windows: windows)
         let memory: MachineMemory
         do {
             memory = try MachineMemory(
@@ -70,8 +73,12 @@ public enum Board {
         } catch {
             throw ConfigurationError("\(error)")
         }
+        let virtio = try VirtioBoardDevices(configuration: configuration)
+        windows += try virtio.transports(memory: memory, gic: gic, configuration: configuration)
+        let bus = try MMIOBus(windows: windows)
         let vm = VirtualMachine(
-            name: name, memory: memory, bus: bus, vcpuCount: cpus, shutdownHooks: [{ console.drain() }],
+            name: name, memory: memory, bus: bus, vcpuCount: cpus,
+            shutdownHooks: [{ console.drain() }] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
@@ -191,14 +198,14 @@ public enum Board {
         return address
     }
 
-    static func makeConsole(_ spec: String) throws -> FileConsoleBackend {
+    static func makeConsole(_ spec: String, key: String = "console") throws -> FileConsoleBackend {
         let target: FileConsoleBackend.Target
         switch spec {
         case "stdio": target = .standardOutput
         case "null": target = .discard
         default:
             guard spec.hasPrefix("file:"), spec.count > 5 else {
-                throw ConfigurationError("invalid console '\(spec)' (expected stdio, null or file:PATH)")
+                throw ConfigurationError("invalid \(key) '\(spec)' (expected stdio, null or file:PATH)")
             }
             target = .file(String(spec.dropFirst(5)))
         }

@@ -73,6 +73,8 @@ public enum BoardDeviceTree {
     static let keyPower: UInt32 = 116
     /// Interrupt specifier flags (include/dt-bindings/interrupt-controller): level high.
     static let levelHigh: UInt32 = 4
+    /// Rising edge.
+    static let edgeRising: UInt32 = 1
     public static let uartClockHz: UInt32 = 24_000_000
 
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
@@ -166,6 +168,7 @@ public enum BoardDeviceTree {
 
         try rtcNode(fdt)
         try gpioNodes(fdt)
+        try virtioNodes(fdt)
 
         try fdt.endNode()
         return try fdt.finish()
@@ -212,5 +215,23 @@ public enum BoardDeviceTree {
         try fdt.property("gpios", cells: [gpioPhandle, UInt32(Board.powerButtonPin), 0])
         try fdt.endNode()
         try fdt.endNode()
+    }
+
+    /// The 32 virtio-mmio transports (QEMU virt `create_virtio_devices`): `virtio,mmio`, cache
+    /// coherent DMA, a rising-edge SPI each (QEMU's GIC_FDT_IRQ_FLAGS_EDGE_LO_HI).
+    static func virtioNodes(_ fdt: borrowing DeviceTreeWriter) throws {
+        let region = BoardRegion.virtio.window
+        let count = UInt64(32)
+        let size = region.size / count
+        for index in 0..<count {
+            let base = region.base + index * size
+            try fdt.beginNode("virtio_mmio@\(String(base, radix: 16))")
+            try fdt.property("compatible", string: "virtio,mmio")
+            try fdt.property("reg", u64: [base, size])
+            try fdt.emptyProperty("dma-coherent")
+            try fdt.property(
+                "interrupts", cells: [0, UInt32(BoardRegion.virtio.spi ?? 16) + UInt32(index), edgeRising])
+            try fdt.endNode()
+        }
     }
 }

@@ -26,6 +26,48 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     /// Seconds a graceful `stop` (and the daemon's shutdown) waits, after pressing the power
     /// button, for the guest to power off through PSCI before it forces the stop. Default 30.
     public var stopTimeout: Double?
+    /// Raw disk images, each a virtio-blk device (docs/CONFIG.md).
+    public var disks: [Disk]?
+    /// A virtio-rng device fed from the host's entropy pool. Default false.
+    public var rng: Bool?
+    /// The virtio-mmio register layout: 2 (modern, default) or 1 (legacy, QEMU virt's default).
+    public var virtioVersion: Int?
+    /// A virtio-console device on this backend (`null`, `stdio` or `file:PATH`); none by default.
+    public var virtioConsole: String?
+
+    /// A disk: a raw image file, read-write unless `readonly`.
+    public struct Disk: Codable, Sendable, Equatable {
+        public var path: String
+        public var readonly: Bool?
+
+        public init(path: String, readonly: Bool? = nil) {
+            self.path = path
+            self.readonly = readonly
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case path, readonly
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try VMConfiguration.rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue), in: "disk")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            path = try c.decode(String.self, forKey: .path)
+            readonly = try c.decodeIfPresent(Bool.self, forKey: .readonly)
+        }
+
+        /// `--disk PATH[,readonly]`; nil when malformed.
+        public static func parse(_ text: String) -> Disk? {
+            var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            var readonly: Bool?
+            if parts.count > 1, parts.last == "readonly" {
+                readonly = true
+                parts.removeLast()
+            }
+            let path = parts.joined(separator: ",")
+            return path.isEmpty ? nil : Disk(path: path, readonly: readonly)
+        }
+    }
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
@@ -37,7 +79,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
 
     public init(
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
-        bios: String? = nil, initrd: String? = nil, append: String? = nil, stopTimeout: Double? = nil
+        bios: String? = nil, initrd: String? = nil, append: String? = nil, stopTimeout: Double? = nil,
+        disks: [Disk]? = nil, rng: Bool? = nil, virtioVersion: Int? = nil, virtioConsole: String? = nil
     ) {
         self.memory = memory
         self.cpus = cpus
@@ -48,11 +91,18 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         self.initrd = initrd
         self.append = append
         self.stopTimeout = stopTimeout
+        self.disks = disks
+        self.rng = rng
+        self.virtioVersion = virtioVersion
+        self.virtioConsole = virtioConsole
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case memory, cpus, kernel, console, dtb, bios, initrd, append
         case stopTimeout = "stop-timeout"
+        case disks, rng
+        case virtioVersion = "virtio-version"
+        case virtioConsole = "virtio-console"
     }
 
     private struct AnyKey: CodingKey {
@@ -62,13 +112,17 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         init?(intValue: Int) { nil }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
+    /// Throws for the first key of the object being decoded that is not in `known`.
+    static func rejectUnknownKeys(_ decoder: any Decoder, known: [String], in what: String? = nil) throws {
         let all = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
-            throw ConfigurationError(
-                "unknown configuration key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+            let kind = what.map { "\($0) key" } ?? "configuration key"
+            throw ConfigurationError("unknown \(kind) '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try Self.rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         memory = try c.decodeIfPresent(String.self, forKey: .memory)
         cpus = try c.decodeIfPresent(Int.self, forKey: .cpus)
@@ -79,6 +133,10 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
         append = try c.decodeIfPresent(String.self, forKey: .append)
         stopTimeout = try c.decodeIfPresent(Double.self, forKey: .stopTimeout)
+        disks = try c.decodeIfPresent([Disk].self, forKey: .disks)
+        rng = try c.decodeIfPresent(Bool.self, forKey: .rng)
+        virtioVersion = try c.decodeIfPresent(Int.self, forKey: .virtioVersion)
+        virtioConsole = try c.decodeIfPresent(String.self, forKey: .virtioConsole)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -101,7 +159,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
             console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios,
             initrd: other.initrd ?? initrd, append: other.append ?? append,
-            stopTimeout: other.stopTimeout ?? stopTimeout)
+            stopTimeout: other.stopTimeout ?? stopTimeout, disks: other.disks ?? disks, rng: other.rng ?? rng,
+            virtioVersion: other.virtioVersion ?? virtioVersion, virtioConsole: other.virtioConsole ?? virtioConsole)
     }
 
     public func memoryBytes() throws -> UInt64 {

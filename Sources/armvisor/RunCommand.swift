@@ -26,6 +26,7 @@ struct Run: ParsableCommand {
     var initrd: String?
     @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
+    @OptionGroup var virtio: VirtioOptions
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
 
@@ -36,7 +37,8 @@ struct Run: ParsableCommand {
             configuration = configuration.overridden(
                 by: VMConfiguration(
                     memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                    append: append))
+                    append: append)
+            ).overridden(by: virtio.configuration())
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
             try vm.start()

@@ -41,11 +41,16 @@ final class DeviceTreeTests: XCTestCase {
             "reg = <0x00 0x9030000 0x00 0x1000>", "interrupts = <0x00 0x07 0x04>", "#gpio-cells = <0x02>",
             "gpio-controller;", "phandle = <0x8002>", "gpio-keys {", "compatible = \"gpio-keys\"", "poweroff {",
             "label = \"GPIO Key Poweroff\"", "linux,code = <0x74>", "gpios = <0x8002 0x03 0x00>",
+            // 32 virtio-mmio transports, SPI 16 + i, rising edge, DMA coherent.
+            "virtio_mmio@a000000 {", "compatible = \"virtio,mmio\"", "reg = <0x00 0xa000000 0x00 0x200>",
+            "interrupts = <0x00 0x10 0x01>", "dma-coherent;", "virtio_mmio@a003e00 {",
+            "reg = <0x00 0xa003e00 0x00 0x200>", "interrupts = <0x00 0x2f 0x01>",
         ] {
             // dtc 1.6 prints string lists as "a\0b"; newer versions as "a", "b".
             let alternative = expected.replacingOccurrences(of: #"\0"#, with: #"", ""#)
             XCTAssertTrue(dts.contains(expected) || dts.contains(alternative), "missing \(expected) in:\n\(dts)")
         }
+        XCTAssertEqual(dts.components(separatedBy: "compatible = \"virtio,mmio\"").count - 1, 32)
     }
 }
 

@@ -31,6 +31,8 @@ public final class VirtioBlock: VirtioDevice {
         public static let write: UInt32 = 1
         public static let flush: UInt32 = 4
         public static let getID: UInt32 = 8
+        /// VIRTIO_BLK_T_BARRIER (legacy).
+        public static let barrier: UInt32 = 0x8000_0000
     }
 
     /// Status values (§5.2.6).
@@ -119,10 +121,12 @@ public final class VirtioBlock: VirtioDevice {
             UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         }
         let result: UInt8
-        switch type {
-        case RequestType.read:
+        // As QEMU: the legacy OUT bit (0) and BARRIER bit (31) qualify a type rather than make a
+        // new one, so 5 is a flush and 9 a GET_ID.
+        switch type & ~(RequestType.write | RequestType.barrier) {
+        case RequestType.read where type & RequestType.write == 0:
             result = transfer(sector: sector, data: writable, from: 0, write: false)
-        case RequestType.write:
+        case RequestType.read:
             result = readOnly ? RequestStatus.ioError : transfer(sector: sector, data: readable, from: 16, write: true)
         case RequestType.flush:
             result = fsync(fd) == 0 ? RequestStatus.ok : RequestStatus.ioError
