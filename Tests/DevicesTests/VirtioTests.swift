@@ -206,10 +206,12 @@ final class VirtioTransportTests: XCTestCase {
         XCTAssertEqual(transport.read(offset: R.version, size: 4), 1)
         transport.write(offset: R.deviceFeaturesSelect, size: 4, value: 1)
         XCTAssertEqual(transport.read(offset: R.deviceFeatures, size: 4), 0, "no VERSION_1 on the legacy interface")
-        // Linux's legacy sequence: page size, then per queue QueueNum, QueueAlign, QueuePFN.
+        // Linux's and U-Boot's legacy sequence: the page size once at probe, a reset (which keeps
+        // it), then per queue QueueNum, QueueAlign, QueuePFN.
         let pfn: UInt32 = 0x4001_0  // 0x4001_0000 / 4096
-        transport.write(offset: R.status, size: 4, value: 3)
         transport.write(offset: R.guestPageSize, size: 4, value: 4096)
+        transport.write(offset: R.status, size: 4, value: 0)
+        transport.write(offset: R.status, size: 4, value: 3)
         transport.write(offset: R.queueSelect, size: 4, value: 0)
         transport.write(offset: R.queueSize, size: 4, value: 8)
         transport.write(offset: R.queueAlign, size: 4, value: 4096)

@@ -36,10 +36,15 @@ final class UBootAcceptanceTests: XCTestCase {
         XCTAssertEqual(vm.waitForExit(timeout: 30), 0, vm.text)
     }
 
-    /// U-Boot's own virtio-mmio and virtio-blk drivers (not ours) on an armvisor disk: it finds
-    /// the device, reads sector 0 (which the host filled), and writes sector 2, which lands in
-    /// the host file.
+    /// U-Boot's own virtio-mmio and virtio-blk drivers (not ours) on an armvisor disk, over both
+    /// interfaces: it finds the device, reads sector 0 (which the host filled), and writes
+    /// sector 2, which lands in the host file.
     func testDebianUBootReadsAndWritesAVirtioDisk() throws {
+        for version in ["2", "1"] { try readAndWriteVirtioDisk(version: version) }
+    }
+
+    /// On the modern (2) or legacy (1) virtio-mmio interface.
+    private func readAndWriteVirtioDisk(version: String) throws {
         let uboot = try TestPaths.image("u-boot-qemu_arm64.bin")
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -47,7 +52,8 @@ final class UBootAcceptanceTests: XCTestCase {
         var bytes = [UInt8](repeating: 0, count: 1 << 20)
         bytes.replaceSubrange(0..<5, with: Array("DISK0".utf8))
         try Data(bytes).write(to: URL(fileURLWithPath: disk))
-        let vm = try InteractiveProcess(try TestPaths.product("armvisor"), ["run", "--bios", uboot, "--disk", disk])
+        let vm = try InteractiveProcess(
+            try TestPaths.product("armvisor"), ["run", "--bios", uboot, "--disk", disk, "--virtio-version", version])
         try vm.waitFor("Hit any key to stop autoboot")
         vm.send("\n")
         try vm.waitFor("=> ")
@@ -59,7 +65,7 @@ final class UBootAcceptanceTests: XCTestCase {
         }
         _ = try command("virtio scan")
         let info = try command("virtio info")
-        XCTAssertTrue(info.contains("QEMU VirtIO Block Device"), info)
+        XCTAssertTrue(info.contains("QEMU VirtIO Block Device"), "virtio-version \(version): \(info)")
         XCTAssertTrue(info.contains("(2048 x 512)"), info)
         let read = try command("virtio read 0x44000000 0 1")
         XCTAssertTrue(read.contains("1 blocks read: OK"), read)

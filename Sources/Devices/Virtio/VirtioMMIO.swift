@@ -262,10 +262,15 @@ public final class VirtioMMIO: MMIODevice {
             alignments: Array(repeating: 4096, count: count))
     }
 
+    /// A status write of 0 (§4.2.2): the device and its queues back to their reset state. The
+    /// legacy GuestPageSize is the transport's, not the device's, and survives it (as in QEMU):
+    /// Linux and U-Boot write it once, at probe, before they reset the device.
     private func resetLocked(_ s: inout State) {
         let handler = s.handler
         let level = s.level
+        let pageSize = s.guestPageSize
         s = Self.resetState(for: device)
+        s.guestPageSize = pageSize
         s.handler = handler
         s.level = level
         device?.reset()
