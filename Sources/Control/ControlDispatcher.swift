@@ -73,7 +73,8 @@ public struct ControlDispatcher: Sendable {
         case .resume:
             return try encode(await manager.resume(name: arguments.string("name")))
         case .stop:
-            return try encode(await manager.stop(name: arguments.string("name")))
+            let name = try arguments.string("name")
+            return try encode(await manager.stop(name: name, timeout: arguments.optionalNumber("timeout")))
         case .kill:
             return try encode(await manager.kill(name: arguments.string("name")))
         case .reset:
@@ -161,6 +162,16 @@ struct ControlArguments {
                 throw ControlError(.badRequest, "argument '\(key)' must be an integer, not \(Self.quote(value))")
             }
             return int
+        }
+    }
+
+    /// A number argument that may be absent (or null).
+    func optionalNumber(_ key: String) throws(ControlError) -> Double? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case .integer(let value)?: return Double(value)
+        case .double(let value)?: return value
+        case let other?: throw ControlError(.badRequest, "argument '\(key)' must be a number, not \(other.typeName)")
         }
     }
 

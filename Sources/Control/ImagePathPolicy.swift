@@ -9,7 +9,7 @@ import Platform
 
 /// Which host files a request may make the daemon open: the `allowed-image-dirs` of the daemon's
 /// configuration (docs/CONFIG.md). Every host path a VM configuration names — `kernel`, `dtb`,
-/// `bios`, `initrd` and a `file:` console — must resolve (symbolic links and `..` followed, as
+/// `bios`, `initrd`, the `disks`, and `file:` consoles — must resolve (symbolic links and `..` followed, as
 /// `realpath(3)` does) to a place inside one of the directories; anything else is
 /// `path-not-allowed`. The daemon then opens the resolved path, not the one sent.
 public struct ImagePathPolicy: Sendable, Equatable {
@@ -53,6 +53,19 @@ public struct ImagePathPolicy: Sendable, Equatable {
             let path = try check(String(console.dropFirst("file:".count)), "console file")
         {
             resolved.console = "file:\(path)"
+        }
+        if let console = configuration.virtioConsole, console.hasPrefix("file:"),
+            let path = try check(String(console.dropFirst("file:".count)), "virtio-console file")
+        {
+            resolved.virtioConsole = "file:\(path)"
+        }
+        if let disks = configuration.disks {
+            var checked: [VMConfiguration.Disk] = []
+            for disk in disks {
+                checked.append(
+                    VMConfiguration.Disk(path: try check(disk.path, "disk") ?? disk.path, readonly: disk.readonly))
+            }
+            resolved.disks = checked
         }
         return resolved
     }

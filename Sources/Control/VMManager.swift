@@ -171,14 +171,8 @@ public actor VMManager {
         return VMSummary(name: name, state: .running)
     }
 
-    /// Forces a running or paused VM to stop and returns once it has. For now this is the same
-    /// immediate stop as `kill` (a graceful power-button stop needs the GPIO and the GIC).
-    public func stop(name: String) async throws(ControlError) -> VMStopSummary {
-        try await forceStop(name: name, command: "stop", record: VirtualMachine.stoppedOnRequest)
-    }
-
     /// Stops a running or paused VM at once with `record` (unless the guest stopped by itself at
-    /// the same moment) and returns once it has stopped: `stop` and `kill`.
+    /// the same moment) and returns once it has stopped: `kill`.
     func forceStop(name: String, command: String, record: StopRecord) async throws(ControlError) -> VMStopSummary {
         let entry = try lookup(name)
         let state = entry.vm.state
@@ -265,16 +259,6 @@ public actor VMManager {
             entries[name] = nil
             log.info("VM destroyed")
         }
-    }
-
-    /// Stops every running VM and waits for all of them (daemon shutdown).
-    public func stopAll() async {
-        let running = entries.values.filter { $0.vm.state == .running || $0.vm.state == .paused }
-        for entry in running {
-            logger(for: entry.vm.name).info("VM stop requested (shutdown)")
-            entry.vm.requestStop()
-        }
-        for entry in running { _ = await entry.stopped.wait() }
     }
 
     func lookup(_ name: String) throws(ControlError) -> Entry {

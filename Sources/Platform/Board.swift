@@ -20,6 +20,7 @@ public enum Board {
         let cpus = try configuration.cpuCount()
         let conduit = try configuration.psciConduit()
         let gicVersion = try configuration.gicVersion()
+        _ = try configuration.stopTimeoutSeconds()
         let ramBase = BoardRegion.ram.base
         let image: GuestImage?
         let firmware: [UInt8]?
@@ -36,6 +37,10 @@ public enum Board {
             firmware = try Self.loadFirmware(bios)
         }
 
+        if configuration.virtioConsole == "stdio" && (configuration.console ?? "stdio") == "stdio" {
+            throw ConfigurationError(
+                "'console' and 'virtio-console' cannot both be stdio: give one of them another backend")
+        }
         let console = try makeConsole(configuration.console ?? "stdio")
         let uart = PL011(backend: console)
         // The virtual GIC: for GICv3 the distributor and one 128 KiB redistributor per vCPU, for
@@ -46,8 +51,14 @@ public enum Board {
             vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) }, version: gicVersion,
             cpuInterfaceWindow: cpuInterface.base..<(cpuInterface.base + cpuInterface.size))
         if let spi = BoardRegion.uart.spi { uart.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+        let rtc = PL031()
+        if let spi = BoardRegion.rtc.spi { rtc.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+        let gpio = PL061()
+        if let spi = BoardRegion.gpio.spi { gpio.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
         var windows: [MMIOBus.Window] = [
-            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart)
+            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart),
+            .init(base: BoardRegion.rtc.base, size: BoardRegion.rtc.window.size, device: rtc),
+            .init(base: BoardRegion.gpio.base, size: BoardRegion.gpio.window.size, device: gpio),
         ]
         if gicVersion == 2 {
             windows += [
@@ -74,7 +85,6 @@ public enum Board {
                     base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize,
                     device: ErasedFlashBank()))
         }
-        let bus = try MMIOBus(windows: windows)
         let memory: MachineMemory
         do {
             memory = try MachineMemory(
@@ -82,9 +92,13 @@ public enum Board {
         } catch {
             throw ConfigurationError("\(error)")
         }
+        let virtio = try VirtioBoardDevices(configuration: configuration)
+        windows += try virtio.transports(memory: memory, gic: gic, configuration: configuration)
+        let bus = try MMIOBus(windows: windows)
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus,
-            exitTable: conduit == .smc ? .smcConduit : .standard, shutdownHooks: [{ console.drain() }],
+            exitTable: conduit == .smc ? .smcConduit : .standard,
+            shutdownHooks: [{ console.drain() }] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
@@ -144,6 +158,16 @@ public enum Board {
         return vm
     }
 
+    /// The PL061 line the power button drives (QEMU virt: "use gpio Pin 3 for power button event").
+    public static let powerButtonPin = 3
+
+    /// The power button of a VM built by `makeVM`: a `GPIOKey` on its PL061's pin 3; nil for a
+    /// VM without the board's GPIO controller.
+    public static func powerButton(of vm: VirtualMachine) -> GPIOKey? {
+        guard let gpio = vm.bus.resolve(BoardRegion.gpio.base)?.device as? PL061 else { return nil }
+        return GPIOKey(gpio: gpio, pin: powerButtonPin)
+    }
+
     /// One bank of the `virt` board's flash (QEMU: two 64 MiB pflash banks at 0x0).
     static let flashBankSize: UInt64 = 64 << 20
 
@@ -194,14 +218,14 @@ public enum Board {
         return address
     }
 
-    static func makeConsole(_ spec: String) throws -> FileConsoleBackend {
+    static func makeConsole(_ spec: String, key: String = "console") throws -> FileConsoleBackend {
         let target: FileConsoleBackend.Target
         switch spec {
         case "stdio": target = .standardOutput
         case "null": target = .discard
         default:
             guard spec.hasPrefix("file:"), spec.count > 5 else {
-                throw ConfigurationError("invalid console '\(spec)' (expected stdio, null or file:PATH)")
+                throw ConfigurationError("invalid \(key) '\(spec)' (expected stdio, null or file:PATH)")
             }
             target = .file(String(spec.dropFirst(5)))
         }

@@ -68,8 +68,13 @@ public struct DeviceTreeWriter: ~Copyable {
 public enum BoardDeviceTree {
     public static let clockPhandle: UInt32 = 0x8000
     public static let gicPhandle: UInt32 = 0x8001
+    public static let gpioPhandle: UInt32 = 0x8002
+    /// Linux `include/uapi/linux/input-event-codes.h` KEY_POWER.
+    static let keyPower: UInt32 = 116
     /// Interrupt specifier flags (include/dt-bindings/interrupt-controller): level high.
     static let levelHigh: UInt32 = 4
+    /// Rising edge.
+    static let edgeRising: UInt32 = 1
     public static let uartClockHz: UInt32 = 24_000_000
 
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
@@ -180,7 +185,72 @@ public enum BoardDeviceTree {
         if let spi = BoardRegion.uart.spi { try fdt.property("interrupts", cells: [0, UInt32(spi), levelHigh]) }
         try fdt.endNode()
 
+        try rtcNode(fdt)
+        try gpioNodes(fdt)
+        try virtioNodes(fdt)
+
         try fdt.endNode()
         return try fdt.finish()
+    }
+
+    /// The SPI interrupt specifier of a device region: <0 spi level-high>.
+    static func interrupts(of region: BoardRegion) -> [UInt32] {
+        [0, UInt32(region.spi ?? 0), levelHigh]
+    }
+
+    /// PL031 RTC (QEMU virt `create_rtc`): an AMBA primecell on the APB clock with its interrupt.
+    static func rtcNode(_ fdt: borrowing DeviceTreeWriter) throws {
+        let rtc = BoardRegion.rtc.window
+        try fdt.beginNode("pl031@\(String(rtc.base, radix: 16))")
+        try fdt.property("compatible", strings: ["arm,pl031", "arm,primecell"])
+        try fdt.property("reg", u64: [rtc.base, rtc.size])
+        try fdt.property("interrupts", cells: interrupts(of: .rtc))
+        try fdt.property("clocks", cells: [clockPhandle])
+        try fdt.property("clock-names", string: "apb_pclk")
+        try fdt.endNode()
+    }
+
+    /// PL061 GPIO and the power button on its pin 3 (QEMU virt `create_gpio_devices`): the
+    /// controller as an AMBA primecell with two GPIO cells, and a `gpio-keys` node whose
+    /// `poweroff` key reports KEY_POWER.
+    static func gpioNodes(_ fdt: borrowing DeviceTreeWriter) throws {
+        let gpio = BoardRegion.gpio.window
+        try fdt.beginNode("pl061@\(String(gpio.base, radix: 16))")
+        try fdt.property("compatible", strings: ["arm,pl061", "arm,primecell"])
+        try fdt.property("reg", u64: [gpio.base, gpio.size])
+        try fdt.property("interrupts", cells: interrupts(of: .gpio))
+        try fdt.property("#gpio-cells", cells: [2])
+        try fdt.emptyProperty("gpio-controller")
+        try fdt.property("clocks", cells: [clockPhandle])
+        try fdt.property("clock-names", string: "apb_pclk")
+        try fdt.property("phandle", cells: [gpioPhandle])
+        try fdt.endNode()
+
+        try fdt.beginNode("gpio-keys")
+        try fdt.property("compatible", string: "gpio-keys")
+        try fdt.beginNode("poweroff")
+        try fdt.property("label", string: "GPIO Key Poweroff")
+        try fdt.property("linux,code", cells: [keyPower])
+        try fdt.property("gpios", cells: [gpioPhandle, UInt32(Board.powerButtonPin), 0])
+        try fdt.endNode()
+        try fdt.endNode()
+    }
+
+    /// The 32 virtio-mmio transports (QEMU virt `create_virtio_devices`): `virtio,mmio`, cache
+    /// coherent DMA, a rising-edge SPI each (QEMU's GIC_FDT_IRQ_FLAGS_EDGE_LO_HI).
+    static func virtioNodes(_ fdt: borrowing DeviceTreeWriter) throws {
+        let region = BoardRegion.virtio.window
+        let count = UInt64(32)
+        let size = region.size / count
+        for index in 0..<count {
+            let base = region.base + index * size
+            try fdt.beginNode("virtio_mmio@\(String(base, radix: 16))")
+            try fdt.property("compatible", string: "virtio,mmio")
+            try fdt.property("reg", u64: [base, size])
+            try fdt.emptyProperty("dma-coherent")
+            try fdt.property(
+                "interrupts", cells: [0, UInt32(BoardRegion.virtio.spi ?? 16) + UInt32(index), edgeRising])
+            try fdt.endNode()
+        }
     }
 }

@@ -30,15 +30,65 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     /// The interrupt controller: `v3` (default: GICv3 with the system-register CPU interface)
     /// or `v2` (GICv2 with the memory-mapped CPU interface at 0x0801_0000, up to 8 vCPUs).
     public var gic: String?
+    /// Seconds a graceful `stop` (and the daemon's shutdown) waits, after pressing the power
+    /// button, for the guest to power off through PSCI before it forces the stop. Default 30.
+    public var stopTimeout: Double?
+    /// Raw disk images, each a virtio-blk device (docs/CONFIG.md).
+    public var disks: [Disk]?
+    /// A virtio-rng device fed from the host's entropy pool. Default false.
+    public var rng: Bool?
+    /// The virtio-mmio register layout: 2 (modern, default) or 1 (legacy, QEMU virt's default).
+    public var virtioVersion: Int?
+    /// A virtio-console device on this backend (`null`, `stdio` or `file:PATH`); none by default.
+    public var virtioConsole: String?
+
+    /// A disk: a raw image file, read-write unless `readonly`.
+    public struct Disk: Codable, Sendable, Equatable {
+        public var path: String
+        public var readonly: Bool?
+
+        public init(path: String, readonly: Bool? = nil) {
+            self.path = path
+            self.readonly = readonly
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case path, readonly
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try VMConfiguration.rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue), in: "disk")
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            path = try c.decode(String.self, forKey: .path)
+            readonly = try c.decodeIfPresent(Bool.self, forKey: .readonly)
+        }
+
+        /// `--disk PATH[,readonly]`; nil when malformed.
+        public static func parse(_ text: String) -> Disk? {
+            var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            var readonly: Bool?
+            if parts.count > 1, parts.last == "readonly" {
+                readonly = true
+                parts.removeLast()
+            }
+            let path = parts.joined(separator: ",")
+            return path.isEmpty ? nil : Disk(path: path, readonly: readonly)
+        }
+    }
 
     public static let defaultMemory: UInt64 = 128 << 20
     public static let maximumMemory: UInt64 = 255 << 30
     public static let minimumMemory: UInt64 = 1 << 20
     public static let maximumCPUs = 8
+    public static let defaultStopTimeout: Double = 30
+    /// The longest `stop-timeout` accepted (one hour).
+    public static let maximumStopTimeout: Double = 3600
 
     public init(
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
-        bios: String? = nil, initrd: String? = nil, append: String? = nil, psci: String? = nil, gic: String? = nil
+        bios: String? = nil, initrd: String? = nil, append: String? = nil, stopTimeout: Double? = nil,
+        disks: [Disk]? = nil, rng: Bool? = nil, virtioVersion: Int? = nil, virtioConsole: String? = nil,
+        psci: String? = nil, gic: String? = nil
     ) {
         self.psci = psci
         self.gic = gic
@@ -50,10 +100,19 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         self.bios = bios
         self.initrd = initrd
         self.append = append
+        self.stopTimeout = stopTimeout
+        self.disks = disks
+        self.rng = rng
+        self.virtioVersion = virtioVersion
+        self.virtioConsole = virtioConsole
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case memory, cpus, kernel, console, dtb, bios, initrd, append, psci, gic
+        case stopTimeout = "stop-timeout"
+        case disks, rng
+        case virtioVersion = "virtio-version"
+        case virtioConsole = "virtio-console"
     }
 
     private struct AnyKey: CodingKey {
@@ -63,13 +122,17 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         init?(intValue: Int) { nil }
     }
 
-    public init(from decoder: any Decoder) throws {
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
+    /// Throws for the first key of the object being decoded that is not in `known`.
+    static func rejectUnknownKeys(_ decoder: any Decoder, known: [String], in what: String? = nil) throws {
         let all = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = all.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
-            throw ConfigurationError(
-                "unknown configuration key '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+            let kind = what.map { "\($0) key" } ?? "configuration key"
+            throw ConfigurationError("unknown \(kind) '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
         }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try Self.rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         memory = try c.decodeIfPresent(String.self, forKey: .memory)
         cpus = try c.decodeIfPresent(Int.self, forKey: .cpus)
@@ -81,6 +144,11 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         append = try c.decodeIfPresent(String.self, forKey: .append)
         psci = try c.decodeIfPresent(String.self, forKey: .psci)
         gic = try c.decodeIfPresent(String.self, forKey: .gic)
+        stopTimeout = try c.decodeIfPresent(Double.self, forKey: .stopTimeout)
+        disks = try c.decodeIfPresent([Disk].self, forKey: .disks)
+        rng = try c.decodeIfPresent(Bool.self, forKey: .rng)
+        virtioVersion = try c.decodeIfPresent(Int.self, forKey: .virtioVersion)
+        virtioConsole = try c.decodeIfPresent(String.self, forKey: .virtioConsole)
     }
 
     /// Reads a configuration file; errors name the file.
@@ -102,8 +170,10 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         VMConfiguration(
             memory: other.memory ?? memory, cpus: other.cpus ?? cpus, kernel: other.kernel ?? kernel,
             console: other.console ?? console, dtb: other.dtb ?? dtb, bios: other.bios ?? bios,
-            initrd: other.initrd ?? initrd, append: other.append ?? append, psci: other.psci ?? psci,
-            gic: other.gic ?? gic)
+            initrd: other.initrd ?? initrd, append: other.append ?? append,
+            stopTimeout: other.stopTimeout ?? stopTimeout, disks: other.disks ?? disks, rng: other.rng ?? rng,
+            virtioVersion: other.virtioVersion ?? virtioVersion, virtioConsole: other.virtioConsole ?? virtioConsole,
+            psci: other.psci ?? psci, gic: other.gic ?? gic)
     }
 
     public func memoryBytes() throws -> UInt64 {
@@ -140,6 +210,16 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         case "v2": return 2
         case let other?: throw ConfigurationError("invalid gic '\(other)' (expected v2 or v3)")
         }
+    }
+
+    /// `stop-timeout` in seconds (the default when unset); 0 presses the button and forces at once.
+    public func stopTimeoutSeconds() throws -> Double {
+        guard let stopTimeout else { return Self.defaultStopTimeout }
+        guard stopTimeout.isFinite, stopTimeout >= 0, stopTimeout <= Self.maximumStopTimeout else {
+            throw ConfigurationError(
+                "stop-timeout \(stopTimeout) is outside 0...\(Int(Self.maximumStopTimeout)) seconds")
+        }
+        return stopTimeout
     }
 
     public func cpuCount() throws -> Int {

@@ -12,15 +12,27 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
     @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
+    @Option(
+        name: .customLong("stop-timeout"),
+        help: "Seconds stop waits for the guest to power off after the power button before forcing it (default 30).")
+    var stopTimeout: Double?
+    @OptionGroup var virtio: VirtioOptions
 
     /// The configuration as JSON, with relative paths made absolute against the current directory.
     func json() throws -> JSONValue {
         var configuration = VMConfiguration()
         if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
         configuration = configuration.overridden(
-            by: VMConfiguration(memory: memory, cpus: cpus, kernel: kernel, console: console, psci: psci, gic: gic))
+            by: VMConfiguration(
+                memory: memory, cpus: cpus, kernel: kernel, console: console, stopTimeout: stopTimeout, psci: psci,
+                gic: gic)
+        ).overridden(by: virtio.configuration())
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.console = configuration.console.map(Self.absoluteConsole)
+        configuration.virtioConsole = configuration.virtioConsole.map(Self.absoluteConsole)
+        configuration.disks = configuration.disks?.map {
+            VMConfiguration.Disk(path: ControlPaths.absolute($0.path), readonly: $0.readonly)
+        }
         return try JSONValue(encoding: configuration)
     }
 

@@ -13,14 +13,26 @@ struct Start: ParsableCommand {
     }
 }
 
-/// `armvisor stop NAME`: forces a running VM to stop and waits until it has.
+/// `armvisor stop NAME`: presses the VM's power button, forces the stop after the timeout, and
+/// waits until it has stopped.
 struct Stop: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Force a running or paused VM to stop.")
+    static let configuration = CommandConfiguration(
+        abstract: "Stop a running or paused VM gracefully: power button, then forced after a timeout.",
+        discussion: """
+            Presses the power button (PL061 pin 3) and waits for the guest to power off (reason \
+            poweroff); if it has not after --timeout seconds (default: the VM's stop-timeout, 30 s \
+            unless configured), the VM is stopped at once (reason killed, "forced after ..."). A \
+            paused VM is stopped at once.
+            """)
     @Argument(help: "VM name.") var name: String
+    @Option(help: "Seconds to wait for the guest to power off before forcing the stop (0-3600).")
+    var timeout: Double?
     @OptionGroup var client: ClientOptions
 
     func run() throws {
-        try client.print(client.call("stop", ["name": .string(name)]), human: HumanText.stopped)
+        var arguments: [String: JSONValue] = ["name": .string(name)]
+        if let timeout { arguments["timeout"] = .double(timeout) }
+        try client.print(client.call("stop", arguments), human: HumanText.stopped)
     }
 }
 

@@ -28,6 +28,7 @@ struct Run: ParsableCommand {
     @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
+    @OptionGroup var virtio: VirtioOptions
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
 
@@ -38,7 +39,8 @@ struct Run: ParsableCommand {
             configuration = configuration.overridden(
                 by: VMConfiguration(
                     memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                    append: append, psci: psci, gic: gic))
+                    append: append, psci: psci, gic: gic)
+            ).overridden(by: virtio.configuration())
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
             try vm.start()

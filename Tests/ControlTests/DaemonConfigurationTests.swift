@@ -178,6 +178,18 @@ final class DaemonConfigurationTests: XCTestCase {
         // A dangling link would let open(O_CREAT) create a file outside.
         XCTAssertTrue(refused(VMConfiguration(console: "file:\(root)/images/dangling")).hasPrefix("console file "))
         XCTAssertTrue(refused(VMConfiguration(console: "file:\(root)/nowhere/x.log")).hasPrefix("console file "))
+        // Disks and the virtio console are host paths too.
+        let withDisks = try allowed(
+            VMConfiguration(
+                disks: [.init(path: "\(root)/images/sub/../k.bin", readonly: true)],
+                virtioConsole: "file:\(root)/images/v.log"))
+        XCTAssertEqual(withDisks.disks, [.init(path: "\(root)/images/k.bin", readonly: true)])
+        XCTAssertEqual(withDisks.virtioConsole, "file:\(root)/images/v.log")
+        XCTAssertEqual(
+            refused(
+                VMConfiguration(disks: [.init(path: "\(root)/images/k.bin"), .init(path: "\(root)/images/escape")])),
+            "disk \"\(root)/images/escape\" is not inside an allowed image directory (allowed: \(root)/link-to-images)")
+        XCTAssertTrue(refused(VMConfiguration(virtioConsole: "file:/etc/x")).hasPrefix("virtio-console file "))
         // The daemon's own console default is exempt.
         let own = "file:\(root)/state/vm.console.log"
         XCTAssertEqual(try policy.resolve(VMConfiguration(console: own), exemptConsole: own).console, own)

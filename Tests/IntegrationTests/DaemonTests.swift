@@ -157,14 +157,19 @@ final class DaemonTests: DaemonTestCase {
         let socketPath = "\(workDirectory)/d.sock"
         let idle = try writeIdleGuest()
         try startDaemon(socketPath: socketPath)
+        // The idle guest never answers the power button: `stop` and the shutdown force it after
+        // its stop-timeout.
         for name in ["a", "b", "c"] {
-            try cli(["create", name, "--kernel", idle, "--console", "null", "--socket", socketPath])
+            try cli([
+                "create", name, "--kernel", idle, "--console", "null", "--stop-timeout", "0.2", "--socket", socketPath,
+            ])
             try cli(["start", name, "--socket", socketPath])
         }
         let again = try cli(["start", "a", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(again.stderr.contains("vm-not-created"), again.stderr)
         XCTAssertEqual(
-            try cli(["stop", "a", "--socket", socketPath]).stdout, "a: stopped (killed): stopped on request\n")
+            try cli(["stop", "a", "--socket", socketPath]).stdout,
+            "a: stopped (killed): forced after 0.2 s: the guest did not power off when the power button was pressed\n")
         XCTAssertEqual(try cli(["destroy", "b", "--socket", socketPath]).stdout, "b: destroyed\n")
         let killAgain = try cli(["kill", "a", "--socket", socketPath], expectedStatus: 1)
         XCTAssertEqual(
@@ -183,6 +188,41 @@ final class DaemonTests: DaemonTestCase {
         try stopDaemon(socketPath: socketPath)
         let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
         XCTAssertTrue(log.contains("vm=c"), log)
+        XCTAssertTrue(log.contains("VM stopped: killed (forced after 0.2 s"), log)
+    }
+
+    /// `stop` and SIGTERM press the power button; the `powerbutton` guest (Tests/Guests) powers
+    /// off through PSCI when its GPIO line 3 rises, so both end with reason `poweroff`.
+    func testStopAndShutdownPressThePowerButton() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        let guest = try TestPaths.guest("powerbutton")
+        try startDaemon(socketPath: socketPath)
+        func waitUntilReady(_ console: String) throws {
+            let deadline = Date().addingTimeInterval(30)
+            while !((try? String(contentsOfFile: console, encoding: .utf8)) ?? "").contains("READY\n") {
+                guard Date() < deadline else { throw Failure("\(console): no READY within 30 s") }
+                usleep(10_000)
+            }
+        }
+        for name in ["pb", "down"] {
+            let console = "\(workDirectory)/\(name).console"
+            try cli(["create", name, "--kernel", guest, "--console", "file:\(console)", "--socket", socketPath])
+            try cli(["start", name, "--socket", socketPath])
+            try waitUntilReady(console)
+        }
+        XCTAssertEqual(
+            try cli(["stop", "pb", "--socket", socketPath]).stdout, "pb: stopped (poweroff): PSCI SYSTEM_OFF\n")
+        XCTAssertEqual(
+            try String(contentsOfFile: "\(workDirectory)/pb.console", encoding: .utf8), PowerButtonGuest.expectedOutput)
+        // SIGTERM with "down" running: its button is pressed and it powers off by itself.
+        try stopDaemon(socketPath: socketPath)
+        XCTAssertEqual(
+            try String(contentsOfFile: "\(workDirectory)/down.console", encoding: .utf8),
+            PowerButtonGuest.expectedOutput)
+        let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
+        let downLines = log.split(separator: "\n").filter { $0.contains("vm=down") }
+        XCTAssertTrue(downLines.contains { $0.contains("VM stop requested (shutdown): power button pressed") }, log)
+        XCTAssertTrue(downLines.contains { $0.contains("VM stopped: poweroff (PSCI SYSTEM_OFF)") }, log)
     }
 
     /// A raw image that spins forever (`add x0, x0, #1; b .-4`).
@@ -263,7 +303,7 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertTrue(resumedAgain.stderr.contains("(vm-not-paused)"), resumedAgain.stderr)
         let undefineRunning = try cli(["undefine", "spin", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(undefineRunning.stderr.contains("(vm-running)"), undefineRunning.stderr)
-        try cli(["stop", "spin", "--socket", socketPath])
+        try cli(["stop", "spin", "--timeout", "0", "--socket", socketPath])
 
         let eventsDeadline = Date().addingTimeInterval(10)
         var events: [String] = []
@@ -274,7 +314,10 @@ final class DaemonTests: DaemonTestCase {
         }
         XCTAssertEqual(
             events.map { $0.split(separator: " ").dropFirst().joined(separator: " ") },
-            ["spin paused", "spin resumed", "spin stopped (killed): stopped on request"])
+            [
+                "spin paused", "spin resumed",
+                "spin stopped (killed): forced after 0 s: the guest did not power off when the power button was pressed",
+            ])
 
         XCTAssertEqual(try cli(["undefine", "spin", "--socket", socketPath]).stdout, "spin: undefined\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: definitionPath))

@@ -67,7 +67,21 @@ final class DeviceTreeTests: XCTestCase {
                 "interrupt-parent = <0x8001>",
                 "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
                 "interrupts = <0x00 0x01 0x04>",
+                // PL031 RTC on SPI 2.
+                "pl031@9010000 {", #"compatible = "arm,pl031\0arm,primecell""#,
+                "reg = <0x00 0x9010000 0x00 0x1000>", "interrupts = <0x00 0x02 0x04>", "clocks = <0x8000>",
+                "clock-names = \"apb_pclk\"",
+                // PL061 GPIO on SPI 7, and the power button on its pin 3.
+                "pl061@9030000 {", #"compatible = "arm,pl061\0arm,primecell""#,
+                "reg = <0x00 0x9030000 0x00 0x1000>", "interrupts = <0x00 0x07 0x04>", "#gpio-cells = <0x02>",
+                "gpio-controller;", "phandle = <0x8002>", "gpio-keys {", "compatible = \"gpio-keys\"", "poweroff {",
+                "label = \"GPIO Key Poweroff\"", "linux,code = <0x74>", "gpios = <0x8002 0x03 0x00>",
+                // 32 virtio-mmio transports, SPI 16 + i, rising edge, DMA coherent.
+                "virtio_mmio@a000000 {", "compatible = \"virtio,mmio\"", "reg = <0x00 0xa000000 0x00 0x200>",
+                "interrupts = <0x00 0x10 0x01>", "dma-coherent;", "virtio_mmio@a003e00 {",
+                "reg = <0x00 0xa003e00 0x00 0x200>", "interrupts = <0x00 0x2f 0x01>",
             ])
+        XCTAssertEqual(dts.components(separatedBy: "compatible = \"virtio,mmio\"").count - 1, 32)
     }
 }
 
