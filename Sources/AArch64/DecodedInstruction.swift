@@ -59,6 +59,10 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case load, loadSigned, store
     case loadPair, loadPairSigned, storePair
     case loadExclusive, storeExclusive, loadExclusivePair, storeExclusivePair, loadAcquire, storeRelease
+    // SIMD&FP loads and stores (C4.1.88 with V = 1; `SIMDLoadStore.swift`): one or two
+    // registers (every addressing mode, `AddressingMode` in `b`), and the AdvSIMD structure
+    // loads/stores LD1–LD4/ST1–ST4/LD1R–LD4R (`StructureKind` in `imm2`).
+    case vectorLoadStore, vectorStructure
 }
 
 /// Bits of `DecodedInstruction.flags`.
@@ -75,6 +79,20 @@ public enum InstructionFlags {
     public static let writeback: UInt8 = 1 << 4
     /// Post-index: access at the base, then write back base + offset.
     public static let postIndex: UInt8 = 1 << 5
+    /// SIMD&FP and structure accesses: a load (otherwise a store).
+    public static let vectorLoad: UInt8 = 1 << 6
+    /// SIMD&FP pair (LDP/STP/LDNP/STNP): Rt2 in `rm`.
+    public static let vectorPair: UInt8 = 1 << 7
+}
+
+/// The AdvSIMD structure access a `.vectorStructure` instruction makes (Arm ARM C3.2.8).
+public enum StructureKind: UInt64 {
+    /// LD1–LD4/ST1–ST4 (multiple structures): `imm` = repeat count, `b` = elements per structure.
+    case multiple = 0
+    /// LD1–LD4/ST1–ST4 (single structure): `imm` = lane index, `b` = elements per structure.
+    case single = 1
+    /// LD1R–LD4R: one structure replicated to every lane, `b` = elements per structure.
+    case replicate = 2
 }
 
 /// How a load/store forms its address (`DecodedInstruction.b` for `.load`/`.store`/pairs).

@@ -39,12 +39,13 @@ public struct Encoding: Sendable {
 /// `Decoder.operands` rejects the reserved values a pattern cannot express.
 ///
 /// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
-/// pointer authentication, ...) and, until issue "Floating point and Advanced SIMD", every
-/// FP/AdvSIMD encoding (op0 x111 with V = 1).
+/// pointer authentication, ...) and the FP/AdvSIMD data-processing encodings (op0 x111) that
+/// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
+/// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
-        + loadsAndStores
+        + loadsAndStores + simdAndFloatingPointMemory
 
     static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
@@ -177,5 +178,24 @@ public enum EncodingTable {
         Encoding("zz_111_0_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .loadStoreRegister, "LDR/STR (register)"),
         // Single register: unsigned offset.
         Encoding("zz_111_0_01_oo_iiiiiiiiiiii_nnnnn_ddddd", .loadStoreUnsigned, "LDR/STR (unsigned offset)"),
+    ]
+
+    /// SIMD&FP loads and stores (V = 1) and the AdvSIMD structure loads/stores (C4.1.88).
+    static let simdAndFloatingPointMemory: [Encoding] = [
+        Encoding("oo_011_1_00_iiiiiiiiiiiiiiiiiii_ddddd", .vectorLoadStore, "LDR (literal, SIMD&FP)"),
+        Encoding("oo_101_1_0pp_L_iiiiiii_TTTTT_nnnnn_ddddd", .vectorLoadStore, "LDP/STP/LDNP/STNP (SIMD&FP)"),
+        Encoding(
+            "zz_111_1_00_oo_0_iiiiiiiii_pp_nnnnn_ddddd", .vectorLoadStore, "LDUR/STUR/LDR/STR (SIMD&FP, imm9)"),
+        Encoding("zz_111_1_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .vectorLoadStore, "LDR/STR (SIMD&FP, register)"),
+        Encoding("zz_111_1_01_oo_iiiiiiiiiiii_nnnnn_ddddd", .vectorLoadStore, "LDR/STR (SIMD&FP, unsigned offset)"),
+        Encoding("0Q_0011000_L_000000_oooo_zz_nnnnn_ddddd", .vectorStructure, "LD1-4/ST1-4 (multiple structures)"),
+        Encoding(
+            "0Q_0011001_L_0_mmmmm_oooo_zz_nnnnn_ddddd", .vectorStructure,
+            "LD1-4/ST1-4 (multiple structures, post-index)"),
+        Encoding(
+            "0Q_0011010_L_R_00000_ooo_S_zz_nnnnn_ddddd", .vectorStructure, "LD1-4/ST1-4/LD1R-LD4R (single structure)"),
+        Encoding(
+            "0Q_0011011_L_R_mmmmm_ooo_S_zz_nnnnn_ddddd", .vectorStructure,
+            "LD1-4/ST1-4/LD1R-LD4R (single structure, post-index)"),
     ]
 }

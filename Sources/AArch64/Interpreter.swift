@@ -384,10 +384,14 @@ extension CPU {
                     pc &+= 4
                     continue blockLoop
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
-                    .storeExclusivePair, .loadAcquire, .storeRelease:
+                    .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure:
                     // Rare instructions run out of line; the helper says how to continue.
-                    let isSystem = op == .mrs || op == .msrRegister || op == .msrImmediate || op == .sys
-                    let continuation = isSystem ? executeSystem(insn, pc: pc) : executeOrderedAccess(insn, pc: pc)
+                    let continuation: Continuation
+                    switch op {
+                    case .mrs, .msrRegister, .msrImmediate, .sys: continuation = executeSystem(insn, pc: pc)
+                    case .vectorLoadStore, .vectorStructure: continuation = executeVectorMemory(insn, pc: pc)
+                    default: continuation = executeOrderedAccess(insn, pc: pc)
+                    }
                     switch continuation {
                     case .next:
                         break

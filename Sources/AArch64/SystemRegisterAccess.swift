@@ -88,11 +88,12 @@ extension CPU {
             if el == 0 && sctlr & (1 << 9) == 0 { return .trapToEL1 }  // SCTLR_EL1.UMA
             if write { s.pointee.daif = UInt32(truncatingIfNeeded: value) & 0x3C0 }
             return .done(UInt64(s.pointee.daif))
-        case SystemRegisterEncoding(3, 3, 4, 4, 0):  // FPCR
-            if write { s.pointee.fpcr = value & 0x07FF_9F00 }
+        // FPCR/FPSR: `executeSystem` has applied the FP enable traps (CPACR_EL1, CPTR_EL2).
+        case SystemRegister.fpcr:
+            if write { s.pointee.fpcr = value & FloatingPointControl.fpcrWritable }
             return .done(s.pointee.fpcr)
-        case SystemRegisterEncoding(3, 3, 4, 4, 1):  // FPSR
-            if write { s.pointee.fpsr = value & 0xF800_009F }
+        case SystemRegister.fpsr:
+            if write { s.pointee.fpsr = value & FloatingPointControl.fpsrWritable }
             return .done(s.pointee.fpsr)
         case SystemRegister.tpidrEL0:
             if write { s.pointee.tpidrEL0 = value }

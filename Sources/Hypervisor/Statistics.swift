@@ -9,7 +9,8 @@ public final class VCPUCounters: @unchecked Sendable {
         case worldSwitches, instructionsRetired, mmioReads, mmioWrites, mmioUnclaimed, hypercalls,
             wfiSleeps, kicks, blocksBuilt, systemRegisterTraps, stage2TranslationFaults, stage2AccessFlagFaults,
             stage2PermissionFaults, stage2WalkFaults, stage2FetchFaults, readOnlyWrites, tlbHits, tlbMisses,
-            tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent
+            tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent,
+            fpTraps
     }
 
     private static let exitBase = 32
@@ -84,6 +85,9 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var listRegisterOverflows: UInt64 = 0
     public var timerExpiries: UInt64 = 0
     public var sgisSent: UInt64 = 0
+    /// Lazy FP switches: first FP/AdvSIMD instructions after a world switch that trapped to
+    /// the highvisor (CPTR_EL2.TFP, EC 0x07) and were resumed on the fast path.
+    public var fpTraps: UInt64 = 0
     public var uptimeSeconds: Double = 0
     /// Guest instructions per microsecond of the VM's running time.
     public var mips: Double = 0
@@ -116,6 +120,7 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         listRegisterOverflows += counters.value(.listRegisterOverflows)
         timerExpiries += counters.value(.timerExpiries)
         sgisSent += counters.value(.sgisSent)
+        fpTraps += counters.value(.fpTraps)
         for ec in UInt8(0)..<64 {
             let n = counters.exits(exceptionClass: ec)
             if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
@@ -150,6 +155,7 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("list register overflows", "\(listRegisterOverflows)")
         row("timer expiries", "\(timerExpiries)")
         row("SGIs sent", "\(sgisSent)")
+        row("FP traps (lazy switch)", "\(fpTraps)")
         row("uptime (s)", String(format: "%.3f", uptimeSeconds))
         row("MIPS", String(format: "%.1f", mips))
         lines.append("  exits by exception class:")

@@ -78,8 +78,14 @@ public final class VCPU: @unchecked Sendable {
     private func runLoop() -> StopRecord? {
         guard let vm else { return nil }
         let gic = vm.gic
+        // The lazy FP switch (KVM before "FP ownership"): every entry into the guest traps its
+        // first FP/AdvSIMD instruction (CPTR_EL2.TFP), except the re-entry right after that
+        // trap, which must run the instruction.
+        var trapFloatingPoint = true
         while true {
             gic?.flush(self)
+            if trapFloatingPoint { cpu.setFloatingPointTrap(true) }
+            trapFloatingPoint = true
             let exit = cpu.run(budget: Self.budget)
             gic?.sync(self)
             if cpu.takeMaintenanceRequest() { counters.increment(.maintenanceInterrupts) }
@@ -101,6 +107,7 @@ public final class VCPU: @unchecked Sendable {
             case .trap:
                 let ec = Syndrome.exceptionClass(cpu.state.pointee.exitSyndrome)
                 counters.countExit(exceptionClass: ec)
+                if ec == ExceptionClass.fpAccess.rawValue { trapFloatingPoint = false }
                 switch exitTable.handle(self, exceptionClass: ec) {
                 case .resume:
                     break
