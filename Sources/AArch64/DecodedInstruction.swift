@@ -63,6 +63,14 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     // registers (every addressing mode, `AddressingMode` in `b`), and the AdvSIMD structure
     // loads/stores LD1–LD4/ST1–ST4/LD1R–LD4R (`StructureKind` in `imm2`).
     case vectorLoadStore, vectorStructure
+    // Advanced SIMD data processing (C4.1.95 "Data Processing -- Scalar Floating-Point and
+    // Advanced SIMD"), one opcode per encoding group; `DecoderAdvancedSIMD.swift` puts the
+    // operation in `b`, the element size (log2) in `a`, Q in `sf` and U in `flags`.
+    case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes
+    case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate
+    /// FMOV (general, register, scalar immediate), FABS/FNEG (scalar): moves of FP register
+    /// bits that need no FP arithmetic (`FloatingPointMove.swift`).
+    case floatMove
 }
 
 /// Bits of `DecodedInstruction.flags`.

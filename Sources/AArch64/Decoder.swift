@@ -245,6 +245,9 @@ public struct Decoder: Sendable {
             return vectorRegisterAccess(w)
         case .vectorStructure:
             return structureAccess(w)
+        case .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
+            return advancedSIMD(op, w)
 
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:
             let pair = op == .loadExclusivePair || op == .storeExclusivePair

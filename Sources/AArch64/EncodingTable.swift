@@ -41,11 +41,13 @@ public struct Encoding: Sendable {
 /// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
 /// pointer authentication, ...) and the FP/AdvSIMD data-processing encodings (op0 x111) that
 /// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
-/// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR.
+/// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD
+/// instructions in `advancedSIMD` and the FMOV/FABS/FNEG forms in `floatingPointMoves`. A row
+/// per instruction (several rows share a group's opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
-        + loadsAndStores + simdAndFloatingPointMemory
+        + loadsAndStores + simdAndFloatingPointMemory + advancedSIMD + floatingPointMoves
 
     static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
@@ -197,5 +199,91 @@ public enum EncodingTable {
         Encoding(
             "0Q_0011011_L_R_mmmmm_ooo_S_zz_nnnnn_ddddd", .vectorStructure,
             "LD1-4/ST1-4/LD1R-LD4R (single structure, post-index)"),
+    ]
+
+    /// Advanced SIMD (C4.1.95): copy, modified immediate, three same, two-register misc, across
+    /// lanes, permute, extract, table lookup and shift by immediate. Field letters: Q, U, z =
+    /// size, i = imm5/imm4/abc:defgh, h = immh, b = immb, c = cmode, o = op/len.
+    static let advancedSIMD: [Encoding] =
+        [
+            Encoding("0Q0_01110000_iiiii_0_0000_1_nnnnn_ddddd", .simdCopy, "DUP (element)"),
+            Encoding("0Q0_01110000_iiiii_0_0001_1_nnnnn_ddddd", .simdCopy, "DUP (general)"),
+            Encoding("0Q0_01110000_iiiii_0_0101_1_nnnnn_ddddd", .simdCopy, "SMOV"),
+            Encoding("0Q0_01110000_iiiii_0_0111_1_nnnnn_ddddd", .simdCopy, "UMOV"),
+            Encoding("010_01110000_iiiii_0_0011_1_nnnnn_ddddd", .simdCopy, "INS (general)"),
+            Encoding("011_01110000_iiiii_0_jjjj_1_nnnnn_ddddd", .simdCopy, "INS (element)"),
+            // One row per op value, so these (o2 = 0) are more specific than the shift-by-immediate
+            // rows, whose immh = 0 space they occupy.
+            Encoding("0Q0_0111100000_iii_cccc_0_1_iiiii_ddddd", .simdModifiedImmediate, "MOVI/ORR/FMOV (vector, op 0)"),
+            Encoding(
+                "0Q1_0111100000_iii_cccc_0_1_iiiii_ddddd", .simdModifiedImmediate, "MOVI/MVNI/BIC/FMOV (vector, op 1)"),
+
+            Encoding("0Q0_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "AND/BIC/ORR/ORN (vector)"),
+            Encoding("0Q1_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "EOR/BSL/BIT/BIF"),
+            Encoding("0QU_01110_zz1_mmmmm_00000_1_nnnnn_ddddd", .simdThreeSame, "SHADD/UHADD"),
+            Encoding("0QU_01110_zz1_mmmmm_00010_1_nnnnn_ddddd", .simdThreeSame, "SRHADD/URHADD"),
+            Encoding("0QU_01110_zz1_mmmmm_00100_1_nnnnn_ddddd", .simdThreeSame, "SHSUB/UHSUB"),
+            Encoding("0QU_01110_zz1_mmmmm_00110_1_nnnnn_ddddd", .simdThreeSame, "CMGT/CMHI (register)"),
+            Encoding("0QU_01110_zz1_mmmmm_00111_1_nnnnn_ddddd", .simdThreeSame, "CMGE/CMHS (register)"),
+            Encoding("0QU_01110_zz1_mmmmm_01100_1_nnnnn_ddddd", .simdThreeSame, "SMAX/UMAX"),
+            Encoding("0QU_01110_zz1_mmmmm_01101_1_nnnnn_ddddd", .simdThreeSame, "SMIN/UMIN"),
+            Encoding("0QU_01110_zz1_mmmmm_01110_1_nnnnn_ddddd", .simdThreeSame, "SABD/UABD"),
+            Encoding("0QU_01110_zz1_mmmmm_01111_1_nnnnn_ddddd", .simdThreeSame, "SABA/UABA"),
+            Encoding("0QU_01110_zz1_mmmmm_10000_1_nnnnn_ddddd", .simdThreeSame, "ADD/SUB (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_10001_1_nnnnn_ddddd", .simdThreeSame, "CMTST/CMEQ (register)"),
+            Encoding("0QU_01110_zz1_mmmmm_10010_1_nnnnn_ddddd", .simdThreeSame, "MLA/MLS (vector)"),
+            Encoding("0Q0_01110_zz1_mmmmm_10011_1_nnnnn_ddddd", .simdThreeSame, "MUL (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_10100_1_nnnnn_ddddd", .simdThreeSame, "SMAXP/UMAXP"),
+            Encoding("0QU_01110_zz1_mmmmm_10101_1_nnnnn_ddddd", .simdThreeSame, "SMINP/UMINP"),
+            Encoding("0Q0_01110_zz1_mmmmm_10111_1_nnnnn_ddddd", .simdThreeSame, "ADDP (vector)"),
+
+            Encoding("0QU_01110_zz_10000_00000_10_nnnnn_ddddd", .simdTwoRegisterMisc, "REV64/REV32"),
+            Encoding("0Q0_01110_zz_10000_00001_10_nnnnn_ddddd", .simdTwoRegisterMisc, "REV16 (vector)"),
+            Encoding("0QU_01110_zz_10000_00100_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CLS/CLZ (vector)"),
+            Encoding("0QU_01110_zz_10000_00101_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CNT/NOT/RBIT (vector)"),
+            Encoding("0QU_01110_zz_10000_01000_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMGT/CMGE (zero)"),
+            Encoding("0QU_01110_zz_10000_01001_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMEQ/CMLE (zero)"),
+            Encoding("0Q0_01110_zz_10000_01010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMLT (zero)"),
+            Encoding("0QU_01110_zz_10000_01011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "ABS/NEG (vector)"),
+            Encoding("0Q0_01110_zz_10000_10010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "XTN/XTN2"),
+
+            Encoding("0QU_01110_zz_11000_00011_10_nnnnn_ddddd", .simdAcrossLanes, "SADDLV/UADDLV"),
+            Encoding("0QU_01110_zz_11000_01010_10_nnnnn_ddddd", .simdAcrossLanes, "SMAXV/UMAXV"),
+            Encoding("0QU_01110_zz_11000_11010_10_nnnnn_ddddd", .simdAcrossLanes, "SMINV/UMINV"),
+            Encoding("0Q0_01110_zz_11000_11011_10_nnnnn_ddddd", .simdAcrossLanes, "ADDV"),
+
+            Encoding("0Q0_01110_zz0_mmmmm_0_ooo_10_nnnnn_ddddd", .simdPermute, "UZP1/UZP2/TRN1/TRN2/ZIP1/ZIP2"),
+            Encoding("0Q1_01110_000_mmmmm_0_iiii_0_nnnnn_ddddd", .simdExtract, "EXT"),
+            Encoding("0Q0_01110_000_mmmmm_0_oo_p_00_nnnnn_ddddd", .simdTableLookup, "TBL/TBX"),
+        ]
+        + shiftRows("0QU_011110_", "_bbb_00000_1_nnnnn_ddddd", "SSHR/USHR")
+        + shiftRows("0QU_011110_", "_bbb_00010_1_nnnnn_ddddd", "SSRA/USRA")
+        + shiftRows("0QU_011110_", "_bbb_00100_1_nnnnn_ddddd", "SRSHR/URSHR")
+        + shiftRows("0QU_011110_", "_bbb_00110_1_nnnnn_ddddd", "SRSRA/URSRA")
+        + shiftRows("0Q1_011110_", "_bbb_01000_1_nnnnn_ddddd", "SRI")
+        + shiftRows("0QU_011110_", "_bbb_01010_1_nnnnn_ddddd", "SHL/SLI")
+        + shiftRows("0Q0_011110_", "_bbb_10000_1_nnnnn_ddddd", "SHRN/SHRN2")
+        + shiftRows("0Q0_011110_", "_bbb_10001_1_nnnnn_ddddd", "RSHRN/RSHRN2")
+        + shiftRows("0QU_011110_", "_bbb_10100_1_nnnnn_ddddd", "SSHLL/USHLL")
+
+    /// Shift by immediate, one row per element size (immh = 1xxx, 01xx, 001x, 0001: the
+    /// arrangement tables of C4.1.95); immh = 0000 is the modified-immediate group.
+    static func shiftRows(_ head: String, _ tail: String, _ name: String) -> [Encoding] {
+        ["1hhh", "01hh", "001h", "0001"].map { Encoding(head + $0 + tail, .simdShiftImmediate, name) }
+    }
+
+    /// FP register moves that need no arithmetic (C4.1.96 "Conversion between floating-point
+    /// and integer", "Floating-point data-processing (1 source)", "Floating-point immediate").
+    static let floatingPointMoves: [Encoding] = [
+        Encoding("0_00_11110_00_1_00_110_000000_nnnnn_ddddd", .floatMove, "FMOV (Wd, Sn)"),
+        Encoding("0_00_11110_00_1_00_111_000000_nnnnn_ddddd", .floatMove, "FMOV (Sd, Wn)"),
+        Encoding("1_00_11110_01_1_00_110_000000_nnnnn_ddddd", .floatMove, "FMOV (Xd, Dn)"),
+        Encoding("1_00_11110_01_1_00_111_000000_nnnnn_ddddd", .floatMove, "FMOV (Dd, Xn)"),
+        Encoding("1_00_11110_10_1_01_110_000000_nnnnn_ddddd", .floatMove, "FMOV (Xd, Vn.D[1])"),
+        Encoding("1_00_11110_10_1_01_111_000000_nnnnn_ddddd", .floatMove, "FMOV (Vd.D[1], Xn)"),
+        Encoding("000_11110_0t_1_000000_10000_nnnnn_ddddd", .floatMove, "FMOV (register)"),
+        Encoding("000_11110_0t_1_000001_10000_nnnnn_ddddd", .floatMove, "FABS (scalar)"),
+        Encoding("000_11110_0t_1_000010_10000_nnnnn_ddddd", .floatMove, "FNEG (scalar)"),
+        Encoding("000_11110_0t_1_iiiiiiii_100_00000_ddddd", .floatMove, "FMOV (scalar, immediate)"),
     ]
 }

@@ -384,13 +384,18 @@ extension CPU {
                     pc &+= 4
                     continue blockLoop
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
-                    .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure:
+                    .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure, .simdCopy,
+                    .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
+                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
                     case .mrs, .msrRegister, .msrImmediate, .sys: continuation = executeSystem(insn, pc: pc)
                     case .vectorLoadStore, .vectorStructure: continuation = executeVectorMemory(insn, pc: pc)
-                    default: continuation = executeOrderedAccess(insn, pc: pc)
+                    case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
+                        .storeRelease:
+                        continuation = executeOrderedAccess(insn, pc: pc)
+                    default: continuation = executeAdvancedSIMD(insn, pc: pc)
                     }
                     switch continuation {
                     case .next:

@@ -61,6 +61,9 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case loadLiteral, loadStorePair, loadStoreRegister, loadStoreUnsignedOffset, loadStoreExclusive
     // SIMD&FP loads and stores (V = 1) and the AdvSIMD structure loads/stores.
     case vectorLiteral, vectorPair, vectorRegister, vectorUnsignedOffset, structureMultiple, structureSingle
+    // Advanced SIMD data processing and the FP register moves.
+    case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
+    case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -96,6 +99,18 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .vectorUnsignedOffset: (0x3F00_0000, 0x3D00_0000)  // 111 1 01
         case .structureMultiple: (0xBF00_0000, 0x0C00_0000)  // 0 Q 001100
         case .structureSingle: (0xBF00_0000, 0x0D00_0000)  // 0 Q 001101
+        case .simdCopy: (0x9FE0_8400, 0x0E00_0400)  // 0 Q op 01110000 imm5 0 imm4 1
+        case .simdModifiedImmediate: (0x9FF8_0400, 0x0F00_0400)  // 0 Q op 0111100000
+        case .simdThreeSame: (0x9F20_0400, 0x0E20_0400)  // 0 Q U 01110 size 1 Rm opcode 1
+        case .simdTwoRegisterMisc: (0x9F3E_0C00, 0x0E20_0800)  // size 10000 opcode 10
+        case .simdAcrossLanes: (0x9F3E_0C00, 0x0E30_0800)  // size 11000 opcode 10
+        case .simdPermute: (0xBF20_8C00, 0x0E00_0800)  // 0 Q 001110 size 0 Rm 0 opc 10
+        case .simdExtract: (0xBFE0_8400, 0x2E00_0000)  // 0 Q 101110 00 0 Rm 0 imm4 0
+        case .simdTableLookup: (0xBFE0_8C00, 0x0E00_0000)  // 0 Q 001110 00 0 Rm 0 len op 00
+        case .simdShiftImmediate: (0x9F80_0400, 0x0F00_0400)  // 0 Q U 011110 immh immb opcode 1
+        case .floatIntegerMove: (0x7F20_FC00, 0x1E20_0000)  // sf 0 0 11110 type 1 rmode opc 000000
+        case .floatDataProcessing1: (0xFF20_7C00, 0x1E20_4000)  // 000 11110 type 1 opcode 10000
+        case .floatImmediate: (0xFF20_1FE0, 0x1E20_1000)  // 000 11110 type 1 imm8 100 00000
         }
     }
 
@@ -121,7 +136,9 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     var usesVectors: Bool {
         switch self {
         case .vectorLiteral, .vectorPair, .vectorRegister, .vectorUnsignedOffset, .structureMultiple,
-            .structureSingle:
+            .structureSingle, .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc,
+            .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
+            .floatDataProcessing1, .floatImmediate:
             true
         default: false
         }
@@ -138,7 +155,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
 enum DiffClass: String, CaseIterable, Sendable {
     case dataProcessingImmediate, dataProcessingRegister, bitfield, conditional, multiplyDivide, oneSource, crc32
     case loadStore, exclusive, branchCondition, mixed
-    case vectorLoadStore, vectorStructure
+    case vectorLoadStore, vectorStructure, simdData, simdInteger
 
     /// The groups a sequence is made of.
     var groups: [InstructionGroup] {
@@ -165,6 +182,16 @@ enum DiffClass: String, CaseIterable, Sendable {
         case .vectorLoadStore:
             [.vectorLiteral, .vectorPair, .vectorPair, .vectorRegister, .vectorRegister, .vectorUnsignedOffset]
         case .vectorStructure: [.structureMultiple, .structureSingle]
+        case .simdData:
+            [
+                .simdCopy, .simdCopy, .simdModifiedImmediate, .simdPermute, .simdExtract, .simdTableLookup,
+                .floatIntegerMove, .floatDataProcessing1, .floatImmediate,
+            ]
+        case .simdInteger:
+            [
+                .simdThreeSame, .simdThreeSame, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes,
+                .simdShiftImmediate,
+            ]
         }
     }
 
@@ -438,6 +465,18 @@ struct DiffGenerator {
             if w.field(10, 2) == 3 && !w.bit(30) {
                 w.setField(12, 4, UInt32(rng.pick([0b0010, 0b0110, 0b0111, 0b1010])))
             }
+        case .simdThreeSame, .simdTwoRegisterMisc, .simdPermute:
+            if w.field(22, 2) == 3 && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements need Q
+        case .simdAcrossLanes:
+            if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
+            if w.field(22, 2) == 2 { w.setField(30, 1, 1) }
+        case .simdShiftImmediate:
+            if w.field(19, 4) == 0 { w.setField(19, 4, UInt32(1 + rng.below(15))) }
+            if w.bit(22) { w.setField(30, 1, 1) }
+        case .simdCopy:
+            if w.field(16, 4) == 0 { w.setField(16, 4, UInt32(1 + rng.below(15))) }
+        case .simdModifiedImmediate:
+            w.setField(11, 1, 0)  // o2: FP16 only
         case .structureSingle:
             if !w.bit(23) { w.setField(16, 5, 0) }
             switch w.field(14, 2) {
@@ -519,6 +558,16 @@ struct DiffGenerator {
             return constrainUnsignedOffset(w, &c)
         case .structureMultiple, .structureSingle:
             return constrainStructure(w, &c)
+        case .simdCopy:
+            // UMOV/SMOV write a general register.
+            if !w.bit(29) && (w.field(11, 4) == 0b0101 || w.field(11, 4) == 0b0111) {
+                w.setField(0, 5, c.destination(rd))
+            }
+        case .floatIntegerMove:
+            if !w.bit(16) { w.setField(0, 5, c.destination(rd)) }  // FMOV to a general register
+        case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate:
+            break  // V registers only
         }
         return w
     }

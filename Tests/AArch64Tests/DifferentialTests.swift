@@ -27,6 +27,8 @@ final class DifferentialTests: XCTestCase {
     func testMixed() throws { try check(.mixed, seed: 0xD1FF_000B) }
     func testVectorLoadStore() throws { try check(.vectorLoadStore, seed: 0xD1FF_000C) }
     func testVectorStructure() throws { try check(.vectorStructure, seed: 0xD1FF_000D) }
+    func testSIMDData() throws { try check(.simdData, seed: 0xD1FF_000E) }
+    func testSIMDInteger() throws { try check(.simdInteger, seed: 0xD1FF_000F) }
 
     /// The harness itself: a known sequence gives the known result on both sides.
     func testHarnessAgreesOnAKnownSequence() throws {
