@@ -71,6 +71,14 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     /// FMOV (general, register, scalar immediate), FABS/FNEG (scalar): moves of FP register
     /// bits that need no FP arithmetic (`FloatingPointMove.swift`).
     case floatMove
+    /// Scalar FP arithmetic (`FloatingPoint.swift`): `a` = log2 of the size (2 single, 3
+    /// double), `b` = the group's opcode. 2-source (FMUL … FNMUL), 3-source (`b` = o1:o0, Ra
+    /// in `imm2`), 1-source (FSQRT, FCVT, FRINT*), compare (`b` bit 0 = with zero, bit 1 =
+    /// signalling), conditional compare (`b` = nzcv, `imm` = signalling, `imm2` = condition
+    /// mask), conditional select (`imm2` = condition mask), and conversions to and from
+    /// integers and fixed point (`b` = rmode:opcode, `imm` = fbits).
+    case floatArithmetic, floatMultiplyAdd, floatUnary, floatCompare, floatConditionalCompare
+    case floatConditionalSelect, floatIntegerConvert
 }
 
 /// Bits of `DecodedInstruction.flags`.

@@ -225,4 +225,42 @@ extension Decoder {
         d.b = operation.rawValue
         return d
     }
+
+    /// Scalar FP data processing and conversions (C4.1.96), single and double precision.
+    static func floatingPoint(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: op, raw: w)
+        d.rd = UInt8(field(w, 4, 0))
+        d.rn = UInt8(field(w, 9, 5))
+        d.rm = UInt8(field(w, 20, 16))
+        d.a = UInt8(2 + field(w, 22, 22))
+        switch op {
+        case .floatArithmetic:
+            d.b = UInt8(field(w, 15, 12))
+        case .floatMultiplyAdd:
+            d.b = UInt8(field(w, 21, 21) << 1 | field(w, 15, 15))
+            d.imm2 = UInt64(field(w, 14, 10))
+        case .floatUnary:
+            d.b = UInt8(field(w, 20, 15))
+        case .floatCompare:
+            d.b = UInt8(field(w, 4, 3))
+        case .floatConditionalCompare:
+            d.b = UInt8(field(w, 3, 0))
+            d.imm = UInt64(field(w, 4, 4))
+            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+        case .floatConditionalSelect:
+            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+        default:  // .floatIntegerConvert
+            let sf = field(w, 31, 31)
+            d.sf = UInt8(sf)
+            d.b = UInt8(field(w, 20, 16))
+            if field(w, 21, 21) == 0 {
+                let scale = field(w, 15, 10)
+                if sf == 0 && scale < 32 { return nil }
+                d.imm = UInt64(64 - scale)
+            }
+            let toFloat = field(w, 18, 17) == 0b01
+            if toFloat { d.rn = UInt8(field(w, 9, 5)) } else { d.rd = dest(field(w, 4, 0)) }
+        }
+        return d
+    }
 }

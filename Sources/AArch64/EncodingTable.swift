@@ -42,12 +42,13 @@ public struct Encoding: Sendable {
 /// pointer authentication, ...) and the FP/AdvSIMD data-processing encodings (op0 x111) that
 /// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
 /// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD
-/// instructions in `advancedSIMD` and the FMOV/FABS/FNEG forms in `floatingPointMoves`. A row
+/// instructions in `advancedSIMD`, the FMOV/FABS/FNEG forms in `floatingPointMoves` and the
+/// scalar single/double arithmetic in `floatingPoint` (no half-precision FCVT yet). A row
 /// per instruction (several rows share a group's opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
-        + loadsAndStores + simdAndFloatingPointMemory + advancedSIMD + floatingPointMoves
+        + loadsAndStores + simdAndFloatingPointMemory + advancedSIMD + floatingPointMoves + floatingPoint
 
     static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
@@ -285,5 +286,30 @@ public enum EncodingTable {
         Encoding("000_11110_0t_1_000001_10000_nnnnn_ddddd", .floatMove, "FABS (scalar)"),
         Encoding("000_11110_0t_1_000010_10000_nnnnn_ddddd", .floatMove, "FNEG (scalar)"),
         Encoding("000_11110_0t_1_iiiiiiii_100_00000_ddddd", .floatMove, "FMOV (scalar, immediate)"),
+    ]
+
+    /// Scalar FP, single and double (C4.1.96; `t` = type<0>, type<1> = 0).
+    static let floatingPoint: [Encoding] = [
+        Encoding(
+            "000_11110_0t_1_mmmmm_0ooo_10_nnnnn_ddddd", .floatArithmetic, "FMUL/FDIV/FADD/FSUB/FMAX/FMIN/FMAXNM/FMINNM"),
+        Encoding("000_11110_0t_1_mmmmm_1000_10_nnnnn_ddddd", .floatArithmetic, "FNMUL"),
+        Encoding("000_11111_0t_o_mmmmm_p_aaaaa_nnnnn_ddddd", .floatMultiplyAdd, "FMADD/FMSUB/FNMADD/FNMSUB"),
+        Encoding("000_11110_0t_1_000011_10000_nnnnn_ddddd", .floatUnary, "FSQRT"),
+        Encoding("000_11110_00_1_000101_10000_nnnnn_ddddd", .floatUnary, "FCVT (double from single)"),
+        Encoding("000_11110_01_1_000100_10000_nnnnn_ddddd", .floatUnary, "FCVT (single from double)"),
+        Encoding("000_11110_0t_1_0010oo_10000_nnnnn_ddddd", .floatUnary, "FRINTN/FRINTP/FRINTM/FRINTZ"),
+        Encoding("000_11110_0t_1_001100_10000_nnnnn_ddddd", .floatUnary, "FRINTA"),
+        Encoding("000_11110_0t_1_00111o_10000_nnnnn_ddddd", .floatUnary, "FRINTX/FRINTI"),
+        Encoding("000_11110_0t_1_mmmmm_00_1000_nnnnn_ez_000", .floatCompare, "FCMP/FCMPE"),
+        Encoding("000_11110_0t_1_mmmmm_cccc_01_nnnnn_e_vvvv", .floatConditionalCompare, "FCCMP/FCCMPE"),
+        Encoding("000_11110_0t_1_mmmmm_cccc_11_nnnnn_ddddd", .floatConditionalSelect, "FCSEL"),
+        Encoding("s_00_11110_0t_1_00_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTNS/FCVTNU"),
+        Encoding("s_00_11110_0t_1_00_01u_000000_nnnnn_ddddd", .floatIntegerConvert, "SCVTF/UCVTF"),
+        Encoding("s_00_11110_0t_1_00_10u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTAS/FCVTAU"),
+        Encoding("s_00_11110_0t_1_01_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTPS/FCVTPU"),
+        Encoding("s_00_11110_0t_1_10_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTMS/FCVTMU"),
+        Encoding("s_00_11110_0t_1_11_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTZS/FCVTZU"),
+        Encoding("s_00_11110_0t_0_11_00u_ffffff_nnnnn_ddddd", .floatIntegerConvert, "FCVTZS/FCVTZU (fixed-point)"),
+        Encoding("s_00_11110_0t_0_00_01u_ffffff_nnnnn_ddddd", .floatIntegerConvert, "SCVTF/UCVTF (fixed-point)"),
     ]
 }

@@ -386,7 +386,9 @@ extension CPU {
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
                     .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure, .simdCopy,
                     .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
-                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
+                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .floatArithmetic,
+                    .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
+                    .floatIntegerConvert:
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
@@ -395,6 +397,9 @@ extension CPU {
                     case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
                         .storeRelease:
                         continuation = executeOrderedAccess(insn, pc: pc)
+                    case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
+                        .floatConditionalSelect, .floatIntegerConvert:
+                        continuation = executeFloatingPoint(insn, pc: pc)
                     default: continuation = executeAdvancedSIMD(insn, pc: pc)
                     }
                     switch continuation {

@@ -81,10 +81,11 @@ final class DecoderTests: XCTestCase {
     }
 
     func testUnimplementedAndUnallocatedEncodingsAreUndefined() throws {
-        // ARMv8.1+ (LSE atomics, LDAPR, CAS), FP arithmetic (not yet), and reserved forms.
+        // ARMv8.1+ (LSE atomics, LDAPR, CAS, FP16 arithmetic), FP/AdvSIMD not there yet (issue 8),
+        // and reserved forms.
         let words = try CrossAssembler.assemble([
-            ".arch armv8.3-a", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd d0, d1, d2",
-            "scvtf d0, x1",
+            ".arch armv8.3-a+fp16", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd h0, h1, h2",
+            "frecpe d0, d1",
         ])
         XCTAssertEqual(words.count, 5)
         for word in words + [0x0000_0000, 0xFFFF_FFFF] {

@@ -64,6 +64,8 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     // Advanced SIMD data processing and the FP register moves.
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
     case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
+    case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
+    case floatFixedConvert
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -111,6 +113,12 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .floatIntegerMove: (0x7F20_FC00, 0x1E20_0000)  // sf 0 0 11110 type 1 rmode opc 000000
         case .floatDataProcessing1: (0xFF20_7C00, 0x1E20_4000)  // 000 11110 type 1 opcode 10000
         case .floatImmediate: (0xFF20_1FE0, 0x1E20_1000)  // 000 11110 type 1 imm8 100 00000
+        case .floatDataProcessing2: (0xFF20_0C00, 0x1E20_0800)  // 000 11110 type 1 Rm opcode 10
+        case .floatDataProcessing3: (0xFF00_0000, 0x1F00_0000)  // 000 11111
+        case .floatCompare: (0xFF20_3C07, 0x1E20_2000)  // 000 11110 type 1 Rm op 1000 Rn opcode2
+        case .floatConditionalCompare: (0xFF20_0C00, 0x1E20_0400)  // ... cond 01 Rn op nzcv
+        case .floatConditionalSelect: (0xFF20_0C00, 0x1E20_0C00)  // ... cond 11 Rn Rd
+        case .floatFixedConvert: (0x7F20_0000, 0x1E00_0000)  // sf 0 0 11110 type 0 rmode opcode scale
         }
     }
 
@@ -138,7 +146,8 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .vectorLiteral, .vectorPair, .vectorRegister, .vectorUnsignedOffset, .structureMultiple,
             .structureSingle, .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc,
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
-            .floatDataProcessing1, .floatImmediate:
+            .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
+            .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert:
             true
         default: false
         }
@@ -155,7 +164,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
 enum DiffClass: String, CaseIterable, Sendable {
     case dataProcessingImmediate, dataProcessingRegister, bitfield, conditional, multiplyDivide, oneSource, crc32
     case loadStore, exclusive, branchCondition, mixed
-    case vectorLoadStore, vectorStructure, simdData, simdInteger
+    case vectorLoadStore, vectorStructure, simdData, simdInteger, floatArithmetic, floatCompare, floatConvert
 
     /// The groups a sequence is made of.
     var groups: [InstructionGroup] {
@@ -192,6 +201,10 @@ enum DiffClass: String, CaseIterable, Sendable {
                 .simdThreeSame, .simdThreeSame, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes,
                 .simdShiftImmediate,
             ]
+        case .floatArithmetic:
+            [.floatDataProcessing2, .floatDataProcessing2, .floatDataProcessing3, .floatDataProcessing1]
+        case .floatCompare: [.floatCompare, .floatConditionalCompare, .floatConditionalSelect]
+        case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
         }
     }
 
@@ -477,6 +490,8 @@ struct DiffGenerator {
             if w.field(16, 4) == 0 { w.setField(16, 4, UInt32(1 + rng.below(15))) }
         case .simdModifiedImmediate:
             w.setField(11, 1, 0)  // o2: FP16 only
+        case .floatFixedConvert:
+            if !w.bit(31) { w.setField(15, 1, 1) }  // 32-bit: fbits <= 32
         case .structureSingle:
             if !w.bit(23) { w.setField(16, 5, 0) }
             switch w.field(14, 2) {
@@ -564,9 +579,15 @@ struct DiffGenerator {
                 w.setField(0, 5, c.destination(rd))
             }
         case .floatIntegerMove:
-            if !w.bit(16) { w.setField(0, 5, c.destination(rd)) }  // FMOV to a general register
+            // FCVT* and FMOV to a general register write one.
+            if ![0b010, 0b011, 0b111].contains(w.field(16, 3)) { w.setField(0, 5, c.destination(rd)) }
+        case .floatFixedConvert:
+            if w.field(17, 2) == 0 { w.setField(0, 5, c.destination(rd)) }  // FCVTZS/FCVTZU
+        case .floatCompare:
+            if w.bit(3) { w.setField(16, 5, 0) }  // the compare-with-zero forms: Rm should be zero
         case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
-            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate:
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
+            .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect:
             break  // V registers only
         }
         return w

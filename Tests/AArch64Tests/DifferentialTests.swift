@@ -29,6 +29,9 @@ final class DifferentialTests: XCTestCase {
     func testVectorStructure() throws { try check(.vectorStructure, seed: 0xD1FF_000D) }
     func testSIMDData() throws { try check(.simdData, seed: 0xD1FF_000E) }
     func testSIMDInteger() throws { try check(.simdInteger, seed: 0xD1FF_000F) }
+    func testFloatArithmetic() throws { try check(.floatArithmetic, seed: 0xD1FF_0010) }
+    func testFloatCompare() throws { try check(.floatCompare, seed: 0xD1FF_0011) }
+    func testFloatConvert() throws { try check(.floatConvert, seed: 0xD1FF_0012) }
 
     /// The harness itself: a known sequence gives the known result on both sides.
     func testHarnessAgreesOnAKnownSequence() throws {
