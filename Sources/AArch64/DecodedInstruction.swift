@@ -79,6 +79,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     /// integers and fixed point (`b` = rmode:opcode, `imm` = fbits).
     case floatArithmetic, floatMultiplyAdd, floatUnary, floatCompare, floatConditionalCompare
     case floatConditionalSelect, floatIntegerConvert
+    /// FRECPE, FRSQRTE, FRECPX, FRECPS, FRSQRTS (scalar; `b` 0–4, `FloatingPointEstimate.swift`).
+    case floatEstimate
 }
 
 /// Bits of `DecodedInstruction.flags`.

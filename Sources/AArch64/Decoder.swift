@@ -249,7 +249,7 @@ public struct Decoder: Sendable {
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
             return advancedSIMD(op, w)
         case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
-            .floatConditionalSelect, .floatIntegerConvert:
+            .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
             return floatingPoint(op, w)
 
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:

@@ -249,6 +249,12 @@ extension Decoder {
             d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
         case .floatConditionalSelect:
             d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+        case .floatEstimate:
+            if field(w, 10, 10) == 1 {
+                d.b = field(w, 23, 23) == 0 ? 3 : 4  // FRECPS, FRSQRTS
+            } else {
+                d.b = field(w, 13, 13) == 1 ? 2 : UInt8(field(w, 29, 29))  // FRECPX; FRECPE, FRSQRTE
+            }
         default:  // .floatIntegerConvert
             let sf = field(w, 31, 31)
             d.sf = UInt8(sf)

@@ -311,5 +311,10 @@ public enum EncodingTable {
         Encoding("s_00_11110_0t_1_11_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTZS/FCVTZU"),
         Encoding("s_00_11110_0t_0_11_00u_ffffff_nnnnn_ddddd", .floatIntegerConvert, "FCVTZS/FCVTZU (fixed-point)"),
         Encoding("s_00_11110_0t_0_00_01u_ffffff_nnnnn_ddddd", .floatIntegerConvert, "SCVTF/UCVTF (fixed-point)"),
+        Encoding("01_0_11110_1t_10000_11101_10_nnnnn_ddddd", .floatEstimate, "FRECPE (scalar)"),
+        Encoding("01_1_11110_1t_10000_11101_10_nnnnn_ddddd", .floatEstimate, "FRSQRTE (scalar)"),
+        Encoding("01_0_11110_1t_10000_11111_10_nnnnn_ddddd", .floatEstimate, "FRECPX"),
+        Encoding("01_0_11110_0t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRECPS (scalar)"),
+        Encoding("01_0_11110_1t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRSQRTS (scalar)"),
     ]
 }

@@ -50,6 +50,8 @@ extension CPU {
             writeScalar(d.rd, vector(chosen).low, format)
         case .floatIntegerConvert:
             integerConvert(d, format, &env)
+        case .floatEstimate:
+            writeScalar(d.rd, estimate(d, format, &env), format)
         default:
             return .jumped(undefinedInstruction(at: pc))
         }

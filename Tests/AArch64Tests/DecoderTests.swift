@@ -73,6 +73,9 @@ final class DecoderTests: XCTestCase {
             ("zip1 v0.4s, v1.4s, v2.4s", .simdPermute), ("ext v0.16b, v1.16b, v2.16b, #3", .simdExtract),
             ("tbl v0.16b, {v1.16b}, v2.16b", .simdTableLookup), ("ushr v0.2d, v1.2d, #3", .simdShiftImmediate),
             ("fmov x0, d1", .floatMove), ("fmov s0, #1.0", .floatMove), ("fneg d0, d1", .floatMove),
+            ("fmadd d0, d1, d2, d3", .floatMultiplyAdd), ("fcvtzs w0, s1, #3", .floatIntegerConvert),
+            ("frecpe d0, d1", .floatEstimate), ("frsqrts s0, s1, s2", .floatEstimate),
+            ("fccmpe d0, d1, #4, ne", .floatConditionalCompare), ("frinta s0, s1", .floatUnary),
         ]
         let words = try CrossAssembler.encode(cases.map(\.0))
         for ((text, op), word) in zip(cases, words) {
@@ -85,7 +88,7 @@ final class DecoderTests: XCTestCase {
         // and reserved forms.
         let words = try CrossAssembler.assemble([
             ".arch armv8.3-a+fp16", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd h0, h1, h2",
-            "frecpe d0, d1",
+            "fmla v0.4s, v1.4s, v2.4s",
         ])
         XCTAssertEqual(words.count, 5)
         for word in words + [0x0000_0000, 0xFFFF_FFFF] {

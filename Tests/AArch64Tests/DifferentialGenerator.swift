@@ -65,7 +65,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
     case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
     case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
-    case floatFixedConvert
+    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -119,6 +119,8 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .floatConditionalCompare: (0xFF20_0C00, 0x1E20_0400)  // ... cond 01 Rn op nzcv
         case .floatConditionalSelect: (0xFF20_0C00, 0x1E20_0C00)  // ... cond 11 Rn Rd
         case .floatFixedConvert: (0x7F20_0000, 0x1E00_0000)  // sf 0 0 11110 type 0 rmode opcode scale
+        case .scalarTwoRegisterMisc: (0xDF3E_0C00, 0x5E20_0800)  // 01 U 11110 size 10000 opcode 10
+        case .scalarThreeSame: (0xDF20_0400, 0x5E20_0400)  // 01 U 11110 size 1 Rm opcode 1
         }
     }
 
@@ -147,7 +149,8 @@ enum InstructionGroup: String, CaseIterable, Sendable {
             .structureSingle, .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc,
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
             .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
-            .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert:
+            .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
+            .scalarThreeSame:
             true
         default: false
         }
@@ -202,7 +205,10 @@ enum DiffClass: String, CaseIterable, Sendable {
                 .simdShiftImmediate,
             ]
         case .floatArithmetic:
-            [.floatDataProcessing2, .floatDataProcessing2, .floatDataProcessing3, .floatDataProcessing1]
+            [
+                .floatDataProcessing2, .floatDataProcessing2, .floatDataProcessing3, .floatDataProcessing1,
+                .scalarTwoRegisterMisc, .scalarThreeSame,
+            ]
         case .floatCompare: [.floatCompare, .floatConditionalCompare, .floatConditionalSelect]
         case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
         }
@@ -587,7 +593,8 @@ struct DiffGenerator {
             if w.bit(3) { w.setField(16, 5, 0) }  // the compare-with-zero forms: Rm should be zero
         case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
-            .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect:
+            .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
+            .scalarTwoRegisterMisc, .scalarThreeSame:
             break  // V registers only
         }
         return w

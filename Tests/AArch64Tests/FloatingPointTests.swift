@@ -120,3 +120,26 @@ final class FloatingPointTests: XCTestCase {
         XCTAssertEqual(m.cpu.state.pointee.fpsr, Self.ioc, "only FCMPE raises IOC for a quiet NaN")
     }
 }
+
+extension FloatingPointTests {
+    func testEstimatesFollowTheArchitecturesIntegerAlgorithms() throws {
+        let m = try run([
+            "frecpe d1, d0", "frsqrte s3, s2", "frecpx d5, d4", "frecps s7, s6, s6", "frsqrts d9, d8, d8",
+            "frecpe s11, s10",
+        ]) { cpu in
+            cpu.setQ(0, low: 0x4008_0000_0000_0000, high: 0)  // 3.0
+            cpu.setQ(2, low: 0x4080_0000, high: 0)  // 4.0f
+            cpu.setQ(4, low: 0x4008_0000_0000_0000, high: 0)
+            cpu.setQ(6, low: 0x7F80_0000, high: 0)  // inf: 2 - inf × inf
+            cpu.setQ(8, low: 0x3FF0_0000_0000_0000, high: 0)  // (3 - 1 × 1) / 2 = 1
+            cpu.setQ(10, low: 0x0000_0001, high: 0)  // the smallest denormal: reciprocal overflows
+        }
+        XCTAssertEqual(m.cpu.q(1).low, 0x3FD5_5000_0000_0000, "1/3 to 8 bits")
+        XCTAssertEqual(m.cpu.q(3).low, 0x3EFF_8000, "1/sqrt(4): the 8-bit estimate just below 0.5")
+        XCTAssertEqual(m.cpu.q(5).low, 0x3FF0_0000_0000_0000, "FRECPX: exponent 0x400 inverted, fraction 0")
+        XCTAssertEqual(m.cpu.q(7).low, 0xFF80_0000, "2 - inf × inf = -inf")
+        XCTAssertEqual(m.cpu.q(9).low, 0x3FF0_0000_0000_0000)
+        XCTAssertEqual(m.cpu.q(11).low, 0x7F80_0000, "round to nearest: +inf")
+        XCTAssertEqual(m.cpu.state.pointee.fpsr, (1 << 2) | Self.ixc, "OFC and IXC from the overflow")
+    }
+}
