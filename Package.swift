@@ -29,10 +29,13 @@ let package = Package(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
 
+        // Host IEEE arithmetic under an explicit rounding mode, with its exception flags
+        // (FENV_ACCESS, which Swift lacks), for the core's FP instructions.
+        .target(name: "CFloatingPoint", linkerSettings: [.linkedLibrary("m")]),
         // The emulated "hardware": CPU state, decoder, interpreter, exceptions.
         .target(
             name: "AArch64",
-            dependencies: [.product(name: "Atomics", package: "swift-atomics")]),
+            dependencies: ["CFloatingPoint", .product(name: "Atomics", package: "swift-atomics")]),
         // Lowvisor + highvisor: VM, vCPU runner, exit handlers, MMIO bus, PSCI.
         .target(
             name: "Hypervisor",

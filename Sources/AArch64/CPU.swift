@@ -12,6 +12,9 @@ public final class CPU: @unchecked Sendable {
     /// X0–X30, the zero register (slot 31, always 0), the current SP (slot 32), and a sink
     /// (slot 33) that instructions whose destination is XZR write to, so no write needs a test.
     public let registers: UnsafeMutablePointer<UInt64>
+    /// V0–V31, 128 bits each, little-endian: Vn occupies slots 2n (bits 63:0) and 2n + 1
+    /// (bits 127:64), so B/H/S/D views are the low bytes of its 16 (`FPRegisterFile.swift`).
+    public let vectors: UnsafeMutablePointer<UInt64>
     public let state: UnsafeMutablePointer<CoreState>
     public let blocks: BlockCache
     /// The machine-physical memory stage 2 outputs into.
@@ -25,6 +28,8 @@ public final class CPU: @unchecked Sendable {
     var markedCodePages: [UInt64] = []
     /// Gathers the bytes of a load that crosses a page boundary (at most 16).
     let bounce: UnsafeMutableRawPointer
+    /// Gathers and scatters the bytes of one SIMD&FP load or store (at most 64: LD4 of four Q).
+    let vectorScratch: UnsafeMutableRawPointer
     let requests: UnsafeAtomic<UInt32>
 
     /// The system counter the generic-timer registers read (CNTPCT_EL0), in ticks of
@@ -36,6 +41,8 @@ public final class CPU: @unchecked Sendable {
     public static let zeroRegister = 31
     public static let stackPointer = 32
     public static let discard = 33
+    /// 64-bit slots of `vectors`: two per V register.
+    public static let vectorSlots = 64
 
     public init(memory: PhysicalMemory) {
         self.memory = memory
@@ -43,6 +50,9 @@ public final class CPU: @unchecked Sendable {
         bounce = .allocate(byteCount: 16, alignment: 16)
         registers = .allocate(capacity: Self.registerSlots)
         registers.initialize(repeating: 0, count: Self.registerSlots)
+        vectors = .allocate(capacity: Self.vectorSlots)
+        vectors.initialize(repeating: 0, count: Self.vectorSlots)
+        vectorScratch = .allocate(byteCount: 64, alignment: 16)
         state = .allocate(capacity: 1)
         state.initialize(to: CoreState())
         blocks = BlockCache()
@@ -59,6 +69,8 @@ public final class CPU: @unchecked Sendable {
 
     deinit {
         registers.deallocate()
+        vectors.deallocate()
+        vectorScratch.deallocate()
         state.deallocate()
         bounce.deallocate()
         stage2Cache.deallocate()
@@ -159,9 +171,11 @@ public final class CPU: @unchecked Sendable {
     /// D1.9 reset; booting.rst): EL1h, DAIF masked, MMU off, X0 = `x0`, other registers zero.
     public func reset(entry: UInt64, x0: UInt64, mpidr: UInt64) {
         registers.update(repeating: 0, count: Self.registerSlots)
+        vectors.update(repeating: 0, count: Self.vectorSlots)
         let hcr = state.pointee.hcrEL2
         let vttbr = state.pointee.vttbrEL2
         let vtcr = state.pointee.vtcrEL2
+        let cptr = state.pointee.cptrEL2
         let retired = state.pointee.instructionsRetired
         let gicVersion2 = state.pointee.gicVersion2
         state.pointee = CoreState()
@@ -169,6 +183,7 @@ public final class CPU: @unchecked Sendable {
         state.pointee.hcrEL2 = hcr
         state.pointee.vttbrEL2 = vttbr
         state.pointee.vtcrEL2 = vtcr
+        state.pointee.cptrEL2 = cptr
         state.pointee.instructionsRetired = retired
         state.pointee.mpidr = mpidr
         state.pointee.pc = entry

@@ -46,7 +46,9 @@ public struct CoreState: Sendable {
     public var afsr1EL1: UInt64 = 0
     public var cntkctlEL1: UInt64 = 0
     public var csselrEL1: UInt64 = 0
+    /// FPCR (Arm ARM C5.2.8): AHP, DN, FZ, RMode, Stride, Len; `FloatingPointControl`.
     public var fpcr: UInt64 = 0
+    /// FPSR (Arm ARM C5.2.9): N, Z, C, V, QC and the cumulative IDC, IXC, UFC, OFC, DZC, IOC.
     public var fpsr: UInt64 = 0
 
     /// The local exclusive monitor (Arm ARM B2.9.2): armed by a load-exclusive for
@@ -76,6 +78,9 @@ public struct CoreState: Sendable {
     public var vttbrEL2: UInt64 = 0
     /// VTCR_EL2: the stage-2 translation controls (T0SZ, SL0, TG0, PS).
     public var vtcrEL2: UInt64 = 0
+    /// CPTR_EL2 (Arm ARM D17.2.31): TFP (bit 10) traps FP/AdvSIMD use at EL0/EL1 to EL2; the
+    /// highvisor sets it on guest entry to switch FP state lazily (`FPRegisterFile.swift`).
+    public var cptrEL2: UInt64 = 0
 
     /// The TLB context of the running translation regime: VMID << 32 | ASID, or with stage 1
     /// off VMID << 32 | `TLB.flatBit` (`CPU.updateTranslationContext`).

@@ -59,6 +59,28 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case load, loadSigned, store
     case loadPair, loadPairSigned, storePair
     case loadExclusive, storeExclusive, loadExclusivePair, storeExclusivePair, loadAcquire, storeRelease
+    // SIMD&FP loads and stores (C4.1.88 with V = 1; `SIMDLoadStore.swift`): one or two
+    // registers (every addressing mode, `AddressingMode` in `b`), and the AdvSIMD structure
+    // loads/stores LD1–LD4/ST1–ST4/LD1R–LD4R (`StructureKind` in `imm2`).
+    case vectorLoadStore, vectorStructure
+    // Advanced SIMD data processing (C4.1.95 "Data Processing -- Scalar Floating-Point and
+    // Advanced SIMD"), one opcode per encoding group; `DecoderAdvancedSIMD.swift` puts the
+    // operation in `b`, the element size (log2) in `a`, Q in `sf` and U in `flags`.
+    case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes
+    case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate
+    /// FMOV (general, register, scalar immediate), FABS/FNEG (scalar): moves of FP register
+    /// bits that need no FP arithmetic (`FloatingPointMove.swift`).
+    case floatMove
+    /// Scalar FP arithmetic (`FloatingPoint.swift`): `a` = log2 of the size (2 single, 3
+    /// double), `b` = the group's opcode. 2-source (FMUL … FNMUL), 3-source (`b` = o1:o0, Ra
+    /// in `imm2`), 1-source (FSQRT, FCVT, FRINT*), compare (`b` bit 0 = with zero, bit 1 =
+    /// signalling), conditional compare (`b` = nzcv, `imm` = signalling, `imm2` = condition
+    /// mask), conditional select (`imm2` = condition mask), and conversions to and from
+    /// integers and fixed point (`b` = rmode:opcode, `imm` = fbits).
+    case floatArithmetic, floatMultiplyAdd, floatUnary, floatCompare, floatConditionalCompare
+    case floatConditionalSelect, floatIntegerConvert
+    /// FRECPE, FRSQRTE, FRECPX, FRECPS, FRSQRTS (scalar; `b` 0–4, `FloatingPointEstimate.swift`).
+    case floatEstimate
 }
 
 /// Bits of `DecodedInstruction.flags`.
@@ -75,6 +97,20 @@ public enum InstructionFlags {
     public static let writeback: UInt8 = 1 << 4
     /// Post-index: access at the base, then write back base + offset.
     public static let postIndex: UInt8 = 1 << 5
+    /// SIMD&FP and structure accesses: a load (otherwise a store).
+    public static let vectorLoad: UInt8 = 1 << 6
+    /// SIMD&FP pair (LDP/STP/LDNP/STNP): Rt2 in `rm`.
+    public static let vectorPair: UInt8 = 1 << 7
+}
+
+/// The AdvSIMD structure access a `.vectorStructure` instruction makes (Arm ARM C3.2.8).
+public enum StructureKind: UInt64 {
+    /// LD1–LD4/ST1–ST4 (multiple structures): `imm` = repeat count, `b` = elements per structure.
+    case multiple = 0
+    /// LD1–LD4/ST1–ST4 (single structure): `imm` = lane index, `b` = elements per structure.
+    case single = 1
+    /// LD1R–LD4R: one structure replicated to every lane, `b` = elements per structure.
+    case replicate = 2
 }
 
 /// How a load/store forms its address (`DecodedInstruction.b` for `.load`/`.store`/pairs).

@@ -241,6 +241,17 @@ public struct Decoder: Sendable {
             default: break
             }
 
+        case .vectorLoadStore:
+            return vectorRegisterAccess(w)
+        case .vectorStructure:
+            return structureAccess(w)
+        case .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
+            return advancedSIMD(op, w)
+        case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
+            .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
+            return floatingPoint(op, w)
+
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:
             let pair = op == .loadExclusivePair || op == .storeExclusivePair
             d.a = pair ? UInt8(2 + bits(w, 30, 30)) : UInt8(bits(w, 31, 30))
@@ -313,6 +324,131 @@ public struct Decoder: Sendable {
             d.imm2 = bits(w, 12, 12) == 1 ? UInt64(size) : 0
         }
         if isPrefetch { return DecodedInstruction(op: .prefetch, raw: w) }
+        return d
+    }
+
+    /// LDR/STR/LDUR/STUR/LDP/STP/LDNP/STNP of B/H/S/D/Q registers and LDR (literal) of S/D/Q
+    /// (Arm ARM C4.1.88, V = 1): `a` = log2 of the register size (0–4), `b` = the addressing
+    /// mode, `rd` = Rt and `rm` = Rt2 or the offset register (V register numbers for Rt/Rt2).
+    static func vectorRegisterAccess(_ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: .vectorLoadStore, raw: w)
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = spOr(bits(w, 9, 5))
+        switch bits(w, 29, 27) {
+        case 0b011:  // LDR (literal): opc 00 S, 01 D, 10 Q
+            let opc = bits(w, 31, 30)
+            if opc == 3 { return nil }
+            d.a = UInt8(2 + opc)
+            d.b = AddressingMode.literal.rawValue
+            d.imm = signExtend(bits(w, 23, 5), bits: 19) << 2
+            d.flags = InstructionFlags.vectorLoad
+        case 0b101:  // pairs: opc 00 S, 01 D, 10 Q; mode 00 no-allocate, 01 post, 10 offset, 11 pre
+            let opc = bits(w, 31, 30)
+            if opc == 3 { return nil }
+            d.a = UInt8(2 + opc)
+            d.b = AddressingMode.immediate.rawValue
+            d.rm = UInt8(bits(w, 14, 10))
+            d.imm = signExtend(bits(w, 21, 15), bits: 7) << UInt64(d.a)
+            d.flags = InstructionFlags.vectorPair | (bits(w, 22, 22) == 1 ? InstructionFlags.vectorLoad : 0)
+            switch bits(w, 24, 23) {
+            case 1: d.flags |= InstructionFlags.writeback | InstructionFlags.postIndex
+            case 3: d.flags |= InstructionFlags.writeback
+            default: break
+            }
+        default:  // single register: size:opc<1> gives B, H, S, D or (size 00, opc 1x) Q
+            let size = bits(w, 31, 30)
+            let opc = bits(w, 23, 22)
+            if opc & 2 != 0 && size != 0 { return nil }
+            d.a = UInt8(opc & 2 != 0 ? 4 : size)
+            if opc & 1 != 0 { d.flags = InstructionFlags.vectorLoad }
+            if bits(w, 24, 24) == 1 {
+                d.b = AddressingMode.immediate.rawValue
+                d.imm = UInt64(bits(w, 21, 10)) << UInt64(d.a)
+            } else if bits(w, 21, 21) == 0 {
+                d.b = AddressingMode.immediate.rawValue
+                d.imm = signExtend(bits(w, 20, 12), bits: 9)
+                switch bits(w, 11, 10) {
+                case 0: break
+                case 1: d.flags |= InstructionFlags.writeback | InstructionFlags.postIndex
+                case 3: d.flags |= InstructionFlags.writeback
+                default: return nil  // no unprivileged SIMD&FP forms
+                }
+            } else {
+                let option = bits(w, 15, 13)
+                if option & 2 == 0 { return nil }
+                d.b = AddressingMode.register.rawValue
+                d.rm = UInt8(bits(w, 20, 16))
+                d.imm = UInt64(option)
+                d.imm2 = bits(w, 12, 12) == 1 ? UInt64(d.a) : 0
+            }
+        }
+        return d
+    }
+
+    /// The AdvSIMD structure loads and stores (Arm ARM C4.1.88 "Advanced SIMD load/store
+    /// multiple structures" / "single structure", and their post-index forms): `a` = log2 of
+    /// the element size, `b` = elements per structure (selem), `imm` = repeat count or lane,
+    /// `imm2` = `StructureKind`, `sf` = 1 for a 128-bit (Q = 1) register, `rm` = the
+    /// post-index register (31: the immediate, which is the bytes transferred).
+    static func structureAccess(_ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: .vectorStructure, raw: w)
+        let q = bits(w, 30, 30)
+        let load = bits(w, 22, 22) == 1
+        let size = bits(w, 11, 10)
+        let post = bits(w, 23, 23) == 1
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = spOr(bits(w, 9, 5))
+        d.rm = UInt8(bits(w, 20, 16))
+        d.sf = UInt8(q)
+        d.flags = (load ? InstructionFlags.vectorLoad : 0) | (post ? InstructionFlags.writeback : 0)
+        if bits(w, 24, 24) == 0 {
+            // Multiple structures: opcode -> (repeats, elements per structure).
+            let layout: (UInt8, UInt8)
+            switch bits(w, 15, 12) {
+            case 0b0000: layout = (1, 4)
+            case 0b0010: layout = (4, 1)
+            case 0b0100: layout = (1, 3)
+            case 0b0110: layout = (3, 1)
+            case 0b0111: layout = (1, 1)
+            case 0b1000: layout = (1, 2)
+            case 0b1010: layout = (2, 1)
+            default: return nil
+            }
+            if size == 3 && q == 0 && layout.1 != 1 { return nil }
+            d.a = UInt8(size)
+            d.imm = UInt64(layout.0)
+            d.b = layout.1
+            d.imm2 = StructureKind.multiple.rawValue
+            return d
+        }
+        let opcode = bits(w, 15, 13)
+        let s = bits(w, 12, 12)
+        d.b = UInt8((opcode & 1) << 1 | bits(w, 21, 21)) + 1
+        d.imm2 = StructureKind.single.rawValue
+        switch opcode >> 1 {
+        case 0:
+            d.a = 0
+            d.imm = UInt64(q << 3 | s << 2 | size)
+        case 1:
+            if size & 1 != 0 { return nil }
+            d.a = 1
+            d.imm = UInt64(q << 2 | s << 1 | size >> 1)
+        case 2:
+            if size & 2 != 0 { return nil }
+            if size == 0 {
+                d.a = 2
+                d.imm = UInt64(q << 1 | s)
+            } else {
+                if s != 0 { return nil }
+                d.a = 3
+                d.imm = UInt64(q)
+            }
+        default:
+            if !load || s != 0 { return nil }
+            d.a = UInt8(size)
+            d.imm = 0
+            d.imm2 = StructureKind.replicate.rawValue
+        }
         return d
     }
 

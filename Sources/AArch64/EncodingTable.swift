@@ -39,12 +39,16 @@ public struct Encoding: Sendable {
 /// `Decoder.operands` rejects the reserved values a pattern cannot express.
 ///
 /// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
-/// pointer authentication, ...) and, until issue "Floating point and Advanced SIMD", every
-/// FP/AdvSIMD encoding (op0 x111 with V = 1).
+/// pointer authentication, ...) and the FP/AdvSIMD data-processing encodings (op0 x111) that
+/// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
+/// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD
+/// instructions in `advancedSIMD`, the FMOV/FABS/FNEG forms in `floatingPointMoves` and the
+/// scalar single/double arithmetic in `floatingPoint` (no half-precision FCVT yet). A row
+/// per instruction (several rows share a group's opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
-        + loadsAndStores
+        + loadsAndStores + simdAndFloatingPointMemory + advancedSIMD + floatingPointMoves + floatingPoint
 
     static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
@@ -177,5 +181,140 @@ public enum EncodingTable {
         Encoding("zz_111_0_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .loadStoreRegister, "LDR/STR (register)"),
         // Single register: unsigned offset.
         Encoding("zz_111_0_01_oo_iiiiiiiiiiii_nnnnn_ddddd", .loadStoreUnsigned, "LDR/STR (unsigned offset)"),
+    ]
+
+    /// SIMD&FP loads and stores (V = 1) and the AdvSIMD structure loads/stores (C4.1.88).
+    static let simdAndFloatingPointMemory: [Encoding] = [
+        Encoding("oo_011_1_00_iiiiiiiiiiiiiiiiiii_ddddd", .vectorLoadStore, "LDR (literal, SIMD&FP)"),
+        Encoding("oo_101_1_0pp_L_iiiiiii_TTTTT_nnnnn_ddddd", .vectorLoadStore, "LDP/STP/LDNP/STNP (SIMD&FP)"),
+        Encoding(
+            "zz_111_1_00_oo_0_iiiiiiiii_pp_nnnnn_ddddd", .vectorLoadStore, "LDUR/STUR/LDR/STR (SIMD&FP, imm9)"),
+        Encoding("zz_111_1_00_oo_1_mmmmm_ppp_S_10_nnnnn_ddddd", .vectorLoadStore, "LDR/STR (SIMD&FP, register)"),
+        Encoding("zz_111_1_01_oo_iiiiiiiiiiii_nnnnn_ddddd", .vectorLoadStore, "LDR/STR (SIMD&FP, unsigned offset)"),
+        Encoding("0Q_0011000_L_000000_oooo_zz_nnnnn_ddddd", .vectorStructure, "LD1-4/ST1-4 (multiple structures)"),
+        Encoding(
+            "0Q_0011001_L_0_mmmmm_oooo_zz_nnnnn_ddddd", .vectorStructure,
+            "LD1-4/ST1-4 (multiple structures, post-index)"),
+        Encoding(
+            "0Q_0011010_L_R_00000_ooo_S_zz_nnnnn_ddddd", .vectorStructure, "LD1-4/ST1-4/LD1R-LD4R (single structure)"),
+        Encoding(
+            "0Q_0011011_L_R_mmmmm_ooo_S_zz_nnnnn_ddddd", .vectorStructure,
+            "LD1-4/ST1-4/LD1R-LD4R (single structure, post-index)"),
+    ]
+
+    /// Advanced SIMD (C4.1.95): copy, modified immediate, three same, two-register misc, across
+    /// lanes, permute, extract, table lookup and shift by immediate. Field letters: Q, U, z =
+    /// size, i = imm5/imm4/abc:defgh, h = immh, b = immb, c = cmode, o = op/len.
+    static let advancedSIMD: [Encoding] =
+        [
+            Encoding("0Q0_01110000_iiiii_0_0000_1_nnnnn_ddddd", .simdCopy, "DUP (element)"),
+            Encoding("0Q0_01110000_iiiii_0_0001_1_nnnnn_ddddd", .simdCopy, "DUP (general)"),
+            Encoding("0Q0_01110000_iiiii_0_0101_1_nnnnn_ddddd", .simdCopy, "SMOV"),
+            Encoding("0Q0_01110000_iiiii_0_0111_1_nnnnn_ddddd", .simdCopy, "UMOV"),
+            Encoding("010_01110000_iiiii_0_0011_1_nnnnn_ddddd", .simdCopy, "INS (general)"),
+            Encoding("011_01110000_iiiii_0_jjjj_1_nnnnn_ddddd", .simdCopy, "INS (element)"),
+            // One row per op value, so these (o2 = 0) are more specific than the shift-by-immediate
+            // rows, whose immh = 0 space they occupy.
+            Encoding("0Q0_0111100000_iii_cccc_0_1_iiiii_ddddd", .simdModifiedImmediate, "MOVI/ORR/FMOV (vector, op 0)"),
+            Encoding(
+                "0Q1_0111100000_iii_cccc_0_1_iiiii_ddddd", .simdModifiedImmediate, "MOVI/MVNI/BIC/FMOV (vector, op 1)"),
+
+            Encoding("0Q0_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "AND/BIC/ORR/ORN (vector)"),
+            Encoding("0Q1_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "EOR/BSL/BIT/BIF"),
+            Encoding("0QU_01110_zz1_mmmmm_00000_1_nnnnn_ddddd", .simdThreeSame, "SHADD/UHADD"),
+            Encoding("0QU_01110_zz1_mmmmm_00010_1_nnnnn_ddddd", .simdThreeSame, "SRHADD/URHADD"),
+            Encoding("0QU_01110_zz1_mmmmm_00100_1_nnnnn_ddddd", .simdThreeSame, "SHSUB/UHSUB"),
+            Encoding("0QU_01110_zz1_mmmmm_00110_1_nnnnn_ddddd", .simdThreeSame, "CMGT/CMHI (register)"),
+            Encoding("0QU_01110_zz1_mmmmm_00111_1_nnnnn_ddddd", .simdThreeSame, "CMGE/CMHS (register)"),
+            Encoding("0QU_01110_zz1_mmmmm_01100_1_nnnnn_ddddd", .simdThreeSame, "SMAX/UMAX"),
+            Encoding("0QU_01110_zz1_mmmmm_01101_1_nnnnn_ddddd", .simdThreeSame, "SMIN/UMIN"),
+            Encoding("0QU_01110_zz1_mmmmm_01110_1_nnnnn_ddddd", .simdThreeSame, "SABD/UABD"),
+            Encoding("0QU_01110_zz1_mmmmm_01111_1_nnnnn_ddddd", .simdThreeSame, "SABA/UABA"),
+            Encoding("0QU_01110_zz1_mmmmm_10000_1_nnnnn_ddddd", .simdThreeSame, "ADD/SUB (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_10001_1_nnnnn_ddddd", .simdThreeSame, "CMTST/CMEQ (register)"),
+            Encoding("0QU_01110_zz1_mmmmm_10010_1_nnnnn_ddddd", .simdThreeSame, "MLA/MLS (vector)"),
+            Encoding("0Q0_01110_zz1_mmmmm_10011_1_nnnnn_ddddd", .simdThreeSame, "MUL (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_10100_1_nnnnn_ddddd", .simdThreeSame, "SMAXP/UMAXP"),
+            Encoding("0QU_01110_zz1_mmmmm_10101_1_nnnnn_ddddd", .simdThreeSame, "SMINP/UMINP"),
+            Encoding("0Q0_01110_zz1_mmmmm_10111_1_nnnnn_ddddd", .simdThreeSame, "ADDP (vector)"),
+
+            Encoding("0QU_01110_zz_10000_00000_10_nnnnn_ddddd", .simdTwoRegisterMisc, "REV64/REV32"),
+            Encoding("0Q0_01110_zz_10000_00001_10_nnnnn_ddddd", .simdTwoRegisterMisc, "REV16 (vector)"),
+            Encoding("0QU_01110_zz_10000_00100_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CLS/CLZ (vector)"),
+            Encoding("0QU_01110_zz_10000_00101_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CNT/NOT/RBIT (vector)"),
+            Encoding("0QU_01110_zz_10000_01000_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMGT/CMGE (zero)"),
+            Encoding("0QU_01110_zz_10000_01001_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMEQ/CMLE (zero)"),
+            Encoding("0Q0_01110_zz_10000_01010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMLT (zero)"),
+            Encoding("0QU_01110_zz_10000_01011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "ABS/NEG (vector)"),
+            Encoding("0Q0_01110_zz_10000_10010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "XTN/XTN2"),
+
+            Encoding("0QU_01110_zz_11000_00011_10_nnnnn_ddddd", .simdAcrossLanes, "SADDLV/UADDLV"),
+            Encoding("0QU_01110_zz_11000_01010_10_nnnnn_ddddd", .simdAcrossLanes, "SMAXV/UMAXV"),
+            Encoding("0QU_01110_zz_11000_11010_10_nnnnn_ddddd", .simdAcrossLanes, "SMINV/UMINV"),
+            Encoding("0Q0_01110_zz_11000_11011_10_nnnnn_ddddd", .simdAcrossLanes, "ADDV"),
+
+            Encoding("0Q0_01110_zz0_mmmmm_0_ooo_10_nnnnn_ddddd", .simdPermute, "UZP1/UZP2/TRN1/TRN2/ZIP1/ZIP2"),
+            Encoding("0Q1_01110_000_mmmmm_0_iiii_0_nnnnn_ddddd", .simdExtract, "EXT"),
+            Encoding("0Q0_01110_000_mmmmm_0_oo_p_00_nnnnn_ddddd", .simdTableLookup, "TBL/TBX"),
+        ]
+        + shiftRows("0QU_011110_", "_bbb_00000_1_nnnnn_ddddd", "SSHR/USHR")
+        + shiftRows("0QU_011110_", "_bbb_00010_1_nnnnn_ddddd", "SSRA/USRA")
+        + shiftRows("0QU_011110_", "_bbb_00100_1_nnnnn_ddddd", "SRSHR/URSHR")
+        + shiftRows("0QU_011110_", "_bbb_00110_1_nnnnn_ddddd", "SRSRA/URSRA")
+        + shiftRows("0Q1_011110_", "_bbb_01000_1_nnnnn_ddddd", "SRI")
+        + shiftRows("0QU_011110_", "_bbb_01010_1_nnnnn_ddddd", "SHL/SLI")
+        + shiftRows("0Q0_011110_", "_bbb_10000_1_nnnnn_ddddd", "SHRN/SHRN2")
+        + shiftRows("0Q0_011110_", "_bbb_10001_1_nnnnn_ddddd", "RSHRN/RSHRN2")
+        + shiftRows("0QU_011110_", "_bbb_10100_1_nnnnn_ddddd", "SSHLL/USHLL")
+
+    /// Shift by immediate, one row per element size (immh = 1xxx, 01xx, 001x, 0001: the
+    /// arrangement tables of C4.1.95); immh = 0000 is the modified-immediate group.
+    static func shiftRows(_ head: String, _ tail: String, _ name: String) -> [Encoding] {
+        ["1hhh", "01hh", "001h", "0001"].map { Encoding(head + $0 + tail, .simdShiftImmediate, name) }
+    }
+
+    /// FP register moves that need no arithmetic (C4.1.96 "Conversion between floating-point
+    /// and integer", "Floating-point data-processing (1 source)", "Floating-point immediate").
+    static let floatingPointMoves: [Encoding] = [
+        Encoding("0_00_11110_00_1_00_110_000000_nnnnn_ddddd", .floatMove, "FMOV (Wd, Sn)"),
+        Encoding("0_00_11110_00_1_00_111_000000_nnnnn_ddddd", .floatMove, "FMOV (Sd, Wn)"),
+        Encoding("1_00_11110_01_1_00_110_000000_nnnnn_ddddd", .floatMove, "FMOV (Xd, Dn)"),
+        Encoding("1_00_11110_01_1_00_111_000000_nnnnn_ddddd", .floatMove, "FMOV (Dd, Xn)"),
+        Encoding("1_00_11110_10_1_01_110_000000_nnnnn_ddddd", .floatMove, "FMOV (Xd, Vn.D[1])"),
+        Encoding("1_00_11110_10_1_01_111_000000_nnnnn_ddddd", .floatMove, "FMOV (Vd.D[1], Xn)"),
+        Encoding("000_11110_0t_1_000000_10000_nnnnn_ddddd", .floatMove, "FMOV (register)"),
+        Encoding("000_11110_0t_1_000001_10000_nnnnn_ddddd", .floatMove, "FABS (scalar)"),
+        Encoding("000_11110_0t_1_000010_10000_nnnnn_ddddd", .floatMove, "FNEG (scalar)"),
+        Encoding("000_11110_0t_1_iiiiiiii_100_00000_ddddd", .floatMove, "FMOV (scalar, immediate)"),
+    ]
+
+    /// Scalar FP, single and double (C4.1.96; `t` = type<0>, type<1> = 0).
+    static let floatingPoint: [Encoding] = [
+        Encoding(
+            "000_11110_0t_1_mmmmm_0ooo_10_nnnnn_ddddd", .floatArithmetic, "FMUL/FDIV/FADD/FSUB/FMAX/FMIN/FMAXNM/FMINNM"),
+        Encoding("000_11110_0t_1_mmmmm_1000_10_nnnnn_ddddd", .floatArithmetic, "FNMUL"),
+        Encoding("000_11111_0t_o_mmmmm_p_aaaaa_nnnnn_ddddd", .floatMultiplyAdd, "FMADD/FMSUB/FNMADD/FNMSUB"),
+        Encoding("000_11110_0t_1_000011_10000_nnnnn_ddddd", .floatUnary, "FSQRT"),
+        Encoding("000_11110_00_1_000101_10000_nnnnn_ddddd", .floatUnary, "FCVT (double from single)"),
+        Encoding("000_11110_01_1_000100_10000_nnnnn_ddddd", .floatUnary, "FCVT (single from double)"),
+        Encoding("000_11110_0t_1_0010oo_10000_nnnnn_ddddd", .floatUnary, "FRINTN/FRINTP/FRINTM/FRINTZ"),
+        Encoding("000_11110_0t_1_001100_10000_nnnnn_ddddd", .floatUnary, "FRINTA"),
+        Encoding("000_11110_0t_1_00111o_10000_nnnnn_ddddd", .floatUnary, "FRINTX/FRINTI"),
+        Encoding("000_11110_0t_1_mmmmm_00_1000_nnnnn_ez_000", .floatCompare, "FCMP/FCMPE"),
+        Encoding("000_11110_0t_1_mmmmm_cccc_01_nnnnn_e_vvvv", .floatConditionalCompare, "FCCMP/FCCMPE"),
+        Encoding("000_11110_0t_1_mmmmm_cccc_11_nnnnn_ddddd", .floatConditionalSelect, "FCSEL"),
+        Encoding("s_00_11110_0t_1_00_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTNS/FCVTNU"),
+        Encoding("s_00_11110_0t_1_00_01u_000000_nnnnn_ddddd", .floatIntegerConvert, "SCVTF/UCVTF"),
+        Encoding("s_00_11110_0t_1_00_10u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTAS/FCVTAU"),
+        Encoding("s_00_11110_0t_1_01_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTPS/FCVTPU"),
+        Encoding("s_00_11110_0t_1_10_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTMS/FCVTMU"),
+        Encoding("s_00_11110_0t_1_11_00u_000000_nnnnn_ddddd", .floatIntegerConvert, "FCVTZS/FCVTZU"),
+        Encoding("s_00_11110_0t_0_11_00u_ffffff_nnnnn_ddddd", .floatIntegerConvert, "FCVTZS/FCVTZU (fixed-point)"),
+        Encoding("s_00_11110_0t_0_00_01u_ffffff_nnnnn_ddddd", .floatIntegerConvert, "SCVTF/UCVTF (fixed-point)"),
+        Encoding("01_0_11110_1t_10000_11101_10_nnnnn_ddddd", .floatEstimate, "FRECPE (scalar)"),
+        Encoding("01_1_11110_1t_10000_11101_10_nnnnn_ddddd", .floatEstimate, "FRSQRTE (scalar)"),
+        Encoding("01_0_11110_1t_10000_11111_10_nnnnn_ddddd", .floatEstimate, "FRECPX"),
+        Encoding("01_0_11110_0t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRECPS (scalar)"),
+        Encoding("01_0_11110_1t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRSQRTS (scalar)"),
     ]
 }

@@ -390,10 +390,24 @@ extension CPU {
                     pc &+= 4
                     continue blockLoop
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
-                    .storeExclusivePair, .loadAcquire, .storeRelease:
+                    .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure, .simdCopy,
+                    .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
+                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .floatArithmetic,
+                    .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
+                    .floatIntegerConvert, .floatEstimate:
                     // Rare instructions run out of line; the helper says how to continue.
-                    let isSystem = op == .mrs || op == .msrRegister || op == .msrImmediate || op == .sys
-                    let continuation = isSystem ? executeSystem(insn, pc: pc) : executeOrderedAccess(insn, pc: pc)
+                    let continuation: Continuation
+                    switch op {
+                    case .mrs, .msrRegister, .msrImmediate, .sys: continuation = executeSystem(insn, pc: pc)
+                    case .vectorLoadStore, .vectorStructure: continuation = executeVectorMemory(insn, pc: pc)
+                    case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
+                        .storeRelease:
+                        continuation = executeOrderedAccess(insn, pc: pc)
+                    case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
+                        .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
+                        continuation = executeFloatingPoint(insn, pc: pc)
+                    default: continuation = executeAdvancedSIMD(insn, pc: pc)
+                    }
                     switch continuation {
                     case .next:
                         break

@@ -182,7 +182,7 @@ extension CPU {
 
     /// SCTLR_EL1.A: alignment checking of every data access (Arm ARM D5.2.x, B2.5.2). Returns
     /// false after taking the alignment fault.
-    private func checkAlignment(_ va: UInt64, element: UInt64, write: Bool, pc: UInt64) -> Bool {
+    func checkAlignment(_ va: UInt64, element: UInt64, write: Bool, pc: UInt64) -> Bool {
         guard va & (element &- 1) != 0, state.pointee.sctlrEL1 & 2 != 0 else { return true }
         deliver(
             TranslationFault(stage: .one, status: FaultStatus.alignment), va: va, type: write ? .write : .read,

@@ -6,6 +6,12 @@ extension CPU {
     @inline(never)
     func executeSystem(_ insn: UnsafePointer<DecodedInstruction>, pc: UInt64) -> Continuation {
         let d = insn.pointee
+        if d.op == .mrs || d.op == .msrRegister {
+            let key = SystemRegisterEncoding(key: UInt16(d.imm))
+            if key == SystemRegister.fpcr || key == SystemRegister.fpsr, let trap = floatingPointTrap(pc: pc) {
+                return trap
+            }
+        }
         let outcome: SystemAccess
         let encoding: SystemRegisterEncoding
         let isRead: Bool

@@ -4,12 +4,13 @@
 extension CPU {
     /// Identification values of an ARMv8.0 core as seen by a guest on the `virt` board
     /// (Cortex-A57 identity, QEMU `target/arm/cpu64.c`), advertising only what the core implements:
-    /// AArch64-only EL0/EL1, no FP/AdvSIMD yet (issue "Floating point and Advanced SIMD"),
-    /// CRC32, 40-bit physical addresses, 16-bit ASIDs, 4 KB granule.
+    /// AArch64-only EL0/EL1, FP and AdvSIMD, CRC32 (no cryptographic extension), 40-bit physical
+    /// addresses, 16-bit ASIDs, 4 KB granule.
     public enum Identification {
-        /// EL0/EL1 AArch64-only, no FP/AdvSIMD yet, GIC = 1: the GICv3 system-register CPU
-        /// interface (served by the virtual CPU interface, `GICCPUInterface.swift`).
-        public static let idAA64PFR0: UInt64 = 0x01FF_0011
+        /// EL0/EL1 AArch64-only, FP = 0 and AdvSIMD = 0 (implemented, no half precision), GIC = 1:
+        /// the GICv3 system-register CPU interface (served by the virtual CPU interface,
+        /// `GICCPUInterface.swift`). Issue 8 lists the FP/AdvSIMD instructions still missing.
+        public static let idAA64PFR0: UInt64 = 0x0100_0011
         public static let idAA64DFR0: UInt64 = 0x1030_5006
         public static let idAA64ISAR0: UInt64 = 0x0001_0000
         public static let idAA64MMFR0: UInt64 = 0x0F00_1022
@@ -88,11 +89,12 @@ extension CPU {
             if el == 0 && sctlr & (1 << 9) == 0 { return .trapToEL1 }  // SCTLR_EL1.UMA
             if write { s.pointee.daif = UInt32(truncatingIfNeeded: value) & 0x3C0 }
             return .done(UInt64(s.pointee.daif))
-        case SystemRegisterEncoding(3, 3, 4, 4, 0):  // FPCR
-            if write { s.pointee.fpcr = value & 0x07FF_9F00 }
+        // FPCR/FPSR: `executeSystem` has applied the FP enable traps (CPACR_EL1, CPTR_EL2).
+        case SystemRegister.fpcr:
+            if write { s.pointee.fpcr = value & FloatingPointControl.fpcrWritable }
             return .done(s.pointee.fpcr)
-        case SystemRegisterEncoding(3, 3, 4, 4, 1):  // FPSR
-            if write { s.pointee.fpsr = value & 0xF800_009F }
+        case SystemRegister.fpsr:
+            if write { s.pointee.fpsr = value & FloatingPointControl.fpsrWritable }
             return .done(s.pointee.fpsr)
         case SystemRegister.tpidrEL0:
             if write { s.pointee.tpidrEL0 = value }

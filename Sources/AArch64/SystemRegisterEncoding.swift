@@ -56,6 +56,8 @@ public enum SystemRegister {
     public static let dczidEL0 = SystemRegisterEncoding(3, 3, 0, 0, 7)
     public static let nzcv = SystemRegisterEncoding(3, 3, 4, 2, 0)
     public static let daif = SystemRegisterEncoding(3, 3, 4, 2, 1)
+    public static let fpcr = SystemRegisterEncoding(3, 3, 4, 4, 0)
+    public static let fpsr = SystemRegisterEncoding(3, 3, 4, 4, 1)
     public static let tpidrEL0 = SystemRegisterEncoding(3, 3, 13, 0, 2)
     public static let tpidrroEL0 = SystemRegisterEncoding(3, 3, 13, 0, 3)
 }

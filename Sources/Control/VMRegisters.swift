@@ -16,6 +16,8 @@ public struct VMRegisters: Codable, Sendable, Equatable {
         public var sp: String
         /// X0–X30, by register number.
         public var x: [String]
+        /// V0–V31 (Q view), by register number: `0x` and 32 hex digits, bits 127:0.
+        public var v: [String]
         /// PSTATE in the `SPSR_ELx` layout: NZCV[31:28], IL[20], DAIF[9:6], M[3:0] = EL << 2 | SP.
         public var pstate: String
         public var exceptionLevel: Int
@@ -32,6 +34,10 @@ public struct VMRegisters: Codable, Sendable, Equatable {
             pc = hex64(cpu.pc)
             sp = hex64(cpu.sp)
             x = (0..<31).map { hex64(cpu.x($0)) }
+            v = (0..<32).map { n in
+                let (low, high) = cpu.q(n)
+                return hex64(high) + hex64(low).dropFirst(2)
+            }
             pstate = hex64(core.processorState)
             exceptionLevel = Int(core.exceptionLevel)
             instructionsRetired = core.instructionsRetired
@@ -45,6 +51,7 @@ public struct VMRegisters: Codable, Sendable, Equatable {
                 ("MAIR_EL1", core.mairEL1), ("VBAR_EL1", core.vbarEL1),
                 ("ESR_EL1", core.esrEL1), ("FAR_EL1", core.farEL1), ("PAR_EL1", core.parEL1),
                 ("HCR_EL2", core.hcrEL2), ("VTTBR_EL2", core.vttbrEL2), ("VTCR_EL2", core.vtcrEL2),
+                ("CPTR_EL2", core.cptrEL2), ("CPACR_EL1", core.cpacrEL1), ("FPCR", core.fpcr), ("FPSR", core.fpsr),
             ]
             system = Dictionary(uniqueKeysWithValues: values.map { ($0.0, hex64($0.1)) })
         }
@@ -53,7 +60,8 @@ public struct VMRegisters: Codable, Sendable, Equatable {
     /// The members of `VCPU.system`, in the order `report` prints them.
     public static let systemRegisterNames = [
         "SP_EL0", "SP_EL1", "ELR_EL1", "SPSR_EL1", "SCTLR_EL1", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1", "MAIR_EL1",
-        "VBAR_EL1", "ESR_EL1", "FAR_EL1", "PAR_EL1", "HCR_EL2", "VTTBR_EL2", "VTCR_EL2",
+        "VBAR_EL1", "ESR_EL1", "FAR_EL1", "PAR_EL1", "HCR_EL2", "VTTBR_EL2", "VTCR_EL2", "CPTR_EL2", "CPACR_EL1",
+        "FPCR", "FPSR",
     ]
 
     public var name: String
@@ -78,6 +86,8 @@ public struct VMRegisters: Codable, Sendable, Equatable {
     ///       X28 0x…  X29 0x…  X30 0x…
     ///       SP_EL0    0x…  SP_EL1    0x…  ELR_EL1   0x…
     ///       …
+    ///       Q0  0x<32 hex digits>  Q1  0x…
+    ///       …
     ///
     /// vCPUs are separated by a blank line.
     public var report: String {
@@ -96,6 +106,7 @@ extension VMRegisters.VCPU {
         lines += Self.rows(general, perRow: 4)
         let system = VMRegisters.systemRegisterNames.map { ($0, self.system[$0] ?? "?") }
         lines += Self.rows(system, perRow: 3)
+        lines += Self.rows(v.enumerated().map { ("Q\($0.offset)", $0.element) }, perRow: 2)
         return lines.joined(separator: "\n")
     }
 

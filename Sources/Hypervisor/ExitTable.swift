@@ -32,6 +32,7 @@ public struct ExitTable: Sendable {
     public static let standard: ExitTable = {
         var table = ExitTable()
         table[.wfx] = ExitHandlers.waitForInterrupt
+        table[.fpAccess] = ExitHandlers.floatingPointAccess
         table[.hvc64] = ExitHandlers.hypercall
         table[.smc64] = ExitHandlers.secureMonitorCall
         table[.sys64] = SystemRegisterTraps.handle
@@ -46,6 +47,17 @@ public enum ExitHandlers {
     /// EC 0x01: WFI/WFE trapped by HCR_EL2.TWI/TWE.
     @Sendable public static func waitForInterrupt(_ vcpu: VCPU) -> ExitDisposition {
         .waitForInterrupt
+    }
+
+    /// EC 0x07: the guest's first FP/AdvSIMD instruction since the highvisor set CPTR_EL2.TFP
+    /// (the lazy FP switch, KVM's `kvm_hyp_handle_fpsimd`). The guest's V registers, FPCR and
+    /// FPSR already live in the core, so "loading" them is clearing the trap; the instruction
+    /// then runs on re-entry. Traps the guest OS asked for (CPACR_EL1) never get here: the core
+    /// takes those to EL1 first.
+    @Sendable public static func floatingPointAccess(_ vcpu: VCPU) -> ExitDisposition {
+        vcpu.cpu.setFloatingPointTrap(false)
+        vcpu.counters.increment(.fpTraps)
+        return .resume
     }
 
     /// EC 0x16: HVC from EL1 — the PSCI/SMCCC conduit.

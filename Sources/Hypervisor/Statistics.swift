@@ -10,7 +10,7 @@ public final class VCPUCounters: @unchecked Sendable {
             wfiSleeps, kicks, blocksBuilt, systemRegisterTraps, stage2TranslationFaults, stage2AccessFlagFaults,
             stage2PermissionFaults, stage2WalkFaults, stage2FetchFaults, readOnlyWrites, tlbHits, tlbMisses,
             tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent,
-            wakeupsByInterrupt, wakeupsByTimer, wakeupsByKick, ipisReceived
+            wakeupsByInterrupt, wakeupsByTimer, wakeupsByKick, ipisReceived, fpTraps
     }
 
     private static let exitBase = 32
@@ -96,6 +96,9 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     /// `timer` (the vCPU's timer deadline passed), `kick` (pause, stop, or a kick from another
     /// thread).
     public var wakeups: [String: UInt64] = [:]
+    /// Lazy FP switches: first FP/AdvSIMD instructions after a world switch that trapped to
+    /// the highvisor (CPTR_EL2.TFP, EC 0x07) and were resumed on the fast path.
+    public var fpTraps: UInt64 = 0
     public var uptimeSeconds: Double = 0
     /// Guest instructions per microsecond of the VM's running time.
     public var mips: Double = 0
@@ -135,6 +138,7 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         ] {
             wakeups[name, default: 0] += counters.value(counter)
         }
+        fpTraps += counters.value(.fpTraps)
         for ec in UInt8(0)..<64 {
             let n = counters.exits(exceptionClass: ec)
             if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
@@ -173,6 +177,7 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         for name in ["interrupt", "timer", "kick"] {
             row("wake-ups by \(name)", "\(wakeups[name] ?? 0)")
         }
+        row("FP traps (lazy switch)", "\(fpTraps)")
         row("uptime (s)", String(format: "%.3f", uptimeSeconds))
         row("MIPS", String(format: "%.1f", mips))
         lines.append("  exits by exception class:")

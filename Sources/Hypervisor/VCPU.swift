@@ -94,8 +94,14 @@ public final class VCPU: @unchecked Sendable {
         // A vCPU started while the VM is pausing or stopping parks or leaves before running.
         if vm.checkpoint(self) == .stop { return .stopped(nil) }
         let gic = vm.gic
+        // The lazy FP switch (KVM before "FP ownership"): every entry into the guest traps its
+        // first FP/AdvSIMD instruction (CPTR_EL2.TFP), except the re-entry right after that
+        // trap, which must run the instruction.
+        var trapFloatingPoint = true
         while true {
             gic?.flush(self)
+            if trapFloatingPoint { cpu.setFloatingPointTrap(true) }
+            trapFloatingPoint = true
             var exit = cpu.run(budget: Self.budget)
             // A GICv2 guest's CPU-interface accesses are served from the loaded list registers
             // before they are synced, as KVM's hyp code does (`__vgic_v2_perform_cpuif_access`
@@ -123,6 +129,7 @@ public final class VCPU: @unchecked Sendable {
             case .trap:
                 let ec = Syndrome.exceptionClass(cpu.state.pointee.exitSyndrome)
                 counters.countExit(exceptionClass: ec)
+                if ec == ExceptionClass.fpAccess.rawValue { trapFloatingPoint = false }
                 switch exitTable.handle(self, exceptionClass: ec) {
                 case .resume:
                     break

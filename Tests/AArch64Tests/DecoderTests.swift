@@ -65,6 +65,17 @@ final class DecoderTests: XCTestCase {
             ("cls x0, x1", .cls),
             ("dc zva, x0", .sys), ("ic iallu", .sys), ("tlbi vmalle1is", .sys), ("at s1e1r, x0", .sys), ("sev", .sev),
             ("sevl", .sevl),
+            ("ldr q0, [x1]", .vectorLoadStore), ("stp d0, d1, [sp, #-16]!", .vectorLoadStore),
+            ("ld1 {v0.16b}, [x0], #16", .vectorStructure), ("ld4r {v0.4s-v3.4s}, [x0]", .vectorStructure),
+            ("umov w0, v1.b[3]", .simdCopy), ("movi v0.16b, #1", .simdModifiedImmediate),
+            ("mvni v0.4s, #1", .simdModifiedImmediate), ("cmeq v0.16b, v1.16b, v2.16b", .simdThreeSame),
+            ("cnt v0.8b, v0.8b", .simdTwoRegisterMisc), ("uminv b0, v1.16b", .simdAcrossLanes),
+            ("zip1 v0.4s, v1.4s, v2.4s", .simdPermute), ("ext v0.16b, v1.16b, v2.16b, #3", .simdExtract),
+            ("tbl v0.16b, {v1.16b}, v2.16b", .simdTableLookup), ("ushr v0.2d, v1.2d, #3", .simdShiftImmediate),
+            ("fmov x0, d1", .floatMove), ("fmov s0, #1.0", .floatMove), ("fneg d0, d1", .floatMove),
+            ("fmadd d0, d1, d2, d3", .floatMultiplyAdd), ("fcvtzs w0, s1, #3", .floatIntegerConvert),
+            ("frecpe d0, d1", .floatEstimate), ("frsqrts s0, s1, s2", .floatEstimate),
+            ("fccmpe d0, d1, #4, ne", .floatConditionalCompare), ("frinta s0, s1", .floatUnary),
         ]
         let words = try CrossAssembler.encode(cases.map(\.0))
         for ((text, op), word) in zip(cases, words) {
@@ -73,10 +84,11 @@ final class DecoderTests: XCTestCase {
     }
 
     func testUnimplementedAndUnallocatedEncodingsAreUndefined() throws {
-        // ARMv8.1+ (LSE atomics, LDAPR, CAS), FP/AdvSIMD (not yet), and reserved forms.
+        // ARMv8.1+ (LSE atomics, LDAPR, CAS, FP16 arithmetic), FP/AdvSIMD not there yet (issue 8),
+        // and reserved forms.
         let words = try CrossAssembler.assemble([
-            ".arch armv8.3-a", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd d0, d1, d2",
-            "ldr q0, [x1]",
+            ".arch armv8.3-a+fp16", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd h0, h1, h2",
+            "fmla v0.4s, v1.4s, v2.4s",
         ])
         XCTAssertEqual(words.count, 5)
         for word in words + [0x0000_0000, 0xFFFF_FFFF] {

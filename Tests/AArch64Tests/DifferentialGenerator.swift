@@ -59,8 +59,15 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case dataProcessing3Source, divideAndShift, crc32, dataProcessing1Source
     case conditionalBranch, compareBranch, testBranch, unconditionalBranch
     case loadLiteral, loadStorePair, loadStoreRegister, loadStoreUnsignedOffset, loadStoreExclusive
+    // SIMD&FP loads and stores (V = 1) and the AdvSIMD structure loads/stores.
+    case vectorLiteral, vectorPair, vectorRegister, vectorUnsignedOffset, structureMultiple, structureSingle
+    // Advanced SIMD data processing and the FP register moves.
+    case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
+    case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
+    case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
+    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame
 
-    /// The bits every word of the group has (V = 0 for loads/stores: no FP/SIMD).
+    /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
         switch self {
         case .pcRelative: (0x1F00_0000, 0x1000_0000)  // op 10000
@@ -88,6 +95,32 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .loadStoreRegister: (0x3F00_0000, 0x3800_0000)  // 111 0 00
         case .loadStoreUnsignedOffset: (0x3F00_0000, 0x3900_0000)  // 111 0 01
         case .loadStoreExclusive: (0x3F00_0000, 0x0800_0000)  // 001000
+        case .vectorLiteral: (0x3F00_0000, 0x1C00_0000)  // 011 1 00
+        case .vectorPair: (0x3E00_0000, 0x2C00_0000)  // 101 1 0
+        case .vectorRegister: (0x3F00_0000, 0x3C00_0000)  // 111 1 00
+        case .vectorUnsignedOffset: (0x3F00_0000, 0x3D00_0000)  // 111 1 01
+        case .structureMultiple: (0xBF00_0000, 0x0C00_0000)  // 0 Q 001100
+        case .structureSingle: (0xBF00_0000, 0x0D00_0000)  // 0 Q 001101
+        case .simdCopy: (0x9FE0_8400, 0x0E00_0400)  // 0 Q op 01110000 imm5 0 imm4 1
+        case .simdModifiedImmediate: (0x9FF8_0400, 0x0F00_0400)  // 0 Q op 0111100000
+        case .simdThreeSame: (0x9F20_0400, 0x0E20_0400)  // 0 Q U 01110 size 1 Rm opcode 1
+        case .simdTwoRegisterMisc: (0x9F3E_0C00, 0x0E20_0800)  // size 10000 opcode 10
+        case .simdAcrossLanes: (0x9F3E_0C00, 0x0E30_0800)  // size 11000 opcode 10
+        case .simdPermute: (0xBF20_8C00, 0x0E00_0800)  // 0 Q 001110 size 0 Rm 0 opc 10
+        case .simdExtract: (0xBFE0_8400, 0x2E00_0000)  // 0 Q 101110 00 0 Rm 0 imm4 0
+        case .simdTableLookup: (0xBFE0_8C00, 0x0E00_0000)  // 0 Q 001110 00 0 Rm 0 len op 00
+        case .simdShiftImmediate: (0x9F80_0400, 0x0F00_0400)  // 0 Q U 011110 immh immb opcode 1
+        case .floatIntegerMove: (0x7F20_FC00, 0x1E20_0000)  // sf 0 0 11110 type 1 rmode opc 000000
+        case .floatDataProcessing1: (0xFF20_7C00, 0x1E20_4000)  // 000 11110 type 1 opcode 10000
+        case .floatImmediate: (0xFF20_1FE0, 0x1E20_1000)  // 000 11110 type 1 imm8 100 00000
+        case .floatDataProcessing2: (0xFF20_0C00, 0x1E20_0800)  // 000 11110 type 1 Rm opcode 10
+        case .floatDataProcessing3: (0xFF00_0000, 0x1F00_0000)  // 000 11111
+        case .floatCompare: (0xFF20_3C07, 0x1E20_2000)  // 000 11110 type 1 Rm op 1000 Rn opcode2
+        case .floatConditionalCompare: (0xFF20_0C00, 0x1E20_0400)  // ... cond 01 Rn op nzcv
+        case .floatConditionalSelect: (0xFF20_0C00, 0x1E20_0C00)  // ... cond 11 Rn Rd
+        case .floatFixedConvert: (0x7F20_0000, 0x1E00_0000)  // sf 0 0 11110 type 0 rmode opcode scale
+        case .scalarTwoRegisterMisc: (0xDF3E_0C00, 0x5E20_0800)  // 01 U 11110 size 10000 opcode 10
+        case .scalarThreeSame: (0xDF20_0400, 0x5E20_0400)  // 01 U 11110 size 1 Rm opcode 1
         }
     }
 
@@ -101,6 +134,24 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     var accessesMemory: Bool {
         switch self {
         case .loadLiteral, .loadStorePair, .loadStoreRegister, .loadStoreUnsignedOffset, .loadStoreExclusive: true
+        case .vectorLiteral, .vectorPair, .vectorRegister, .vectorUnsignedOffset, .structureMultiple,
+            .structureSingle:
+            true
+        default: false
+        }
+    }
+
+    /// Whether the group's instructions use the SIMD&FP registers (cases then start from random
+    /// Q registers, FPCR and FPSR).
+    var usesVectors: Bool {
+        switch self {
+        case .vectorLiteral, .vectorPair, .vectorRegister, .vectorUnsignedOffset, .structureMultiple,
+            .structureSingle, .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc,
+            .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
+            .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
+            .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
+            .scalarThreeSame:
+            true
         default: false
         }
     }
@@ -116,6 +167,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
 enum DiffClass: String, CaseIterable, Sendable {
     case dataProcessingImmediate, dataProcessingRegister, bitfield, conditional, multiplyDivide, oneSource, crc32
     case loadStore, exclusive, branchCondition, mixed
+    case vectorLoadStore, vectorStructure, simdData, simdInteger, floatArithmetic, floatCompare, floatConvert
 
     /// The groups a sequence is made of.
     var groups: [InstructionGroup] {
@@ -139,6 +191,26 @@ enum DiffClass: String, CaseIterable, Sendable {
         // Everything but branches: the generator tracks the address registers and the exclusive
         // monitor along the sequence, which a skipped instruction would invalidate.
         case .mixed: InstructionGroup.allCases.filter { !$0.isBranch }
+        case .vectorLoadStore:
+            [.vectorLiteral, .vectorPair, .vectorPair, .vectorRegister, .vectorRegister, .vectorUnsignedOffset]
+        case .vectorStructure: [.structureMultiple, .structureSingle]
+        case .simdData:
+            [
+                .simdCopy, .simdCopy, .simdModifiedImmediate, .simdPermute, .simdExtract, .simdTableLookup,
+                .floatIntegerMove, .floatDataProcessing1, .floatImmediate,
+            ]
+        case .simdInteger:
+            [
+                .simdThreeSame, .simdThreeSame, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes,
+                .simdShiftImmediate,
+            ]
+        case .floatArithmetic:
+            [
+                .floatDataProcessing2, .floatDataProcessing2, .floatDataProcessing3, .floatDataProcessing1,
+                .scalarTwoRegisterMisc, .scalarThreeSame,
+            ]
+        case .floatCompare: [.floatCompare, .floatConditionalCompare, .floatConditionalSelect]
+        case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
         }
     }
 
@@ -150,11 +222,14 @@ enum DiffClass: String, CaseIterable, Sendable {
         case .exclusive: ([.addSubImmediate, .logicalShifted, .moveWide, .conditionalSelect], 0.3)
         case .branchCondition:
             (InstructionGroup.allCases.filter { !$0.isBranch && !$0.accessesMemory }, 0.5)
+        // Integer loads/stores among vector ones: the same bytes through both register files.
+        case .vectorLoadStore, .vectorStructure: ([.loadStoreUnsignedOffset, .loadStoreRegister], 0.2)
         default: ([], 0)
         }
     }
 
     var usesMemory: Bool { (groups + fillers.groups).contains { $0.accessesMemory } }
+    var usesVectors: Bool { groups.contains { $0.usesVectors } }
 
     /// Looks a class up by name (case-insensitive; "all" = every class).
     static func named(_ name: String) -> [DiffClass]? {
@@ -290,7 +365,8 @@ struct DiffGenerator {
         var rng = DiffRandom(seed: seed, index: index)
         let count = 1 + rng.below(layout.maxWords)
         let memory = diffClass.usesMemory
-        let state = Self.randomState(&rng, layout: layout, memory: memory)
+        var state = Self.randomState(&rng, layout: layout, memory: memory)
+        if diffClass.usesVectors { state.vector = Self.randomVectorState(&rng) }
         let address = layout.sequenceAddress(slot)
         var known: [Int: UInt64] = [:]
         var reserved: UInt32 = 0
@@ -390,6 +466,50 @@ struct DiffGenerator {
             }
         case .loadStoreExclusive:
             if !w.bit(23) && w.bit(21) { w.setField(31, 1, 1) }  // pairs: size 1x
+        case .vectorLiteral, .vectorPair:
+            if w.field(30, 2) == 3 { w.setField(30, 2, UInt32(rng.below(3))) }  // opc 11 unallocated
+        case .vectorRegister, .vectorUnsignedOffset:
+            if w.bit(23) { w.setField(30, 2, 0) }  // Q: size 00
+            if group == .vectorRegister {
+                if w.bit(21) {
+                    w.setField(10, 2, 2)  // register offset
+                    w.setField(14, 1, 1)  // option<1> = 1
+                } else if w.field(10, 2) == 2 {
+                    w.setField(10, 2, UInt32([0, 1, 3][rng.below(3)]))  // no unprivileged form
+                }
+            }
+        case .structureMultiple:
+            if !w.bit(23) { w.setField(16, 6, 0) }
+            w.setField(12, 4, UInt32(rng.pick([0b0000, 0b0010, 0b0100, 0b0110, 0b0111, 0b1000, 0b1010])))
+            if w.field(10, 2) == 3 && !w.bit(30) {
+                w.setField(12, 4, UInt32(rng.pick([0b0010, 0b0110, 0b0111, 0b1010])))
+            }
+        case .simdThreeSame, .simdTwoRegisterMisc, .simdPermute:
+            if w.field(22, 2) == 3 && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements need Q
+        case .simdAcrossLanes:
+            if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
+            if w.field(22, 2) == 2 { w.setField(30, 1, 1) }
+        case .simdShiftImmediate:
+            if w.field(19, 4) == 0 { w.setField(19, 4, UInt32(1 + rng.below(15))) }
+            if w.bit(22) { w.setField(30, 1, 1) }
+        case .simdCopy:
+            if w.field(16, 4) == 0 { w.setField(16, 4, UInt32(1 + rng.below(15))) }
+        case .simdModifiedImmediate:
+            w.setField(11, 1, 0)  // o2: FP16 only
+        case .floatFixedConvert:
+            if !w.bit(31) { w.setField(15, 1, 1) }  // 32-bit: fbits <= 32
+        case .structureSingle:
+            if !w.bit(23) { w.setField(16, 5, 0) }
+            switch w.field(14, 2) {
+            case 1: w.setField(10, 1, 0)  // H: size<0> = 0
+            case 2:
+                w.setField(11, 1, 0)  // S/D: size<1> = 0
+                if w.bit(10) { w.setField(12, 1, 0) }  // D: S = 0
+            case 3:
+                w.setField(22, 1, 1)  // replicate: loads only, S = 0
+                w.setField(12, 1, 0)
+            default: break
+            }
         default:
             break
         }
@@ -449,20 +569,106 @@ struct DiffGenerator {
             return constrainUnsignedOffset(w, &c)
         case .loadStoreExclusive:
             return constrainExclusive(w, &c)
+        case .vectorLiteral:
+            return constrainLiteral(w, &c)
+        case .vectorPair:
+            return constrainPair(w, &c)
+        case .vectorRegister:
+            return constrainRegisterForms(w, &c)
+        case .vectorUnsignedOffset:
+            return constrainUnsignedOffset(w, &c)
+        case .structureMultiple, .structureSingle:
+            return constrainStructure(w, &c)
+        case .simdCopy:
+            // UMOV/SMOV write a general register.
+            if !w.bit(29) && (w.field(11, 4) == 0b0101 || w.field(11, 4) == 0b0111) {
+                w.setField(0, 5, c.destination(rd))
+            }
+        case .floatIntegerMove:
+            // FCVT* and FMOV to a general register write one.
+            if ![0b010, 0b011, 0b111].contains(w.field(16, 3)) { w.setField(0, 5, c.destination(rd)) }
+        case .floatFixedConvert:
+            if w.field(17, 2) == 0 { w.setField(0, 5, c.destination(rd)) }  // FCVTZS/FCVTZU
+        case .floatCompare:
+            if w.bit(3) { w.setField(16, 5, 0) }  // the compare-with-zero forms: Rm should be zero
+        case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
+            .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
+            .scalarTwoRegisterMisc, .scalarThreeSame:
+            break  // V registers only
         }
         return w
+    }
+
+    /// Bytes an AdvSIMD structure load/store transfers (Arm ARM C4.1.88), nil if unallocated.
+    static func structureBytes(_ w: UInt32) -> Int64? {
+        let q = w.bit(30)
+        let size = w.field(10, 2)
+        if !w.bit(24) {
+            let layout: (Int64, Int64)
+            switch w.field(12, 4) {
+            case 0b0000: layout = (1, 4)
+            case 0b0010: layout = (4, 1)
+            case 0b0100: layout = (1, 3)
+            case 0b0110: layout = (3, 1)
+            case 0b0111: layout = (1, 1)
+            case 0b1000: layout = (1, 2)
+            case 0b1010: layout = (2, 1)
+            default: return nil
+            }
+            if size == 3 && !q && layout.1 != 1 { return nil }
+            return layout.0 * layout.1 * (q ? 16 : 8)
+        }
+        let opcode = w.field(13, 3)
+        let selem = Int64((opcode & 1) << 1 | w.field(21, 1)) + 1
+        switch opcode >> 1 {
+        case 0: return selem
+        case 1: return size & 1 == 0 ? selem * 2 : nil
+        case 2:
+            if size & 2 != 0 || (size == 1 && w.bit(12)) { return nil }
+            return selem * (size == 0 ? 4 : 8)
+        default:
+            return w.bit(22) && !w.bit(12) ? selem << Int64(size) : nil
+        }
+    }
+
+    /// LD1–LD4/ST1–ST4/LDnR: the transfer lies in the window; post-index moves X26 by the
+    /// transfer size (Rm = 31) or by X27, and keeps it in the window.
+    static func constrainStructure(_ word: UInt32, _ c: inout SequenceContext) -> UInt32? {
+        var w = word
+        guard let bytes = structureBytes(w) else {
+            w.setField(5, 5, UInt32(DiffRegisters.windowBase))  // UNDEFINED; keep it harmless
+            return w
+        }
+        if !w.bit(22) && c.monitor != nil { return nil }
+        let post = w.bit(23)
+        if post { w.setField(16, 5, c.rng.chance(0.5) ? 31 : UInt32(DiffRegisters.index)) }
+        let candidates = post ? [DiffRegisters.movingBase] : c.bases()
+        let step: Int64 = w.field(16, 5) == 31 ? bytes : Int64(c.known[DiffRegisters.index]!)
+        for base in candidates {
+            let address = Int64(bitPattern: c.known[base]!)
+            guard address >= c.windowLow && address + bytes <= c.windowHigh else { continue }
+            if post {
+                guard address + step <= c.windowHigh - 16 else { continue }
+                c.known[base] = UInt64(address + step)
+            }
+            w.setField(5, 5, UInt32(base))
+            return w
+        }
+        return nil
     }
 
     /// LDR/LDRSW/PRFM (literal): the target is in the window.
     static func constrainLiteral(_ word: UInt32, _ c: inout SequenceContext) -> UInt32? {
         var w = word
         let opc = w.field(30, 2)
-        let bytes: Int64 = opc == 1 ? 8 : 4
+        let vector = w.bit(26)
+        let bytes: Int64 = vector ? 4 << Int64(min(opc, 2)) : opc == 1 ? 8 : 4
         guard let k = c.offset(base: c.pc, scale: 4, range: -(1 << 18)...((1 << 18) - 1), bytes: bytes) else {
             return nil
         }
         w.setField(5, 19, UInt32(truncatingIfNeeded: k))
-        if opc != 3 { w.setField(0, 5, c.destination(w.field(0, 5))) }
+        if opc != 3 && !vector { w.setField(0, 5, c.destination(w.field(0, 5))) }
         return w
     }
 
@@ -471,6 +677,11 @@ struct DiffGenerator {
     static func singleAccess(_ w: UInt32) -> (bytes: Int64, size: UInt32, load: Bool, store: Bool) {
         let size = w.field(30, 2)
         let opc = w.field(22, 2)
+        if w.bit(26) {
+            // SIMD&FP: size:opc<1> (Q is size 00, opc 1x); Rt is a V register.
+            let log2 = opc & 2 != 0 ? 4 : size
+            return (1 << Int64(log2), log2, opc & 1 == 1, opc & 1 == 0)
+        }
         let prefetch = size == 3 && opc == 2
         return (prefetch ? 1 : 1 << Int64(size), size, opc != 0 && !prefetch, opc == 0)
     }
@@ -525,7 +736,9 @@ struct DiffGenerator {
             // Not an ARMv8.0 encoding (atomics, LDRAA/LDRAB): UNDEFINED; keep it harmless.
             w.setField(5, 5, UInt32(DiffRegisters.windowBase))
         }
-        if access.load {
+        if w.bit(26) {
+            return w  // Rt is a V register
+        } else if access.load {
             w.setField(0, 5, c.destination(w.field(0, 5)))
         } else if access.store && writeback != .none && w.field(0, 5) == w.field(5, 5) {
             w.setField(0, 5, c.destination(w.field(0, 5), avoiding: [w.field(5, 5)]))
@@ -550,7 +763,7 @@ struct DiffGenerator {
         guard let (base, k) = chosen else { return nil }
         w.setField(5, 5, UInt32(base))
         w.setField(10, 12, UInt32(k))
-        if access.load { w.setField(0, 5, c.destination(w.field(0, 5))) }
+        if access.load && !w.bit(26) { w.setField(0, 5, c.destination(w.field(0, 5))) }
         return w
     }
 
@@ -559,8 +772,9 @@ struct DiffGenerator {
         var w = word
         let opc = w.field(30, 2)
         let load = w.bit(22)
+        let vector = w.bit(26)
         if !load && c.monitor != nil { return nil }
-        let scale: Int64 = opc >= 2 ? 8 : 4
+        let scale: Int64 = vector ? 4 << Int64(min(opc, 2)) : opc >= 2 ? 8 : 4
         let type = w.field(23, 2)
         let writeback: SequenceContext.Writeback = type == 1 ? .post : type == 3 ? .pre : .none
         let candidates = writeback == .none ? c.bases() : [DiffRegisters.movingBase]
@@ -577,7 +791,10 @@ struct DiffGenerator {
         w.setField(5, 5, UInt32(base))
         w.setField(15, 7, UInt32(truncatingIfNeeded: k))
         if writeback != .none { c.known[base] = UInt64(Int64(bitPattern: c.known[base]!) + k * scale) }
-        if load {
+        if vector {
+            // Rt == Rt2 is CONSTRAINED UNPREDICTABLE for loads.
+            if load && w.field(10, 5) == w.field(0, 5) { w.setField(10, 5, (w.field(0, 5) + 1) & 31) }
+        } else if load {
             // Rt == Rt2 is CONSTRAINED UNPREDICTABLE for loads.
             let rt = c.destination(w.field(0, 5))
             w.setField(0, 5, rt)
@@ -680,6 +897,44 @@ struct DiffGenerator {
         case 7: return UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: rng.next())))
         default: return rng.next()
         }
+    }
+
+    /// Doubles worth having in a register: zeros, infinities, NaNs with payloads (quiet and
+    /// signalling), the smallest and largest denormals and normals, and values near integer
+    /// boundaries.
+    static let specialDoubles: [UInt64] = [
+        0, 0x8000_0000_0000_0000, 0x7FF0_0000_0000_0000, 0xFFF0_0000_0000_0000, 0x7FF8_0000_0000_0000,
+        0xFFF8_0000_0000_0001, 0x7FF0_0000_0000_0001, 0xFFF4_0000_DEAD_BEEF, 0x0000_0000_0000_0001,
+        0x000F_FFFF_FFFF_FFFF, 0x0010_0000_0000_0000, 0x7FEF_FFFF_FFFF_FFFF, 0x3FF0_0000_0000_0000,
+        0xBFF0_0000_0000_0000, 0x3FE0_0000_0000_0000, 0x41DF_FFFF_FFC0_0000, 0x41E0_0000_0000_0000,
+        0xC1E0_0000_0000_0000, 0x43E0_0000_0000_0000, 0x43F0_0000_0000_0000, 0xC3E0_0000_0000_0000,
+        0x4330_0000_0000_0001, 0x3FF8_0000_0000_0000, 0x4004_0000_0000_0000,
+    ]
+
+    /// Singles likewise.
+    static let specialFloats: [UInt32] = [
+        0, 0x8000_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0xFFC0_0001, 0x7F80_0001, 0xFFA0_BEEF, 1,
+        0x007F_FFFF, 0x0080_0000, 0x7F7F_FFFF, 0x3F80_0000, 0xBF80_0000, 0x3F00_0000, 0x4EFF_FFFF, 0x4F00_0000,
+        0xCF00_0000, 0x5F00_0000, 0x5F80_0000, 0x3FC0_0000, 0x4B00_0001,
+    ]
+
+    /// One 64-bit half of a Q register: random bits, a special double, or two special singles.
+    static func randomVectorHalf(_ rng: inout DiffRandom) -> UInt64 {
+        switch rng.below(6) {
+        case 0, 1: return rng.next()
+        case 2, 3: return rng.pick(specialDoubles)
+        case 4: return UInt64(rng.pick(specialFloats)) | UInt64(rng.pick(specialFloats)) << 32
+        default: return randomValue(&rng)
+        }
+    }
+
+    /// Q0–Q31 from `randomVectorHalf`, FPCR with a random rounding mode, FZ, DN and AHP, and
+    /// FPSR with some cumulative flags already set.
+    static func randomVectorState(_ rng: inout DiffRandom) -> DiffVectorState {
+        let q = (0..<64).map { _ in randomVectorHalf(&rng) }
+        let fpcr = UInt64(rng.below(16)) << 22 | (rng.chance(0.3) ? FloatingPointControl.alternativeHalfPrecision : 0)
+        let fpsr = rng.chance(0.5) ? 0 : rng.next() & FloatingPointControl.fpsrWritable
+        return DiffVectorState(q: q, fpcr: fpcr, fpsr: fpsr)
     }
 
     static func randomState(_ rng: inout DiffRandom, layout: DiffLayout, memory: Bool) -> DiffState {

@@ -4,10 +4,8 @@ import TestSupport
 
 // The two executors of the differential test — QEMU user mode running the harness program
 // (Tests/Guests/difftest/harness.c) and armvisor's core — plus comparison, reports and the
-// batch driver. Nothing here knows about instruction classes beyond `DiffCase`, so an FP/SIMD
-// differential test can reuse it: set `DiffLayout.vector` and fill `DiffState.vector` (the
-// harness then loads and stores Q0–Q31, FPCR and FPSR; the armvisor side needs FP state in the
-// core first).
+// batch driver. Nothing here knows about instruction classes beyond `DiffCase`. With
+// `DiffLayout.vector` (the default) both sides load and compare Q0–Q31, FPCR and FPSR too.
 
 /// Addresses shared by both sides. The window and the code slots sit in RAM at 0x4000_0000 on
 /// the armvisor side and in fixed mappings in the QEMU process, at the same addresses, so
@@ -18,8 +16,9 @@ struct DiffLayout: Sendable {
     var maxWords = 8
     var windowBase: UInt64 = 0x4018_0000
     var windowSize = 512
-    /// Whether cases carry FP/SIMD state (Q0–Q31, FPCR, FPSR).
-    var vector = false
+    /// Whether cases carry FP/SIMD state (Q0–Q31, FPCR, FPSR). Cases of the integer classes
+    /// start with all of it zero.
+    var vector = true
     /// Cases per QEMU run; case i always runs in slot i % batchSize.
     var batchSize = 1000
 
@@ -35,6 +34,8 @@ struct DiffVectorState: Equatable, Sendable {
     var q: [UInt64]
     var fpcr: UInt64
     var fpsr: UInt64
+
+    static let zero = DiffVectorState(q: Array(repeating: 0, count: 64), fpcr: 0, fpsr: 0)
 }
 
 /// Architectural state compared by the test.
@@ -93,6 +94,15 @@ struct DiffOutcome: Sendable {
 }
 
 func diffHex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+/// A Q register as 32 hex digits, high half first.
+func diffHex32Pair(_ high: UInt64, _ low: UInt64) -> String {
+    func digits(_ v: UInt64) -> String {
+        let d = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - d.count) + d
+    }
+    return "0x" + digits(high) + "_" + digits(low)
+}
+
 func diffHex32(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: 8 - digits.count) + digits
@@ -166,7 +176,7 @@ enum QEMUDiffRunner {
             for r in 0..<31 { input.u64(c.state.x[r]) }
             input.u64(c.state.nzcv)
             if layout.vector {
-                let v = c.state.vector ?? DiffVectorState(q: Array(repeating: 0, count: 64), fpcr: 0, fpsr: 0)
+                let v = c.state.vector ?? DiffVectorState.zero
                 for half in v.q { input.u64(half) }
                 input.u64(v.fpcr)
                 input.u64(v.fpsr)
@@ -326,6 +336,14 @@ final class ArmvisorDiffRunner {
         s.pointee.spSel = 0
         s.pointee.daif = 0
         s.pointee.vbarEL1 = Self.vectorBase
+        // QEMU user mode runs EL0 with FP enabled (CPACR_EL1.FPEN = 0b11).
+        s.pointee.cpacrEL1 = 3 << 20
+        if layout.vector {
+            let v = c.state.vector ?? DiffVectorState.zero
+            for n in 0..<32 { cpu.setQ(n, low: v.q[2 * n], high: v.q[2 * n + 1]) }
+            s.pointee.fpcr = v.fpcr & FloatingPointControl.fpcrWritable
+            s.pointee.fpsr = v.fpsr & FloatingPointControl.fpsrWritable
+        }
 
         let exit = cpu.run(budget: Self.budget)
 
@@ -374,7 +392,16 @@ final class ArmvisorDiffRunner {
         }
         let x = (0..<31).map { cpu.x($0) }
         let window = Array(UnsafeRawBufferPointer(start: memory + windowOffset, count: layout.windowSize))
-        return DiffOutcome(end: end, state: DiffState(x: x, nzcv: nzcv, window: window), detail: detail)
+        var vector: DiffVectorState?
+        if layout.vector {
+            let q = (0..<32).flatMap { n -> [UInt64] in
+                let (low, high) = cpu.q(n)
+                return [low, high]
+            }
+            vector = DiffVectorState(q: q, fpcr: s.pointee.fpcr, fpsr: s.pointee.fpsr)
+        }
+        return DiffOutcome(
+            end: end, state: DiffState(x: x, nzcv: nzcv, window: window, vector: vector), detail: detail)
     }
 }
 
@@ -479,6 +506,16 @@ enum DiffComparison {
                 }.joined())
         }
         lines.append("NZCV = \(flags(state.nzcv))")
+        if let v = state.vector, v != DiffVectorState.zero {
+            for n in stride(from: 0, to: 32, by: 2) {
+                lines.append(
+                    (n..<n + 2).map { r in
+                        "q\(r)".padding(toLength: 3, withPad: " ", startingAt: 0) + " = "
+                            + diffHex32Pair(v.q[2 * r + 1], v.q[2 * r])
+                    }.joined(separator: "  "))
+            }
+            lines.append("FPCR = \(diffHex(v.fpcr)), FPSR = \(diffHex(v.fpsr))")
+        }
         if window {
             lines.append("window at \(diffHex(layout.windowBase)):")
             for offset in stride(from: 0, to: state.window.count, by: 32) {

@@ -4,9 +4,9 @@ import TestSupport
 import XCTest
 
 /// Differential testing of the core against QEMU user mode (`qemu-aarch64 -cpu cortex-a57`):
-/// random sequences of 1–8 instructions per class, from random register, flag and memory
-/// state, must leave X0–X30, NZCV and the memory window identical on both, and fault (UNDEF or
-/// abort) at the same instruction. See DifferentialGenerator.swift for what is generated and
+/// random sequences of 1–8 instructions per class, from random register, flag, SIMD&FP and
+/// memory state, must leave X0–X30, NZCV, Q0–Q31, FPCR, FPSR and the memory window identical
+/// on both, and fault (UNDEF or abort) at the same instruction. See DifferentialGenerator.swift for what is generated and
 /// DifferentialHarness.swift for how each side runs.
 ///
 /// Each class has a fixed seed. `testFuzz` is for `scripts/fuzz-diff`: it does nothing unless
@@ -25,6 +25,13 @@ final class DifferentialTests: XCTestCase {
     func testExclusive() throws { try check(.exclusive, seed: 0xD1FF_0009) }
     func testBranchCondition() throws { try check(.branchCondition, seed: 0xD1FF_000A) }
     func testMixed() throws { try check(.mixed, seed: 0xD1FF_000B) }
+    func testVectorLoadStore() throws { try check(.vectorLoadStore, seed: 0xD1FF_000C) }
+    func testVectorStructure() throws { try check(.vectorStructure, seed: 0xD1FF_000D) }
+    func testSIMDData() throws { try check(.simdData, seed: 0xD1FF_000E) }
+    func testSIMDInteger() throws { try check(.simdInteger, seed: 0xD1FF_000F) }
+    func testFloatArithmetic() throws { try check(.floatArithmetic, seed: 0xD1FF_0010) }
+    func testFloatCompare() throws { try check(.floatCompare, seed: 0xD1FF_0011) }
+    func testFloatConvert() throws { try check(.floatConvert, seed: 0xD1FF_0012) }
 
     /// The harness itself: a known sequence gives the known result on both sides.
     func testHarnessAgreesOnAKnownSequence() throws {
@@ -74,8 +81,8 @@ final class DifferentialTests: XCTestCase {
             DiffComparison.differences(qemu: q3, armvisor: try ArmvisorDiffRunner(layout: layout).run(exclusive)), [])
     }
 
-    /// The harness's FP/SIMD state path (for a later FP/SIMD differential test; QEMU side only,
-    /// the core has no FP state yet): Q registers and FPSR in and out, also through a fault.
+    /// The harness's FP/SIMD state path on the QEMU side: Q registers and FPSR in and out, also
+    /// through a fault.
     func testHarnessCarriesVectorState() throws {
         var layout = DiffLayout()
         layout.vector = true

@@ -296,8 +296,9 @@ final class IntegerInstructionTests: XCTestCase {
         let c = m.cpu
         XCTAssertEqual(c.x(1), 0x411F_D070)
         XCTAssertEqual(c.x(2) & 0xFF, 0x11, "EL0 and EL1: AArch64 only")
-        XCTAssertEqual((c.x(2) >> 16) & 0xFF, 0xFF, "FP and AdvSIMD not implemented yet")
+        XCTAssertEqual((c.x(2) >> 16) & 0xFF, 0, "FP and AdvSIMD implemented, without half precision")
         XCTAssertEqual((c.x(3) >> 16) & 0xF, 1, "CRC32")
+        XCTAssertEqual((c.x(3) >> 4) & 0xFFF, 0, "no AES, SHA1, SHA2 or 64-bit PMULL")
         XCTAssertEqual((c.x(3) >> 20) & 0xF, 0, "no LSE atomics")
         XCTAssertEqual(c.x(4), 0x8444_C004)
         XCTAssertEqual(c.x(5), 0, "unallocated ID register is RAZ")

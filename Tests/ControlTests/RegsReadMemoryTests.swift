@@ -108,7 +108,7 @@ final class RegsReadMemoryTests: XCTestCase {
             XCTAssertEqual(Int64(vcpu.instructionsRetired), try retired(socket, "r"))
 
             let report = paused.report.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            XCTAssertEqual(report.count, 2 + 8 + 6, paused.report)
+            XCTAssertEqual(report.count, 2 + 8 + 7 + 16, paused.report)
             XCTAssertEqual(
                 report[0], "vcpu 0  MPIDR 0x0000000080000000  paused  \(vcpu.instructionsRetired) instructions retired")
             XCTAssertEqual(
@@ -123,6 +123,10 @@ final class RegsReadMemoryTests: XCTestCase {
                 report[10],
                 "  SP_EL0    0x0000000040080000  SP_EL1    0x0000000040090000  ELR_EL1   0x0000000000001111")
             XCTAssertTrue(report[15].hasPrefix("  VTCR_EL2  0x"), report[15])
+            XCTAssertTrue(report[16].hasPrefix("  FPCR      0x"), report[16])
+            XCTAssertEqual(
+                report[17], "  Q0  0x\(String(repeating: "0", count: 32))  Q1  0x\(String(repeating: "0", count: 32))")
+            XCTAssertEqual(vcpu.v.count, 32)
 
             // Stopped: the final registers stay readable.
             assertOK(try socket.request("stop", ["name": "r"]))

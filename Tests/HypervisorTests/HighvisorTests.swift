@@ -213,4 +213,22 @@ final class HighvisorTests: XCTestCase {
         XCTAssertEqual(try run(vm).reason, .poweroff)
         XCTAssertEqual(vm.vcpus[0].cpu.x(10), 0x0200_0000)
     }
+
+    func testLazyFPSwitchTrapsTheFirstFPInstructionAfterEachWorldSwitchOnce() throws {
+        let device = RecordingDevice(readValue: 0)
+        let vm = try makeVM(
+            [
+                "movz x0, #0x30, lsl #16", "msr cpacr_el1, x0", "isb",  // CPACR_EL1.FPEN = 0b11
+                "movz x9, #0x4000, lsl #16", "movz x10, #0x0900, lsl #16",
+                "ldr q0, [x9]", "ldr q1, [x9]", "str q1, [x9, #0x800]",  // first trap, then none
+                "str w0, [x10]",  // an MMIO exit: a world switch
+                "ldr d2, [x9]", "str d2, [x9, #0x808]",  // second trap, then none
+            ] + Self.powerOff, device: device)
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(device.accesses.count, 1)
+        XCTAssertEqual(vm.statistics.fpTraps, 2)
+        XCTAssertEqual(vm.statistics.exitsByClass["FP_ASIMD"], 2)
+        XCTAssertEqual(vm.vcpus[0].cpu.q(1).low, vm.vcpus[0].cpu.q(0).low)
+        XCTAssertTrue(vm.statistics.report.contains("FP traps (lazy switch)"))
+    }
 }

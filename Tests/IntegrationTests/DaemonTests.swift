@@ -61,10 +61,11 @@ final class DaemonTests: DaemonTestCase {
         let regs = try cli(["regs", "demo", "--socket", socketPath]).stdout
         let regsLines = regs.split(separator: "\n").map(String.init)
         XCTAssertEqual(regsLines.first, "demo: stopped", regs)
-        XCTAssertEqual(regsLines.count, 1 + 16, regs)
+        XCTAssertEqual(regsLines.count, 1 + 33, regs)
         XCTAssertTrue(regsLines[1].hasPrefix("vcpu 0  MPIDR 0x0000000080000000  stopped  "), regs)
         XCTAssertTrue(regsLines[2].hasPrefix("  PC  0x00000000400"), regs)
         XCTAssertTrue(regs.contains("  SCTLR_EL1 0x"), regs)
+        XCTAssertTrue(regs.contains("  Q30 0x00000000000000000000000000000000  Q31 0x"), regs)
         let regsJSON = try cli(["regs", "demo", "--json", "--socket", socketPath]).stdout
         XCTAssertTrue(regsJSON.contains(#""instructionsRetired":\#(statistics.instructionsRetired)"#), regsJSON)
         let head = [UInt8](try Data(contentsOf: URL(fileURLWithPath: demo)).prefix(16))

@@ -1,0 +1,272 @@
+/// Operand extraction for the Advanced SIMD and FP-move encoding groups (Arm ARM C4.1.95,
+/// C4.1.96): each group's sub-operation is decoded once here, and the reserved combinations of
+/// size, Q and immediate fields the table rows cannot express become UNDEFINED (nil).
+///
+/// Layout in `DecodedInstruction`: `rd`/`rn`/`rm` are V register numbers (general registers
+/// where an instruction moves to or from one), `a` = log2 of the element size, `b` = the
+/// group's opcode field (the operation), `sf` = Q (1: 128-bit vector), `imm2` = the U bit,
+/// `imm` = an immediate (shift, lane index, expanded constant).
+extension Decoder {
+    @inline(__always) private static func field(_ w: UInt32, _ hi: Int, _ lo: Int) -> UInt32 {
+        (w >> UInt32(lo)) & ((1 << UInt32(hi - lo + 1)) - 1)
+    }
+
+    /// The operations of `.simdCopy` (C4.1.95 "Advanced SIMD copy"), in `b`.
+    public enum CopyOperation: UInt8 {
+        case duplicateElement, duplicateGeneral, signedMove, unsignedMove, insertGeneral, insertElement
+    }
+
+    /// The operations of `.simdModifiedImmediate`, in `b`.
+    public enum ImmediateOperation: UInt8 {
+        case move, moveInverted, or, bitClear
+    }
+
+    /// The operations of `.floatMove`, in `b`.
+    public enum FloatMoveOperation: UInt8 {
+        case toGeneral32, fromGeneral32, toGeneral64, fromGeneral64, toGeneralHigh, fromGeneralHigh
+        case register, absolute, negate, immediate
+    }
+
+    static func advancedSIMD(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: op, raw: w)
+        let q = field(w, 30, 30)
+        let size = field(w, 23, 22)
+        d.rd = UInt8(field(w, 4, 0))
+        d.rn = UInt8(field(w, 9, 5))
+        d.rm = UInt8(field(w, 20, 16))
+        d.sf = UInt8(q)
+        d.a = UInt8(size)
+        d.imm2 = UInt64(field(w, 29, 29))
+        switch op {
+        case .simdCopy:
+            return copy(d, w)
+        case .simdModifiedImmediate:
+            return modifiedImmediate(d, w)
+        case .simdThreeSame:
+            let opcode = field(w, 15, 11)
+            d.b = UInt8(opcode)
+            switch opcode {
+            case 0b00011: break
+            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111:
+                if size == 3 && q == 0 { return nil }
+            default:
+                if size == 3 { return nil }
+            }
+        case .simdTwoRegisterMisc:
+            let opcode = field(w, 16, 12)
+            let u = field(w, 29, 29)
+            d.b = UInt8(opcode)
+            switch opcode {
+            case 0b00000: if size + u >= 3 { return nil }  // REV64: 8–32-bit; REV32: 8–16-bit
+            case 0b00001: if size != 0 { return nil }
+            case 0b00100, 0b10010: if size == 3 { return nil }
+            case 0b00101: if size > u { return nil }  // CNT, NOT: bytes; RBIT: size 01 → reserved
+            default: if size == 3 && q == 0 { return nil }
+            }
+            if opcode == 0b00101 && u == 1 && size == 1 {  // RBIT: bytes, like CNT and NOT
+                d.b = 0b11111
+                d.a = 0
+            }
+        case .simdAcrossLanes:
+            if size == 3 || (size == 2 && q == 0) { return nil }
+            d.b = UInt8(field(w, 16, 12))
+        case .simdPermute:
+            let opcode = field(w, 14, 12)
+            if opcode & 3 == 0 || (size == 3 && q == 0) { return nil }
+            d.b = UInt8(opcode)
+        case .simdExtract:
+            let index = field(w, 14, 11)
+            if q == 0 && index & 8 != 0 { return nil }
+            d.imm = UInt64(index)
+        case .simdTableLookup:
+            d.b = UInt8(field(w, 14, 13))
+            d.imm2 = UInt64(field(w, 12, 12))
+        case .simdShiftImmediate:
+            let immh = field(w, 22, 19)
+            if immh == 0 { return nil }  // the modified-immediate group: no shift row matches it
+            let opcode = field(w, 15, 11)
+            let highest = 31 - immh.leadingZeroBitCount
+            let esize = UInt32(8) << UInt32(highest)
+            let amount = field(w, 22, 16)
+            d.b = UInt8(opcode)
+            d.a = UInt8(highest)
+            switch opcode {
+            case 0b10000, 0b10001, 0b10100:  // narrowing / lengthening: 8–32-bit narrow elements
+                if immh & 8 != 0 { return nil }
+            default:
+                if immh & 8 != 0 && q == 0 { return nil }
+            }
+            switch opcode {
+            case 0b01010, 0b10100: d.imm = UInt64(amount - esize)  // SHL, SLI, SSHLL/USHLL
+            case 0b10000, 0b10001: d.imm = UInt64(2 * esize - amount)  // SHRN, RSHRN
+            default: d.imm = UInt64(2 * esize - amount)
+            }
+        case .floatMove:
+            return floatMove(d, w)
+        default:
+            return nil
+        }
+        return d
+    }
+
+    private static func copy(_ decoded: DecodedInstruction, _ w: UInt32) -> DecodedInstruction? {
+        var d = decoded
+        let imm5 = field(w, 20, 16)
+        let q = field(w, 30, 30)
+        guard imm5 & 0xF != 0 else { return nil }
+        let size = UInt32(imm5.trailingZeroBitCount)
+        d.a = UInt8(size)
+        d.imm = UInt64(imm5 >> (size + 1))
+        let operation: CopyOperation
+        if field(w, 29, 29) == 1 {
+            operation = .insertElement
+            d.imm2 = UInt64(field(w, 14, 11) >> size)
+        } else {
+            switch field(w, 14, 11) {
+            case 0b0000:
+                if size == 3 && q == 0 { return nil }
+                operation = .duplicateElement
+            case 0b0001:
+                if size == 3 && q == 0 { return nil }
+                operation = .duplicateGeneral
+            case 0b0101:
+                if size >= 2 + q { return nil }
+                operation = .signedMove
+                d.rd = dest(field(w, 4, 0))
+            case 0b0111:
+                if q == 0 ? size == 3 : size != 3 { return nil }
+                operation = .unsignedMove
+                d.rd = dest(field(w, 4, 0))
+            default:
+                operation = .insertGeneral
+            }
+        }
+        d.b = operation.rawValue
+        return d
+    }
+
+    /// Register slot for a general-purpose destination: 31 (XZR) goes to the discard slot.
+    private static func dest(_ r: UInt32) -> UInt8 { r == 31 ? UInt8(CPU.discard) : UInt8(r) }
+
+    /// MOVI/MVNI/ORR/BIC/FMOV (vector, immediate): `AdvSIMDExpandImm` (Arm ARM J1) into `imm`.
+    private static func modifiedImmediate(_ decoded: DecodedInstruction, _ w: UInt32) -> DecodedInstruction? {
+        var d = decoded
+        d.rd = UInt8(field(w, 4, 0))
+        d.sf = UInt8(field(w, 30, 30))
+        let op = field(w, 29, 29)
+        let cmode = field(w, 15, 12)
+        if field(w, 11, 11) == 1 { return nil }  // o2: FMOV (half precision) is FEAT_FP16
+        let imm8 = UInt64(field(w, 18, 16) << 5 | field(w, 9, 5))
+        func twice(_ v: UInt64) -> UInt64 { v | v << 32 }
+        func four(_ v: UInt64) -> UInt64 { v | v << 16 | v << 32 | v << 48 }
+        var operation: ImmediateOperation = op == 0 ? .move : .moveInverted
+        let logical = cmode & 1 == 1 && cmode < 0b1100
+        if logical { operation = op == 0 ? .or : .bitClear }
+        switch cmode >> 1 {
+        case 0b000, 0b001, 0b010, 0b011: d.imm = twice(imm8 << (8 * UInt64(cmode >> 1)))
+        case 0b100, 0b101: d.imm = four(imm8 << (8 * UInt64((cmode >> 1) & 1)))
+        case 0b110: d.imm = twice(cmode & 1 == 0 ? imm8 << 8 | 0xFF : imm8 << 16 | 0xFFFF)
+        default:
+            operation = .move
+            switch (cmode & 1, op) {
+            case (0, 0):
+                d.imm = four(imm8 | imm8 << 8)
+            case (0, _):
+                var bytes: UInt64 = 0
+                for bit in 0..<8 where imm8 >> UInt64(bit) & 1 == 1 { bytes |= 0xFF << UInt64(8 * bit) }
+                d.imm = bytes
+            case (_, 0):
+                d.imm = twice(expandSingle(imm8))
+            default:
+                if d.sf == 0 { return nil }
+                d.imm = expandDouble(imm8)
+            }
+        }
+        d.b = operation.rawValue
+        return d
+    }
+
+    /// `VFPExpandImm` for a double: sign, NOT(b6), b6 replicated 8 times, imm8<5:0>, zeros.
+    static func expandDouble(_ imm8: UInt64) -> UInt64 {
+        let b6 = imm8 >> 6 & 1
+        return (imm8 >> 7) << 63 | (b6 ^ 1) << 62 | (b6 == 1 ? 0xFF << 54 : 0) | (imm8 & 0x3F) << 48
+    }
+
+    /// `VFPExpandImm` for a single.
+    static func expandSingle(_ imm8: UInt64) -> UInt64 {
+        let b6 = imm8 >> 6 & 1
+        return (imm8 >> 7) << 31 | (b6 ^ 1) << 30 | (b6 == 1 ? 0x1F << 25 : 0) | (imm8 & 0x3F) << 19
+    }
+
+    private static func floatMove(_ decoded: DecodedInstruction, _ w: UInt32) -> DecodedInstruction? {
+        var d = decoded
+        d.a = UInt8(2 + field(w, 22, 22))
+        let operation: FloatMoveOperation
+        if field(w, 28, 24) == 0b11110 && field(w, 15, 10) == 0 {
+            // Conversion between FP and integer: sf, type, rmode, opcode.
+            let toGeneral = field(w, 16, 16) == 0
+            switch (field(w, 31, 31), field(w, 23, 22)) {
+            case (0, 0): operation = toGeneral ? .toGeneral32 : .fromGeneral32
+            case (1, 1): operation = toGeneral ? .toGeneral64 : .fromGeneral64
+            default: operation = toGeneral ? .toGeneralHigh : .fromGeneralHigh
+            }
+            if toGeneral { d.rd = dest(field(w, 4, 0)) }
+        } else if field(w, 12, 10) == 0b100 {
+            operation = .immediate
+            let imm8 = UInt64(field(w, 20, 13))
+            d.imm = d.a == 3 ? expandDouble(imm8) : expandSingle(imm8)
+        } else {
+            switch field(w, 16, 15) {
+            case 0: operation = .register
+            case 1: operation = .absolute
+            default: operation = .negate
+            }
+        }
+        d.b = operation.rawValue
+        return d
+    }
+
+    /// Scalar FP data processing and conversions (C4.1.96), single and double precision.
+    static func floatingPoint(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: op, raw: w)
+        d.rd = UInt8(field(w, 4, 0))
+        d.rn = UInt8(field(w, 9, 5))
+        d.rm = UInt8(field(w, 20, 16))
+        d.a = UInt8(2 + field(w, 22, 22))
+        switch op {
+        case .floatArithmetic:
+            d.b = UInt8(field(w, 15, 12))
+        case .floatMultiplyAdd:
+            d.b = UInt8(field(w, 21, 21) << 1 | field(w, 15, 15))
+            d.imm2 = UInt64(field(w, 14, 10))
+        case .floatUnary:
+            d.b = UInt8(field(w, 20, 15))
+        case .floatCompare:
+            d.b = UInt8(field(w, 4, 3))
+        case .floatConditionalCompare:
+            d.b = UInt8(field(w, 3, 0))
+            d.imm = UInt64(field(w, 4, 4))
+            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+        case .floatConditionalSelect:
+            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+        case .floatEstimate:
+            if field(w, 10, 10) == 1 {
+                d.b = field(w, 23, 23) == 0 ? 3 : 4  // FRECPS, FRSQRTS
+            } else {
+                d.b = field(w, 13, 13) == 1 ? 2 : UInt8(field(w, 29, 29))  // FRECPX; FRECPE, FRSQRTE
+            }
+        default:  // .floatIntegerConvert
+            let sf = field(w, 31, 31)
+            d.sf = UInt8(sf)
+            d.b = UInt8(field(w, 20, 16))
+            if field(w, 21, 21) == 0 {
+                let scale = field(w, 15, 10)
+                if sf == 0 && scale < 32 { return nil }
+                d.imm = UInt64(64 - scale)
+            }
+            let toFloat = field(w, 18, 17) == 0b01
+            if toFloat { d.rn = UInt8(field(w, 9, 5)) } else { d.rd = dest(field(w, 4, 0)) }
+        }
+        return d
+    }
+}

@@ -1,0 +1,144 @@
+// Why C: Swift has no FENV_ACCESS, so the Swift compiler may move arithmetic across a
+// rounding-mode change or a flag read. Here `#pragma STDC FENV_ACCESS ON` makes clang treat
+// the FP environment as observable (constrained FP intrinsics), and the operands pass
+// through volatile locals so no operation is constant-folded or hoisted.
+#pragma STDC FENV_ACCESS ON
+
+#include "CFloatingPoint.h"
+
+#include <fenv.h>
+#include <math.h>
+#include <string.h>
+
+static const int host_modes[4] = {FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+
+static uint32_t arm_flags(int raised) {
+    uint32_t flags = 0;
+    if (raised & FE_INVALID) flags |= CFP_INVALID;
+    if (raised & FE_DIVBYZERO) flags |= CFP_DIVIDE_BY_ZERO;
+    if (raised & FE_OVERFLOW) flags |= CFP_OVERFLOW;
+    if (raised & FE_UNDERFLOW) flags |= CFP_UNDERFLOW;
+    if (raised & FE_INEXACT) flags |= CFP_INEXACT;
+    return flags;
+}
+
+static double compute_double(int op, double x, double y, double z) {
+    volatile double a = x, b = y, c = z;
+    switch (op) {
+    case CFP_ADD: return a + b;
+    case CFP_SUB: return a - b;
+    case CFP_MUL: return a * b;
+    case CFP_DIV: return a / b;
+    case CFP_SQRT: return sqrt(a);
+    case CFP_FMA: return fma(a, b, c);
+    default: return (double)(float)a;
+    }
+}
+
+static float compute_single(int op, float x, float y, float z) {
+    volatile float a = x, b = y, c = z;
+    switch (op) {
+    case CFP_ADD: return a + b;
+    case CFP_SUB: return a - b;
+    case CFP_MUL: return a * b;
+    case CFP_DIV: return a / b;
+    case CFP_SQRT: return sqrtf(a);
+    default: return fmaf(a, b, c);
+    }
+}
+
+/// Runs `compute` in `rmode` and again towards zero when needed to tell whether the exact
+/// result was tiny: a result that rounded to the smallest normal magnitude was tiny before
+/// rounding exactly when rounding towards zero gives a denormal.
+cfp_result cfp_double(int op, uint64_t a, uint64_t b, uint64_t c, int rmode) {
+    double x, y, z;
+    memcpy(&x, &a, 8);
+    memcpy(&y, &b, 8);
+    memcpy(&z, &c, 8);
+    int saved = fegetround();
+    fesetround(host_modes[rmode & 3]);
+    feclearexcept(FE_ALL_EXCEPT);
+    cfp_result result;
+    uint32_t tiny = 0;
+    if (op == CFP_NARROW) {
+        volatile double wide = x;
+        volatile float narrow = (float)wide;
+        float r = narrow;
+        uint32_t bits;
+        memcpy(&bits, &r, 4);
+        result.bits = bits;
+        result.flags = arm_flags(fetestexcept(FE_ALL_EXCEPT));
+        float magnitude = fabsf(r);
+        if (magnitude < 0x1p-126f && (magnitude != 0 || (result.flags & CFP_INEXACT))) {
+            tiny = CFP_TINY;
+        } else if (magnitude == 0x1p-126f && (result.flags & CFP_INEXACT)) {
+            fesetround(FE_TOWARDZERO);
+            volatile float truncated = (float)wide;
+            if (fabsf(truncated) < 0x1p-126f) tiny = CFP_TINY;
+        }
+    } else {
+        double r = compute_double(op, x, y, z);
+        memcpy(&result.bits, &r, 8);
+        result.flags = arm_flags(fetestexcept(FE_ALL_EXCEPT));
+        double magnitude = fabs(r);
+        if (magnitude < 0x1p-1022 && (magnitude != 0 || (result.flags & CFP_INEXACT))) {
+            tiny = CFP_TINY;
+        } else if (magnitude == 0x1p-1022 && (result.flags & CFP_INEXACT)) {
+            fesetround(FE_TOWARDZERO);
+            if (fabs(compute_double(op, x, y, z)) < 0x1p-1022) tiny = CFP_TINY;
+        }
+    }
+    fesetround(saved);
+    feclearexcept(FE_ALL_EXCEPT);
+    result.flags |= tiny;
+    return result;
+}
+
+cfp_result cfp_single(int op, uint32_t a, uint32_t b, uint32_t c, int rmode) {
+    float x, y, z;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    memcpy(&z, &c, 4);
+    int saved = fegetround();
+    fesetround(host_modes[rmode & 3]);
+    feclearexcept(FE_ALL_EXCEPT);
+    float r = compute_single(op, x, y, z);
+    cfp_result result;
+    uint32_t bits;
+    memcpy(&bits, &r, 4);
+    result.bits = bits;
+    result.flags = arm_flags(fetestexcept(FE_ALL_EXCEPT));
+    float magnitude = fabsf(r);
+    if (magnitude < 0x1p-126f && (magnitude != 0 || (result.flags & CFP_INEXACT))) {
+        result.flags |= CFP_TINY;
+    } else if (magnitude == 0x1p-126f && (result.flags & CFP_INEXACT)) {
+        fesetround(FE_TOWARDZERO);
+        if (fabsf(compute_single(op, x, y, z)) < 0x1p-126f) result.flags |= CFP_TINY;
+    }
+    fesetround(saved);
+    feclearexcept(FE_ALL_EXCEPT);
+    return result;
+}
+
+cfp_result cfp_from_integer(uint64_t value, int is_signed, int to_double, int rmode) {
+    int saved = fegetround();
+    fesetround(host_modes[rmode & 3]);
+    feclearexcept(FE_ALL_EXCEPT);
+    cfp_result result;
+    volatile uint64_t v = value;
+    if (to_double) {
+        volatile double d = is_signed ? (double)(int64_t)v : (double)v;
+        double r = d;
+        memcpy(&result.bits, &r, 8);
+    } else {
+        volatile float f = is_signed ? (float)(int64_t)v : (float)v;
+        float r = f;
+        uint32_t bits;
+        memcpy(&bits, &r, 4);
+        result.bits = bits;
+    }
+    result.flags = arm_flags(fetestexcept(FE_ALL_EXCEPT));
+    fesetround(saved);
+    feclearexcept(FE_ALL_EXCEPT);
+    return result;
+}
