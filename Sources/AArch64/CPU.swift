@@ -37,6 +37,20 @@ public final class CPU: @unchecked Sendable {
     /// clock replaces it (issue "Interrupt and timer virtualization").
     public var systemCounter: @Sendable () -> UInt64 = CPU.hostMonotonicCounter
 
+    /// Deterministic time (`clock = icount`, like QEMU's `-icount`): when set, the system counter
+    /// is derived from instructions retired — one tick (16 ns at 62.5 MHz) per instruction —
+    /// plus the ticks WFI skipped to reach a timer deadline, instead of host time. Two runs of a
+    /// guest then see the same counter values at the same instructions.
+    public var icount = false
+
+    /// CNTPCT_EL0 as the guest reads it now.
+    @inline(never)
+    public func currentCounter() -> UInt64 {
+        guard icount else { return systemCounter() }
+        let s = state.pointee
+        return s.instructionsRetired &+ s.retiredInRun &+ s.icountSkippedTicks
+    }
+
     public static let registerSlots = 34
     public static let zeroRegister = 31
     public static let stackPointer = 32
@@ -177,9 +191,11 @@ public final class CPU: @unchecked Sendable {
         let vtcr = state.pointee.vtcrEL2
         let cptr = state.pointee.cptrEL2
         let retired = state.pointee.instructionsRetired
+        let skipped = state.pointee.icountSkippedTicks
         let gicVersion2 = state.pointee.gicVersion2
         state.pointee = CoreState()
         state.pointee.gicVersion2 = gicVersion2
+        state.pointee.icountSkippedTicks = skipped
         state.pointee.hcrEL2 = hcr
         state.pointee.vttbrEL2 = vttbr
         state.pointee.vtcrEL2 = vtcr

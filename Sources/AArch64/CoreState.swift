@@ -119,6 +119,12 @@ public struct CoreState: Sendable {
 
     /// Instructions retired since the vCPU was created.
     public var instructionsRetired: UInt64 = 0
+    /// Instructions the current `CPU.run` call retired before the system instruction being
+    /// executed (0 outside `run`): with `instructionsRetired`, the icount clock's exact reading.
+    public var retiredInRun: UInt64 = 0
+    /// The icount clock (`CPU.icount`): counter ticks added by WFI sleeps skipped ahead to the
+    /// next timer deadline.
+    public var icountSkippedTicks: UInt64 = 0
 
     public init() {}
 

@@ -319,7 +319,7 @@ extension CPU {
         }
         let s = state
         if el == 0 && s.pointee.cntkctlEL1 & (virtual ? 1 << 8 : 1 << 9) == 0 { return .trapToEL1 }
-        let counter = virtual ? systemCounter() &- s.pointee.virtualCounterOffset : systemCounter()
+        let counter = virtual ? currentCounter() &- s.pointee.virtualCounterOffset : currentCounter()
         let ctl = virtual ? \CoreState.cntvCTL : \CoreState.cntpCTL
         let cval = virtual ? \CoreState.cntvCVAL : \CoreState.cntpCVAL
         switch e {
@@ -350,7 +350,7 @@ extension CPU {
         let s = state.pointee
         let ctl = virtual ? s.cntvCTL : s.cntpCTL
         guard ctl & 3 == 1 else { return false }
-        let counter = virtual ? systemCounter() &- s.virtualCounterOffset : systemCounter()
+        let counter = virtual ? currentCounter() &- s.virtualCounterOffset : currentCounter()
         return counter >= (virtual ? s.cntvCVAL : s.cntpCVAL)
     }
 
@@ -359,7 +359,7 @@ extension CPU {
         let s = state.pointee
         let ctl = virtual ? s.cntvCTL : s.cntpCTL
         guard ctl & 3 == 1 else { return nil }
-        let counter = virtual ? systemCounter() &- s.virtualCounterOffset : systemCounter()
+        let counter = virtual ? currentCounter() &- s.virtualCounterOffset : currentCounter()
         let cval = virtual ? s.cntvCVAL : s.cntpCVAL
         return cval > counter ? cval - counter : 0
     }

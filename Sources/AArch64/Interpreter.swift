@@ -25,6 +25,7 @@ extension CPU {
         // exceptions (an UNDEF at its own vector retires nothing) still runs out of budget.
         var entries: UInt64 = 0
         defer {
+            s.pointee.retiredInRun = 0
             s.pointee.instructionsRetired &+= retired
             tlb.hits &+= tlbHits
         }
@@ -398,7 +399,10 @@ extension CPU {
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
-                    case .mrs, .msrRegister, .msrImmediate, .sys: continuation = executeSystem(insn, pc: pc)
+                    case .mrs, .msrRegister, .msrImmediate, .sys:
+                        // What this run retired before the instruction: the icount clock reads it.
+                        s.pointee.retiredInRun = retired &- UInt64(end - insn)
+                        continuation = executeSystem(insn, pc: pc)
                     case .vectorLoadStore, .vectorStructure: continuation = executeVectorMemory(insn, pc: pc)
                     case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
                         .storeRelease:

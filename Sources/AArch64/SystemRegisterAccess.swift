@@ -119,11 +119,11 @@ extension CPU {
         case SystemRegisterEncoding(3, 3, 14, 0, 1):  // CNTPCT_EL0
             if write { return .undefined }
             if el == 0 && s.pointee.cntkctlEL1 & 1 == 0 { return .trapToEL1 }
-            return .done(systemCounter())
+            return .done(currentCounter())
         case SystemRegisterEncoding(3, 3, 14, 0, 2):  // CNTVCT_EL0
             if write { return .undefined }
             if el == 0 && s.pointee.cntkctlEL1 & 2 == 0 { return .trapToEL1 }
-            return .done(systemCounter() &- s.pointee.virtualCounterOffset)
+            return .done(currentCounter() &- s.pointee.virtualCounterOffset)
         case SystemRegister.dczidEL0:
             if write { return .undefined }
             // DZP reads as 1 where DC ZVA is not permitted at this EL (SCTLR_EL1.DZE at EL0).

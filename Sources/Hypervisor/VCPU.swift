@@ -51,13 +51,28 @@ public final class VCPU: @unchecked Sendable {
 
     /// The sooner of the two timers' deadlines, if either can fire.
     private var timerDeadline: DispatchTime? {
-        let ticks = [cpu.ticksUntilTimer(virtual: true), cpu.ticksUntilTimer(virtual: false)].compactMap { $0 }.min()
-        guard let ticks else { return nil }
+        guard let ticks = ticksUntilTimer else { return nil }
         return .now() + .nanoseconds(Int(min(ticks, UInt64(Int.max / 32)) * Self.nanosecondsPerTick))
     }
 
+    /// Counter ticks until the sooner of the two timers fires, if either can.
+    private var ticksUntilTimer: UInt64? {
+        [cpu.ticksUntilTimer(virtual: true), cpu.ticksUntilTimer(virtual: false)].compactMap { $0 }.min()
+    }
+
     private func timerProgrammed() {
+        // With the icount clock the deadline is a count of instructions: `runBudget` stops the
+        // core there, so no host timer is involved.
+        guard !cpu.icount else { return }
         timerSource.schedule(deadline: timerDeadline ?? .distantFuture)
+    }
+
+    /// How many instructions the next `cpu.run` may retire. With the icount clock, at most up to
+    /// the next timer deadline (one tick per instruction), so the expiry is seen at the same
+    /// instruction in every run.
+    private var runBudget: UInt64 {
+        guard cpu.icount, let ticks = ticksUntilTimer, ticks > 0 else { return Self.budget }
+        return min(ticks, Self.budget)
     }
 
     /// Interrupts the guest at its next block boundary and wakes it from WFI.
@@ -102,12 +117,12 @@ public final class VCPU: @unchecked Sendable {
             gic?.flush(self)
             if trapFloatingPoint { cpu.setFloatingPointTrap(true) }
             trapFloatingPoint = true
-            var exit = cpu.run(budget: Self.budget)
+            var exit = cpu.run(budget: runBudget)
             // A GICv2 guest's CPU-interface accesses are served from the loaded list registers
             // before they are synced, as KVM's hyp code does (`__vgic_v2_perform_cpuif_access`
             // in `fixup_guest_exit`), and the guest re-entered at once.
             while exit == .trap, let window = gic?.cpuInterfaceWindow, servedCPUInterfaceAccess(window) {
-                exit = cpu.run(budget: Self.budget)
+                exit = cpu.run(budget: runBudget)
             }
             gic?.sync(self)
             if cpu.takeMaintenanceRequest() { counters.increment(.maintenanceInterrupts) }
@@ -196,6 +211,17 @@ public final class VCPU: @unchecked Sendable {
             if cpu.hasPendingKick {
                 counters.increment(.wakeupsByKick)
                 return
+            }
+            if cpu.icount {
+                // Deterministic time: nothing to wait for but the timer, so skip ahead to it;
+                // with no timer armed, only an outside event can wake the vCPU.
+                if let ticks = ticksUntilTimer, ticks > 0 {
+                    cpu.state.pointee.icountSkippedTicks &+= ticks
+                    counters.increment(.wakeupsByTimer)
+                    return
+                }
+                wakeup.wait()
+                continue
             }
             if let deadline = timerDeadline {
                 if wakeup.wait(timeout: deadline) == .timedOut {

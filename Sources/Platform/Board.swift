@@ -20,6 +20,7 @@ public enum Board {
         let cpus = try configuration.cpuCount()
         let conduit = try configuration.psciConduit()
         let gicVersion = try configuration.gicVersion()
+        let icount = try configuration.usesInstructionCountClock()
         _ = try configuration.stopTimeoutSeconds()
         let ramBase = BoardRegion.ram.base
         let image: GuestImage?
@@ -100,6 +101,8 @@ public enum Board {
             exitTable: conduit == .smc ? .smcConduit : .standard,
             shutdownHooks: [{ console.drain() }] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
+
+        for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
 
         if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
             throw ConfigurationError("'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")

@@ -30,6 +30,9 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     /// The interrupt controller: `v3` (default: GICv3 with the system-register CPU interface)
     /// or `v2` (GICv2 with the memory-mapped CPU interface at 0x0801_0000, up to 8 vCPUs).
     public var gic: String?
+    /// The guests' time base: `host` (default: CLOCK_MONOTONIC) or `icount` (deterministic:
+    /// derived from instructions retired, WFI skips to the next timer deadline; 1 vCPU only).
+    public var clock: String?
     /// Seconds a graceful `stop` (and the daemon's shutdown) waits, after pressing the power
     /// button, for the guest to power off through PSCI before it forces the stop. Default 30.
     public var stopTimeout: Double?
@@ -88,8 +91,9 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
         bios: String? = nil, initrd: String? = nil, append: String? = nil, stopTimeout: Double? = nil,
         disks: [Disk]? = nil, rng: Bool? = nil, virtioVersion: Int? = nil, virtioConsole: String? = nil,
-        psci: String? = nil, gic: String? = nil
+        psci: String? = nil, gic: String? = nil, clock: String? = nil
     ) {
+        self.clock = clock
         self.psci = psci
         self.gic = gic
         self.memory = memory
@@ -108,7 +112,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console, dtb, bios, initrd, append, psci, gic
+        case memory, cpus, kernel, console, dtb, bios, initrd, append, psci, gic, clock
         case stopTimeout = "stop-timeout"
         case disks, rng
         case virtioVersion = "virtio-version"
@@ -144,6 +148,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         append = try c.decodeIfPresent(String.self, forKey: .append)
         psci = try c.decodeIfPresent(String.self, forKey: .psci)
         gic = try c.decodeIfPresent(String.self, forKey: .gic)
+        clock = try c.decodeIfPresent(String.self, forKey: .clock)
         stopTimeout = try c.decodeIfPresent(Double.self, forKey: .stopTimeout)
         disks = try c.decodeIfPresent([Disk].self, forKey: .disks)
         rng = try c.decodeIfPresent(Bool.self, forKey: .rng)
@@ -173,7 +178,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
             initrd: other.initrd ?? initrd, append: other.append ?? append,
             stopTimeout: other.stopTimeout ?? stopTimeout, disks: other.disks ?? disks, rng: other.rng ?? rng,
             virtioVersion: other.virtioVersion ?? virtioVersion, virtioConsole: other.virtioConsole ?? virtioConsole,
-            psci: other.psci ?? psci, gic: other.gic ?? gic)
+            psci: other.psci ?? psci, gic: other.gic ?? gic, clock: other.clock ?? clock)
     }
 
     public func memoryBytes() throws -> UInt64 {
@@ -209,6 +214,20 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         case nil, "v3": return 3
         case "v2": return 2
         case let other?: throw ConfigurationError("invalid gic '\(other)' (expected v2 or v3)")
+        }
+    }
+
+    /// True for `clock = "icount"`; checks the value and that the VM has one vCPU (parallel
+    /// vCPU threads cannot be deterministic).
+    public func usesInstructionCountClock() throws -> Bool {
+        switch clock {
+        case nil, "host": return false
+        case "icount":
+            guard (cpus ?? 1) == 1 else {
+                throw ConfigurationError("clock = icount needs cpus = 1 (vCPUs run in parallel on host threads)")
+            }
+            return true
+        case let other?: throw ConfigurationError("invalid clock '\(other)' (expected host or icount)")
         }
     }
 

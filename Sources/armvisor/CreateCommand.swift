@@ -11,6 +11,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Number of vCPUs.") var cpus: Int?
     @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
+    @Option(help: "Time base: host (default) or icount (deterministic, 1 vCPU).") var clock: String?
     @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
     @Option(
         name: .customLong("stop-timeout"),
@@ -25,7 +26,7 @@ struct ConfigOptions: ParsableArguments {
         configuration = configuration.overridden(
             by: VMConfiguration(
                 memory: memory, cpus: cpus, kernel: kernel, console: console, stopTimeout: stopTimeout, psci: psci,
-                gic: gic)
+                gic: gic, clock: clock)
         ).overridden(by: virtio.configuration())
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.console = configuration.console.map(Self.absoluteConsole)

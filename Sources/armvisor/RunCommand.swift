@@ -27,6 +27,7 @@ struct Run: ParsableCommand {
     @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
     @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
+    @Option(help: "Time base: host (default) or icount (deterministic, 1 vCPU).") var clock: String?
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
     @OptionGroup var virtio: VirtioOptions
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
@@ -39,7 +40,7 @@ struct Run: ParsableCommand {
             configuration = configuration.overridden(
                 by: VMConfiguration(
                     memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                    append: append, psci: psci, gic: gic)
+                    append: append, psci: psci, gic: gic, clock: clock)
             ).overridden(by: virtio.configuration())
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
