@@ -78,7 +78,7 @@ public enum Board {
         let bus = try MMIOBus(windows: windows)
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus,
-            shutdownHooks: [{ console.drain() }] + virtio.shutdownHooks,
+            shutdownHooks: [{ console.drain() }, { console.close() }] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
@@ -198,19 +198,24 @@ public enum Board {
         return address
     }
 
-    static func makeConsole(_ spec: String, key: String = "console") throws -> FileConsoleBackend {
+    /// A console backend from its specification: `stdio`, `null`, `file:PATH` or `unix:PATH`.
+    static func makeConsole(_ spec: String, key: String = "console") throws -> any ConsoleBackend {
         let target: FileConsoleBackend.Target
-        switch spec {
-        case "stdio": target = .standardOutput
-        case "null": target = .discard
-        default:
-            guard spec.hasPrefix("file:"), spec.count > 5 else {
-                throw ConfigurationError("invalid \(key) '\(spec)' (expected stdio, null or file:PATH)")
-            }
-            target = .file(String(spec.dropFirst(5)))
-        }
         do {
+            switch spec {
+            case "stdio": target = .standardOutput
+            case "null": target = .discard
+            case _ where spec.hasPrefix("unix:") && spec.count > 5:
+                return try SocketConsoleBackend(path: String(spec.dropFirst(5)))
+            default:
+                guard spec.hasPrefix("file:"), spec.count > 5 else {
+                    throw ConfigurationError("invalid \(key) '\(spec)' (expected stdio, null, file:PATH or unix:PATH)")
+                }
+                target = .file(String(spec.dropFirst(5)))
+            }
             return try FileConsoleBackend(target: target)
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw ConfigurationError("\(error)")
         }

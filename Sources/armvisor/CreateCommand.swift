@@ -9,7 +9,8 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
+    @Option(help: "Console: stdio (the daemon's), null, file:PATH or unix:PATH (a socket clients attach to).")
+    var console: String?
     @Option(
         name: .customLong("stop-timeout"),
         help: "Seconds stop waits for the guest to power off after the power button before forcing it (default 30).")

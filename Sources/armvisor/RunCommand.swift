@@ -18,7 +18,8 @@ struct Run: ParsableCommand {
     var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio, null or file:PATH (default stdio).") var console: String?
+    @Option(help: "Console: stdio, null, file:PATH or unix:PATH (a socket clients attach to; default stdio).")
+    var console: String?
     @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
     @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
     var bios: String?
