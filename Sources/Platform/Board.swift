@@ -198,7 +198,17 @@ public enum Board {
         return address
     }
 
-    /// A console backend from its specification: `stdio`, `null`, `file:PATH` or `unix:PATH`.
+    /// Where the board says which terminal a `pty` console got (`armvisor run` prints it on
+    /// standard error, as QEMU prints "char device redirected to /dev/pts/N").
+    nonisolated(unsafe) public static var announce: @Sendable (String) -> Void = { _ in }
+
+    private static func announced(_ backend: PTYConsoleBackend, key: String) -> PTYConsoleBackend {
+        announce("\(key) on \(backend.path)" + (backend.link.map { " (link \($0))" } ?? ""))
+        return backend
+    }
+
+    /// A console backend from its specification: `stdio`, `null`, `file:PATH`, `unix:PATH`,
+    /// `pty` or `pty:LINK`.
     static func makeConsole(_ spec: String, key: String = "console") throws -> any ConsoleBackend {
         let target: FileConsoleBackend.Target
         do {
@@ -207,9 +217,14 @@ public enum Board {
             case "null": target = .discard
             case _ where spec.hasPrefix("unix:") && spec.count > 5:
                 return try SocketConsoleBackend(path: String(spec.dropFirst(5)))
+            case "pty":
+                return try announced(PTYConsoleBackend(), key: key)
+            case _ where spec.hasPrefix("pty:") && spec.count > 4:
+                return try announced(PTYConsoleBackend(link: String(spec.dropFirst(4))), key: key)
             default:
                 guard spec.hasPrefix("file:"), spec.count > 5 else {
-                    throw ConfigurationError("invalid \(key) '\(spec)' (expected stdio, null, file:PATH or unix:PATH)")
+                    throw ConfigurationError(
+                        "invalid \(key) '\(spec)' (expected stdio, null, file:PATH, unix:PATH, pty or pty:LINK)")
                 }
                 target = .file(String(spec.dropFirst(5)))
             }

@@ -9,7 +9,7 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio (the daemon's), null, file:PATH or unix:PATH (a socket clients attach to).")
+    @Option(help: "Console: stdio (the daemon's), null, file:PATH, unix:PATH (a socket clients attach to) or pty.")
     var console: String?
     @Option(
         name: .customLong("stop-timeout"),

@@ -14,7 +14,7 @@ struct VirtioOptions: ParsableArguments {
     var virtioVersion: Int?
     @Option(
         name: .customLong("virtio-console"),
-        help: "Add a virtio-console on this backend: stdio, null, file:PATH or unix:PATH.")
+        help: "Add a virtio-console on this backend: stdio, null, file:PATH, unix:PATH or pty.")
     var virtioConsole: String?
 
     func validate() throws {

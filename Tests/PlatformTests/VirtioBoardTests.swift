@@ -74,7 +74,7 @@ final class VirtioBoardTests: XCTestCase {
             ),
             (
                 VMConfiguration(kernel: demo, console: "null", virtioConsole: "tty"),
-                "invalid virtio-console 'tty' (expected stdio, null, file:PATH or unix:PATH)"
+                "invalid virtio-console 'tty' (expected stdio, null, file:PATH, unix:PATH, pty or pty:LINK)"
             ),
         ]
         for (configuration, message) in cases {
