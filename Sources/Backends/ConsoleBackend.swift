@@ -4,12 +4,19 @@
 import Hypervisor
 import Synchronization
 
+/// A host-side console a board device (PL011, virtio-console) talks to.
+public protocol ConsoleBackend: CharacterBackend {
+    /// Releases what the backend holds on the host (listening sockets, their files) once the VM
+    /// has stopped; output sent afterwards is dropped. Called after `drain`.
+    func close()
+}
+
 /// A console backend that writes guest output to a file descriptor (stdout, or a file it
 /// opened) from the GLib loop thread.
 ///
 /// vCPU threads only append to a buffer under a lock; the first byte into an empty buffer asks
 /// the loop to drain it, so a burst of console output costs one loop wake-up.
-public final class FileConsoleBackend: CharacterBackend {
+public final class FileConsoleBackend: ConsoleBackend {
     public enum Target: Sendable, Equatable {
         case standardOutput
         case file(String)
@@ -50,7 +57,7 @@ public final class FileConsoleBackend: CharacterBackend {
     }
 
     deinit {
-        if ownsDescriptor { close(fd) }
+        if ownsDescriptor { Glibc.close(fd) }
     }
 
     public func send(_ bytes: UnsafeRawBufferPointer) {
@@ -70,6 +77,9 @@ public final class FileConsoleBackend: CharacterBackend {
         guard fd == STDOUT_FILENO else { return }
         loop.watchInput(fd: STDIN_FILENO, handler)
     }
+
+    /// The descriptor stays open until the backend goes away (nothing listens on it).
+    public func close() {}
 
     public func drain() {
         guard fd >= 0 else { return }

@@ -86,6 +86,35 @@ public final class MainLoop: @unchecked Sendable {
         }
     }
 
+    /// Calls `handler` on the loop thread whenever `fd` is readable, has hung up or has an
+    /// error, for as long as it returns true. The descriptor is not closed (close it in the
+    /// call that returns false, before the loop polls it again).
+    public func watchReadable(fd: Int32, _ handler: @escaping @Sendable () -> Bool) {
+        let watch = ReadableWatch(handler)
+        let callback: @convention(c) (Int32, GIOCondition, gpointer?) -> gboolean = { _, _, data in
+            guard let data else { return 0 }
+            return Unmanaged<ReadableWatch>.fromOpaque(data).takeUnretainedValue().handler() ? 1 : 0
+        }
+        invoke { [self] in
+            let conditions = GIOCondition(rawValue: G_IO_IN.rawValue | G_IO_HUP.rawValue | G_IO_ERR.rawValue)
+            guard let source = g_unix_fd_source_new(fd, conditions) else { return }
+            let box = Unmanaged.passRetained(watch).toOpaque()
+            g_source_set_callback(
+                source, unsafeBitCast(callback, to: GSourceFunc.self), box,
+                { data in
+                    guard let data else { return }
+                    Unmanaged<ReadableWatch>.fromOpaque(data).release()
+                })
+            g_source_attach(source, context)
+            g_source_unref(source)
+        }
+    }
+
+    private final class ReadableWatch: @unchecked Sendable {
+        let handler: @Sendable () -> Bool
+        init(_ handler: @escaping @Sendable () -> Bool) { self.handler = handler }
+    }
+
     private final class InputWatch: @unchecked Sendable {
         let fd: Int32
         let handler: @Sendable ([UInt8]) -> Void

@@ -9,7 +9,7 @@ import Platform
 
 /// Which host files a request may make the daemon open: the `allowed-image-dirs` of the daemon's
 /// configuration (docs/CONFIG.md). Every host path a VM configuration names — `kernel`, `dtb`,
-/// `bios`, `initrd`, the `disks`, and `file:` consoles — must resolve (symbolic links and `..` followed, as
+/// `bios`, `initrd`, the `disks`, and `file:`/`unix:`/`pty:` consoles — must resolve (symbolic links and `..` followed, as
 /// `realpath(3)` does) to a place inside one of the directories; anything else is
 /// `path-not-allowed`. The daemon then opens the resolved path, not the one sent.
 public struct ImagePathPolicy: Sendable, Equatable {
@@ -49,16 +49,19 @@ public struct ImagePathPolicy: Sendable, Equatable {
         resolved.dtb = try check(configuration.dtb, "dtb")
         resolved.bios = try check(configuration.bios, "bios")
         resolved.initrd = try check(configuration.initrd, "initrd")
-        if let console = configuration.console, console.hasPrefix("file:"), console != exemptConsole,
-            let path = try check(String(console.dropFirst("file:".count)), "console file")
-        {
-            resolved.console = "file:\(path)"
+        // A console names a file to create (`file:`), a socket to bind (`unix:`) or a link to
+        // make (`pty:`).
+        func checkConsole(_ spec: String?, _ what: String) throws(ControlError) -> String? {
+            guard let spec, spec != exemptConsole else { return spec }
+            for scheme in ["file:", "unix:", "pty:"] where spec.hasPrefix(scheme) {
+                let kind = ["file:": "file", "unix:": "socket", "pty:": "link"][scheme] ?? "path"
+                guard let path = try check(String(spec.dropFirst(scheme.count)), "\(what) \(kind)") else { break }
+                return scheme + path
+            }
+            return spec
         }
-        if let console = configuration.virtioConsole, console.hasPrefix("file:"),
-            let path = try check(String(console.dropFirst("file:".count)), "virtio-console file")
-        {
-            resolved.virtioConsole = "file:\(path)"
-        }
+        resolved.console = try checkConsole(configuration.console, "console")
+        resolved.virtioConsole = try checkConsole(configuration.virtioConsole, "virtio-console")
         if let disks = configuration.disks {
             var checked: [VMConfiguration.Disk] = []
             for disk in disks {

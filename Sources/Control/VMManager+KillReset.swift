@@ -34,6 +34,8 @@ extension VMManager {
         case .running, .paused:
             var probe = entry.configuration
             probe.console = "null"
+            // Nor may it open the virtio console (truncate its file, take over its socket).
+            if probe.virtioConsole != nil { probe.virtioConsole = "null" }
             _ = try buildVM(name: name, configuration: probe)
             log.info("VM reset requested")
             entry.vm.requestStop(Self.resetOnRequest)

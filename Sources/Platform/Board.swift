@@ -99,7 +99,7 @@ public enum Board {
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus,
             exitTable: conduit == .smc ? .smcConduit : .standard,
-            shutdownHooks: [{ console.drain() }] + virtio.shutdownHooks,
+            shutdownHooks: [{ console.drain() }, { console.close() }] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
@@ -221,19 +221,39 @@ public enum Board {
         return address
     }
 
-    static func makeConsole(_ spec: String, key: String = "console") throws -> FileConsoleBackend {
+    /// Where the board says which terminal a `pty` console got (`armvisor run` prints it on
+    /// standard error, as QEMU prints "char device redirected to /dev/pts/N").
+    nonisolated(unsafe) public static var announce: @Sendable (String) -> Void = { _ in }
+
+    private static func announced(_ backend: PTYConsoleBackend, key: String) -> PTYConsoleBackend {
+        announce("\(key) on \(backend.path)" + (backend.link.map { " (link \($0))" } ?? ""))
+        return backend
+    }
+
+    /// A console backend from its specification: `stdio`, `null`, `file:PATH`, `unix:PATH`,
+    /// `pty` or `pty:LINK`.
+    static func makeConsole(_ spec: String, key: String = "console") throws -> any ConsoleBackend {
         let target: FileConsoleBackend.Target
-        switch spec {
-        case "stdio": target = .standardOutput
-        case "null": target = .discard
-        default:
-            guard spec.hasPrefix("file:"), spec.count > 5 else {
-                throw ConfigurationError("invalid \(key) '\(spec)' (expected stdio, null or file:PATH)")
-            }
-            target = .file(String(spec.dropFirst(5)))
-        }
         do {
+            switch spec {
+            case "stdio": target = .standardOutput
+            case "null": target = .discard
+            case _ where spec.hasPrefix("unix:") && spec.count > 5:
+                return try SocketConsoleBackend(path: String(spec.dropFirst(5)))
+            case "pty":
+                return try announced(PTYConsoleBackend(), key: key)
+            case _ where spec.hasPrefix("pty:") && spec.count > 4:
+                return try announced(PTYConsoleBackend(link: String(spec.dropFirst(4))), key: key)
+            default:
+                guard spec.hasPrefix("file:"), spec.count > 5 else {
+                    throw ConfigurationError(
+                        "invalid \(key) '\(spec)' (expected stdio, null, file:PATH, unix:PATH, pty or pty:LINK)")
+                }
+                target = .file(String(spec.dropFirst(5)))
+            }
             return try FileConsoleBackend(target: target)
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw ConfigurationError("\(error)")
         }

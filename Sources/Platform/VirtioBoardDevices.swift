@@ -12,6 +12,7 @@ struct VirtioBoardDevices {
 
     let devices: [any VirtioDevice]
     let disks: [VirtioBlock]
+    let console: (any ConsoleBackend)?
 
     /// Opens the disks and the console backend; errors name the file and the reason.
     init(configuration: VMConfiguration) throws {
@@ -29,7 +30,11 @@ struct VirtioBoardDevices {
         }
         if configuration.rng ?? false { devices.append(VirtioRNG()) }
         if let spec = configuration.virtioConsole {
-            devices.append(VirtioConsole(backend: try Board.makeConsole(spec, key: "virtio-console")))
+            let backend = try Board.makeConsole(spec, key: "virtio-console")
+            devices.append(VirtioConsole(backend: backend))
+            console = backend
+        } else {
+            console = nil
         }
         guard devices.count <= Self.transportCount else {
             throw ConfigurationError("\(devices.count) virtio devices do not fit on \(Self.transportCount) transports")
@@ -64,8 +69,16 @@ struct VirtioBoardDevices {
         }
     }
 
-    /// At shutdown every disk is `fsync`ed, so what the guest wrote is on the host's disk.
+    /// At shutdown every disk is `fsync`ed, so what the guest wrote is on the host's disk, and
+    /// the virtio console is drained and closed.
     var shutdownHooks: [@Sendable () -> Void] {
-        disks.map { disk in { disk.flush() } }
+        var hooks: [@Sendable () -> Void] = disks.map { disk in { disk.flush() } }
+        if let console {
+            hooks.append {
+                console.drain()
+                console.close()
+            }
+        }
+        return hooks
     }
 }

@@ -9,7 +9,8 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio (the daemon's), null or file:PATH.") var console: String?
+    @Option(help: "Console: stdio (the daemon's), null, file:PATH, unix:PATH (a socket clients attach to) or pty.")
+    var console: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
     @Option(help: "Time base: host (default) or icount (deterministic, 1 vCPU).") var clock: String?
     @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?

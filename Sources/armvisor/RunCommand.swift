@@ -18,7 +18,8 @@ struct Run: ParsableCommand {
     var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio, null or file:PATH (default stdio).") var console: String?
+    @Option(help: "Console: stdio, null, file:PATH, unix:PATH (a socket clients attach to) or pty (default stdio).")
+    var console: String?
     @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
     @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
     var bios: String?
@@ -42,6 +43,7 @@ struct Run: ParsableCommand {
                     memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
                     append: append, psci: psci, gic: gic, clock: clock)
             ).overridden(by: virtio.configuration())
+            Board.announce = { Self.complain($0) }
             let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
             let interrupt = Self.stopOnSignals(vm)
             try vm.start()

@@ -13,7 +13,8 @@ struct VirtioOptions: ParsableArguments {
         name: .customLong("virtio-version"), help: "virtio-mmio register layout: 2 (modern, default) or 1 (legacy).")
     var virtioVersion: Int?
     @Option(
-        name: .customLong("virtio-console"), help: "Add a virtio-console on this backend: stdio, null or file:PATH.")
+        name: .customLong("virtio-console"),
+        help: "Add a virtio-console on this backend: stdio, null, file:PATH, unix:PATH or pty.")
     var virtioConsole: String?
 
     func validate() throws {

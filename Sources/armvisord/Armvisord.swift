@@ -1,5 +1,6 @@
 import ArgumentParser
 import Control
+import Platform
 import Dispatch
 import Foundation
 import Logging
@@ -134,6 +135,7 @@ struct Armvisord: AsyncParsableCommand {
         DaemonLogHandler.setLevel(settings.logLevel)
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         let logger = Logger(label: "armvisord")
+        Board.announce = { logger.info("\($0)") }
         if file != nil { logger.info("configuration read", metadata: ["file": "\(source.path)"]) }
         do {
             try await serve(settings: settings, source: source, flags: flags, logger: logger)

@@ -190,6 +190,9 @@ final class DaemonConfigurationTests: XCTestCase {
                 VMConfiguration(disks: [.init(path: "\(root)/images/k.bin"), .init(path: "\(root)/images/escape")])),
             "disk \"\(root)/images/escape\" is not inside an allowed image directory (allowed: \(root)/link-to-images)")
         XCTAssertTrue(refused(VMConfiguration(virtioConsole: "file:/etc/x")).hasPrefix("virtio-console file "))
+        XCTAssertTrue(refused(VMConfiguration(console: "unix:/run/x.sock")).hasPrefix("console socket "))
+        XCTAssertEqual(
+            try allowed(VMConfiguration(console: "unix:\(root)/images/c.sock")).console, "unix:\(root)/images/c.sock")
         // The daemon's own console default is exempt.
         let own = "file:\(root)/state/vm.console.log"
         XCTAssertEqual(try policy.resolve(VMConfiguration(console: own), exemptConsole: own).console, own)
