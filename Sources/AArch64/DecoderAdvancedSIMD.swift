@@ -232,7 +232,10 @@ extension Decoder {
         d.rd = UInt8(field(w, 4, 0))
         d.rn = UInt8(field(w, 9, 5))
         d.rm = UInt8(field(w, 20, 16))
-        d.a = UInt8(2 + field(w, 22, 22))
+        let type = field(w, 23, 22)
+        // type: 00 single, 01 double, 11 half (FCVT only); the AdvSIMD scalar rows of
+        // `.floatEstimate` have sz in bit 22 instead.
+        d.a = UInt8(op == .floatEstimate ? 2 + (type & 1) : type == 3 ? 1 : 2 + type)
         switch op {
         case .floatArithmetic:
             d.b = UInt8(field(w, 15, 12))

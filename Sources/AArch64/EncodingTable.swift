@@ -43,7 +43,7 @@ public struct Encoding: Sendable {
 /// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
 /// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD
 /// instructions in `advancedSIMD`, the FMOV/FABS/FNEG forms in `floatingPointMoves` and the
-/// scalar single/double arithmetic in `floatingPoint` (no half-precision FCVT yet). A row
+/// scalar single/double arithmetic and the half-precision conversions in `floatingPoint`. A row
 /// per instruction (several rows share a group's opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
@@ -297,6 +297,9 @@ public enum EncodingTable {
         Encoding("000_11110_0t_1_000011_10000_nnnnn_ddddd", .floatUnary, "FSQRT"),
         Encoding("000_11110_00_1_000101_10000_nnnnn_ddddd", .floatUnary, "FCVT (double from single)"),
         Encoding("000_11110_01_1_000100_10000_nnnnn_ddddd", .floatUnary, "FCVT (single from double)"),
+        Encoding("000_11110_11_1_000100_10000_nnnnn_ddddd", .floatUnary, "FCVT (single from half)"),
+        Encoding("000_11110_11_1_000101_10000_nnnnn_ddddd", .floatUnary, "FCVT (double from half)"),
+        Encoding("000_11110_0t_1_000111_10000_nnnnn_ddddd", .floatUnary, "FCVT (half from single/double)"),
         Encoding("000_11110_0t_1_0010oo_10000_nnnnn_ddddd", .floatUnary, "FRINTN/FRINTP/FRINTM/FRINTZ"),
         Encoding("000_11110_0t_1_001100_10000_nnnnn_ddddd", .floatUnary, "FRINTA"),
         Encoding("000_11110_0t_1_00111o_10000_nnnnn_ddddd", .floatUnary, "FRINTX/FRINTI"),

@@ -172,17 +172,30 @@ extension CPU {
         case 0b000011:
             let result = env.processNaNs(x, x, format) ?? env.host(Int32(CFP_SQRT), x, 0, 0, format)
             writeScalar(d.rd, result, format)
-        case 0b000100, 0b000101:
-            let target: FPFormat = d.b == 0b000101 ? .double : .single
+        case 0b000100, 0b000101, 0b000111:
+            let target: FPFormat = d.b == 0b000101 ? .double : d.b == 0b000100 ? .single : .half
             writeScalar(d.rd, convert(x, from: format, to: target, &env), target)
         default:
             writeScalar(d.rd, roundToIntegral(x, kind: d.b & 7, format, &env), format)
         }
     }
 
-    /// `FPConvert` between single and double: NaNs keep their sign and the top of their
-    /// payload (quietened; `FPConvertNaN`); widening is exact; narrowing rounds on the host.
+    /// `FPConvert` between half, single and double: NaNs keep their sign and the top of their
+    /// payload (quietened; `FPConvertNaN`); widening is exact; narrowing to single rounds on
+    /// the host, to half in software (`narrowToHalf`). With FPCR.AHP, half precision is the
+    /// alternative format: no infinities or NaNs, exponent 31 is a normal number.
     func convert(_ x: UInt64, from source: FPFormat, to target: FPFormat, _ env: inout FPEnvironment) -> UInt64 {
+        let alternative = env.fpcr & FloatingPointControl.alternativeHalfPrecision != 0
+        if source.fractionBits == 10 {
+            if alternative || !source.isNaN(x) {
+                return Self.widenHalf(x, alternative: alternative, to: target)
+            }
+        } else if target.fractionBits == 10 && alternative {
+            if source.isNaN(x) || source.isInfinity(x) {
+                env.flags |= FloatingPointControl.invalidOperation
+                return source.isNegative(x) ? 0x8000 | (source.isNaN(x) ? 0 : 0x7FFF) : (source.isNaN(x) ? 0 : 0x7FFF)
+            }
+        }
         if source.isNaN(x) {
             if source.isSignalingNaN(x) { env.flags |= FloatingPointControl.invalidOperation }
             if env.defaultNaNMode { return target.defaultNaN }
@@ -194,10 +207,84 @@ extension CPU {
                 : payload >> UInt64(source.fractionBits - target.fractionBits)
             return sign | target.exponentMask | target.quietBit | shifted
         }
+        if target.fractionBits == 10 {
+            if source.isInfinity(x) { return source.isNegative(x) ? 0xFC00 : 0x7C00 }
+            let value =
+                source.isDouble ? Double(bitPattern: x) : Double(Float(bitPattern: UInt32(truncatingIfNeeded: x)))
+            return Self.narrowToHalf(value, alternative: alternative, &env)
+        }
         if target.isDouble {
             return Double(Float(bitPattern: UInt32(truncatingIfNeeded: x))).bitPattern
         }
         return env.finish(cfp_double(Int32(CFP_NARROW), x, 0, 0, Int32(env.roundingMode)), target)
+    }
+
+    /// A half (IEEE, or alternative with `alternative`) widened exactly; NaNs are handled by
+    /// the caller except for the alternative format, which has none.
+    static func widenHalf(_ x: UInt64, alternative: Bool, to target: FPFormat) -> UInt64 {
+        let negative = x & 0x8000 != 0
+        let exponent = Int(x >> 10 & 0x1F)
+        let fraction = Double(x & 0x3FF)
+        var magnitude: Double
+        if exponent == 0x1F && !alternative {
+            magnitude = .infinity
+        } else if exponent == 0 {
+            magnitude = fraction * 0x1p-24
+        } else {
+            magnitude = (1024 + fraction) * Double(sign: .plus, exponent: exponent - 25, significand: 1)
+        }
+        if negative { magnitude = -magnitude }
+        return target.isDouble ? magnitude.bitPattern : UInt64(Float(magnitude).bitPattern)
+    }
+
+    /// `FPRoundCV` to half precision of a finite `value` (every single and double is
+    /// exact in a Double): rounding in FPCR's mode, underflow detected before rounding, no
+    /// flush to zero (FZ16 is not FZ); IEEE overflow gives ∞ or the largest normal with OFC and
+    /// IXC, alternative-format overflow the largest magnitude with IOC only.
+    static func narrowToHalf(_ value: Double, alternative: Bool, _ env: inout FPEnvironment) -> UInt64 {
+        let sign: UInt64 = value.sign == .minus ? 0x8000 : 0
+        let magnitude = value.magnitude
+        if magnitude == 0 { return sign }
+        let exponent = Int(magnitude.exponent)
+        var biased = max(exponent + 15, 0)
+        // The magnitude in units of the result's last place: [1024, 2048) for normals.
+        let units =
+            biased == 0
+            ? magnitude * 0x1p24 : magnitude * Double(sign: .plus, exponent: 10 - exponent, significand: 1)
+        var mantissa = units.rounded(.down)
+        let error = units - mantissa
+        if biased > 40 {  // far beyond the range: the rounding does not matter
+            biased = 40
+            mantissa = 1024
+        }
+        var up: Bool
+        switch env.roundingMode {
+        case 0: up = error > 0.5 || (error == 0.5 && mantissa.truncatingRemainder(dividingBy: 2) == 1)
+        case 1: up = error != 0 && sign == 0
+        case 2: up = error != 0 && sign != 0
+        default: up = false
+        }
+        if up { mantissa += 1 }
+        if biased == 0 && error != 0 { env.flags |= FloatingPointControl.underflow }
+        let bits = biased == 0 ? UInt64(mantissa) : UInt64(biased) << 10 + UInt64(mantissa) - 1024
+        if alternative {
+            if bits > 0x7FFF {
+                env.flags |= FloatingPointControl.invalidOperation
+                return sign | 0x7FFF
+            }
+        } else if bits >= 0x7C00 {
+            let toInfinity: Bool
+            switch env.roundingMode {
+            case 0: toInfinity = true
+            case 1: toInfinity = sign == 0
+            case 2: toInfinity = sign != 0
+            default: toInfinity = false
+            }
+            env.flags |= FloatingPointControl.overflow | FloatingPointControl.inexact
+            return sign | (toInfinity ? 0x7C00 : 0x7BFF)
+        }
+        if error != 0 { env.flags |= FloatingPointControl.inexact }
+        return sign | bits
     }
 
     /// `FPRoundInt`: FRINTN (0), P (1), M (2), Z (3), A (4), X (6, FPCR mode, raises IXC when

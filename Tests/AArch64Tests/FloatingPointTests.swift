@@ -143,3 +143,32 @@ extension FloatingPointTests {
         XCTAssertEqual(m.cpu.state.pointee.fpsr, (1 << 2) | Self.ixc, "OFC and IXC from the overflow")
     }
 }
+
+extension FloatingPointTests {
+    func testHalfPrecisionConversionsIEEEAndAlternative() throws {
+        let program = ["fcvt h1, s0", "fcvt h3, d2", "fcvt s5, h4", "fcvt h7, s6"]
+        let ieee = try run(program) { cpu in
+            cpu.setQ(0, low: 0x477F_F000, high: 0)  // 65520: rounds up past the largest half
+            cpu.setQ(2, low: 0x3E70_0000_0000_0000, high: 0)  // 2^-24: the smallest denormal half
+            cpu.setQ(4, low: 0x7C01, high: 0)  // a signalling NaN half
+            cpu.setQ(6, low: 0x7F80_0000, high: 0)  // +inf
+        }
+        XCTAssertEqual(ieee.cpu.q(1).low, 0x7C00, "overflow to +inf")
+        XCTAssertEqual(ieee.cpu.q(3).low, 0x0001)
+        XCTAssertEqual(ieee.cpu.q(5).low, 0x7FC0_2000, "quietened, payload kept")
+        XCTAssertEqual(ieee.cpu.q(7).low, 0x7C00)
+        XCTAssertEqual(ieee.cpu.state.pointee.fpsr, Self.ioc | (1 << 2) | Self.ixc)
+
+        let ahp: UInt64 = 1 << 26
+        let alternative = try run(program, fpcr: ahp) { cpu in
+            cpu.setQ(0, low: 0x477F_F000, high: 0)
+            cpu.setQ(2, low: 0x3E70_0000_0000_0000, high: 0)
+            cpu.setQ(4, low: 0x7C01, high: 0)  // exponent 31 is a normal number: 65536 + 64
+            cpu.setQ(6, low: 0x7F80_0000, high: 0)
+        }
+        XCTAssertEqual(alternative.cpu.q(1).low, 0x7C00, "65520 rounds to 65536: exponent 31 is normal")
+        XCTAssertEqual(alternative.cpu.q(5).low, 0x4780_2000, "65600.0")
+        XCTAssertEqual(alternative.cpu.q(7).low, 0x7FFF, "no infinity: the largest magnitude, IOC")
+        XCTAssertEqual(alternative.cpu.state.pointee.fpsr, Self.ioc | Self.ixc, "65520 is rounded")
+    }
+}
