@@ -89,7 +89,27 @@ public final class PTYConsoleBackend: ConsoleBackend {
         self.link = link
         self.loop = loop
         state = Mutex(State(subsidiary: subsidiary))
-        loop.watchReadable(fd: manager) { [weak self] in self?.readInput() ?? false }
+        // Once the backend is gone (after `close`, or dropped without it) the hang-up of the
+        // last subsidiary descriptor lets the watch close the manager side.
+        loop.watchReadable(fd: manager) { [weak self] in
+            guard let self else {
+                var byte: UInt8 = 0
+                if read(manager, &byte, 1) < 0 && errno == EIO {
+                    Glibc.close(manager)
+                    return false
+                }
+                return true
+            }
+            return self.readInput()
+        }
+    }
+
+    /// Dropped without `close` (a VM that never ran): gives up the terminal the same way.
+    deinit {
+        let subsidiary = state.withLock { $0.subsidiary }
+        guard subsidiary >= 0 else { return }
+        Glibc.close(subsidiary)
+        if let link { unlink(link) }
     }
 
     public func send(_ bytes: UnsafeRawBufferPointer) {

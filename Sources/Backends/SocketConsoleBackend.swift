@@ -73,7 +73,27 @@ public final class SocketConsoleBackend: ConsoleBackend {
             throw OpenError(path: path, reason: reason)
         }
         state = Mutex(State(listening: fd))
-        loop.watchReadable(fd: fd) { [weak self] in self?.acceptClients() ?? false }
+        loop.watchReadable(fd: fd) { [weak self] in
+            guard let self else { return Self.release(fd) }
+            return self.acceptClients()
+        }
+    }
+
+    /// A VM built and dropped without running (a failed build, a created VM destroyed) never
+    /// calls `close`: the descriptors are shut down here, which wakes their watches to close
+    /// them, and the socket file goes.
+    deinit {
+        let (closed, listening, clients) = state.withLock { ($0.closed, $0.listening, $0.clients) }
+        guard !closed else { return }
+        for client in clients { shutdown(client, Int32(SHUT_RDWR)) }
+        shutdown(listening, Int32(SHUT_RDWR))
+        unlink(path)
+    }
+
+    /// A watch's last act once its backend is gone: closes the descriptor, stops watching.
+    private static func release(_ fd: Int32) -> Bool {
+        Glibc.close(fd)
+        return false
     }
 
     /// Whether a process accepts connections on the socket at `address` (a stale socket file
@@ -143,7 +163,10 @@ public final class SocketConsoleBackend: ConsoleBackend {
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
             state.withLock { _ = $0.clients.insert(client) }
-            loop.watchReadable(fd: client) { [weak self] in self?.readClient(client) ?? false }
+            loop.watchReadable(fd: client) { [weak self] in
+                guard let self else { return Self.release(client) }
+                return self.readClient(client)
+            }
         }
         return true
     }

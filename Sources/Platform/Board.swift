@@ -3,6 +3,7 @@ import AArch64
 import Backends
 import Devices
 import Hypervisor
+import Synchronization
 
 /// Builds a virtual machine of the `virt` board from a configuration: guest RAM, the devices on
 /// the MMIO bus with their backends, the image and device tree in RAM, and the boot vCPU's entry
@@ -221,9 +222,15 @@ public enum Board {
         return address
     }
 
+    private static let announcer = Mutex<@Sendable (String) -> Void>({ _ in })
+
     /// Where the board says which terminal a `pty` console got (`armvisor run` prints it on
-    /// standard error, as QEMU prints "char device redirected to /dev/pts/N").
-    nonisolated(unsafe) public static var announce: @Sendable (String) -> Void = { _ in }
+    /// standard error, as QEMU prints "char device redirected to /dev/pts/N"; the daemon logs
+    /// it). Nothing by default.
+    public static var announce: @Sendable (String) -> Void {
+        get { announcer.withLock { $0 } }
+        set { announcer.withLock { $0 = newValue } }
+    }
 
     private static func announced(_ backend: PTYConsoleBackend, key: String) -> PTYConsoleBackend {
         announce("\(key) on \(backend.path)" + (backend.link.map { " (link \($0))" } ?? ""))

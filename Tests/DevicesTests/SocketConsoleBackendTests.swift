@@ -127,3 +127,30 @@ final class SocketConsoleBackendTests: XCTestCase {
         XCTAssertEqual(FileManager.default.contents(atPath: file), Data("keep".utf8))
     }
 }
+
+/// Backends of VMs that never ran (a failed build, a created VM destroyed) give their host
+/// resources back when they are dropped.
+final class DroppedConsoleBackendTests: XCTestCase {
+    func testADroppedSocketBackendRemovesItsSocket() throws {
+        let path = "/tmp/avdrop-\(UUID().uuidString.prefix(8)).sock"
+        var backend: SocketConsoleBackend? = try SocketConsoleBackend(path: path)
+        let client = try LineSocket(path: path)
+        XCTAssertNotNil(backend)
+        backend = nil
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+        XCTAssertNil(try client.readLine(), "the client sees end of file")
+        // The path is free for the next VM.
+        let next = try SocketConsoleBackend(path: path)
+        next.close()
+    }
+
+    func testADroppedPTYBackendRemovesItsLink() throws {
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let link = directory.appendingPathComponent("tty").path
+        var backend: PTYConsoleBackend? = try PTYConsoleBackend(link: link)
+        XCTAssertNotNil(backend)
+        backend = nil
+        XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: link))
+    }
+}

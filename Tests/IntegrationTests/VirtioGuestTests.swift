@@ -2,12 +2,15 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// `armvisor run` on the `virtio` guest (Tests/Guests/virtio, freestanding C): virtio-blk and
-/// virtio-rng driven end to end over both virtio-mmio interfaces, the data the guest wrote and
-/// flushed checked in the host file, and everything compared with `qemu-system-aarch64 -M virt`
-/// on a copy of the same image (QEMU's legacy default, and `force-legacy=false` for version 2).
+/// `armvisor run` on the `virtio` guest (Tests/Guests/virtio, freestanding C): virtio-blk,
+/// virtio-rng and virtio-console driven end to end over both virtio-mmio interfaces, the data
+/// the guest wrote and flushed checked in the host file and its console line in the console's
+/// file, and everything compared with `qemu-system-aarch64 -M virt` on a copy of the same image
+/// (QEMU's legacy default, and `force-legacy=false` for version 2; its virtio-console is a
+/// virtconsole on port 0 of a virtio-serial device).
 final class VirtioGuestTests: XCTestCase {
     static let expectedOutput = """
+        console at 29
         rng at 30
         blk at 31
         PASS blk_features
@@ -20,6 +23,7 @@ final class VirtioGuestTests: XCTestCase {
         PASS blk_unsupp
         PASS blk_get_id
         PASS rng
+        PASS console_tx
         DONE
 
         """
@@ -54,15 +58,20 @@ final class VirtioGuestTests: XCTestCase {
         let guest = try TestPaths.guest("virtio")
         for version in ["1", "2"] {
             let image = try makeImage("armvisor-v\(version).img")
+            let console = directory.appendingPathComponent("armvisor-v\(version).console").path
             let result = try ProcessRunner.run(
                 try TestPaths.product("armvisor"),
-                ["run", "--kernel", guest, "--disk", image, "--rng", "--virtio-version", version], timeout: 60)
+                [
+                    "run", "--kernel", guest, "--disk", image, "--rng", "--virtio-version", version,
+                    "--virtio-console", "file:\(console)",
+                ], timeout: 60)
             XCTAssertEqual(result.status, 0, result.stderr)
             XCTAssertEqual(result.stdout, Self.expectedOutput, "virtio-version \(version)")
             let disk = try contents(image)
             XCTAssertEqual(Array(disk[512..<1024]), pattern, "the written sector is in the host file")
             XCTAssertEqual(Array(disk[0..<5]), Array("DISK0".utf8))
             XCTAssertTrue(disk[1024...].allSatisfy { $0 == 0 }, "nothing else written")
+            XCTAssertEqual(try String(contentsOfFile: console, encoding: .utf8), "hello through virtio-console\n")
         }
 
         guard let qemu = CheckGuestTestCase.findOnPath("qemu-system-aarch64") else {
@@ -71,15 +80,19 @@ final class VirtioGuestTests: XCTestCase {
         }
         for (name, extra) in [("legacy", [String]()), ("modern", ["-global", "virtio-mmio.force-legacy=false"])] {
             let image = try makeImage("qemu-\(name).img")
+            let console = directory.appendingPathComponent("qemu-\(name).console").path
             let result = try ProcessRunner.run(
                 qemu,
                 ["-M", "virt", "-cpu", "cortex-a57", "-nographic", "-m", "128M"] + extra + [
                     "-kernel", guest, "-drive", "file=\(image),if=none,format=raw,id=d0",
                     "-device", "virtio-blk-device,drive=d0,serial=armvisor-disk0", "-device", "virtio-rng-device",
+                    "-chardev", "file,id=c0,path=\(console)", "-device", "virtio-serial-device",
+                    "-device", "virtconsole,chardev=c0",
                 ], timeout: 30)
             XCTAssertEqual(result.status, 0, "QEMU \(name): \(result.stderr)")
             XCTAssertEqual(result.stdout, Self.expectedOutput, "QEMU \(name)")
             XCTAssertEqual(try contents(image), try contents(directory.appendingPathComponent("armvisor-v2.img").path))
+            XCTAssertEqual(try String(contentsOfFile: console, encoding: .utf8), "hello through virtio-console\n")
         }
     }
 

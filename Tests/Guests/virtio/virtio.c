@@ -2,8 +2,8 @@
 // every access is to Device memory: aligned, compiled with -mstrict-align). Scans the 32
 // transports at 0x0A000000, drives the modern (version 2) or legacy (version 1) interface,
 // whichever the transport shows, and polls the used rings. Expects a virtio-blk disk of at
-// least 8 sectors whose sector 0 starts with "DISK0", and a virtio-rng. Lines:
-//   blk at <transport>, rng at <transport>   where the devices were found
+// least 8 sectors whose sector 0 starts with "DISK0", a virtio-rng and a virtio-console. Lines:
+//   blk at <transport>, rng at <transport>, console at <transport>   where the devices were found
 //   PASS blk_features     FEATURES_OK accepted (version 2) / legacy features read
 //   PASS blk_read         sector 0 read: starts with "DISK0", used length 513
 //   PASS blk_write        sector 1 written with a pattern: status OK, used length 1
@@ -14,6 +14,8 @@
 //   PASS blk_unsupp       request type 99: VIRTIO_BLK_S_UNSUPP
 //   PASS blk_get_id       VIRTIO_BLK_T_GET_ID: "armvisor-disk0", used length 21
 //   PASS rng              two 32-byte reads: used length 32, not all zero, different
+//   PASS console_tx       "hello through virtio-console\n" sent on a virtio-console's transmitq
+//                         (used length 0); the host finds it on the console's backend
 //   DONE
 // (virtio 1.x §2.7 split virtqueues, §4.2 virtio-mmio, §5.2 block, §5.4 entropy.)
 #include <stdint.h>
@@ -66,11 +68,12 @@ struct vq {
 
 // Per queue: 8 descriptors (128 bytes) then the available ring; the used ring at +4096 (the
 // legacy layout with QueueAlign 4096, used for both versions).
-static uint8_t queue_memory[2][8192] __attribute__((aligned(4096)));
+static uint8_t queue_memory[4][8192] __attribute__((aligned(4096)));
 
-// Initializes the device at `base` with one queue; returns 1 on success.
-static int setup(uintptr_t base, struct vq *vq, uint8_t *memory, uint64_t wanted) {
+// Resets the device at `base` and negotiates `wanted` features; returns 1 on success.
+static int negotiate(uintptr_t base, uint64_t wanted) {
     uint32_t version = r32(base + VERSION);
+    w32(base + GUEST_PAGE_SIZE, 4096);  // legacy: once, before the reset (as Linux and U-Boot)
     w32(base + STATUS, 0);
     w32(base + STATUS, 1);
     w32(base + STATUS, 3);
@@ -87,12 +90,17 @@ static int setup(uintptr_t base, struct vq *vq, uint8_t *memory, uint64_t wanted
         w32(base + STATUS, 0xB);
         if (!(r32(base + STATUS) & 8)) return 0;
     }
-    w32(base + QUEUE_SEL, 0);
+    return 1;
+}
+
+// Sets up queue `index` in `memory`; returns 1 on success.
+static int add_queue(uintptr_t base, uint32_t index, struct vq *vq, uint8_t *memory) {
+    uint32_t version = r32(base + VERSION);
+    w32(base + QUEUE_SEL, index);
     if (r32(base + QUEUE_NUM_MAX) < QUEUE_SIZE) return 0;
     w32(base + QUEUE_NUM, QUEUE_SIZE);
     uintptr_t m = (uintptr_t)memory;
     if (version == 1) {
-        w32(base + GUEST_PAGE_SIZE, 4096);
         w32(base + QUEUE_ALIGN, 4096);
         w32(base + QUEUE_PFN, (uint32_t)(m / 4096));
     } else {
@@ -104,14 +112,22 @@ static int setup(uintptr_t base, struct vq *vq, uint8_t *memory, uint64_t wanted
         w32(base + QUEUE_DEVICE_HIGH, (uint32_t)((m + 4096) >> 32));
         w32(base + QUEUE_READY, 1);
     }
-    w32(base + STATUS, version == 2 ? 0xF : 0x7);
     vq->base = base;
-    vq->index = 0;
+    vq->index = index;
     vq->desc = (volatile struct desc *)m;
     vq->avail = (volatile uint16_t *)(m + 128);
     vq->used = (volatile uint8_t *)(m + 4096);
     vq->avail_idx = 0;
     vq->used_seen = 0;
+    return 1;
+}
+
+static void driver_ok(uintptr_t base) { w32(base + STATUS, r32(base + VERSION) == 2 ? 0xF : 0x7); }
+
+// One device with one queue: negotiate, queue 0, DRIVER_OK.
+static int setup(uintptr_t base, struct vq *vq, uint8_t *memory, uint64_t wanted) {
+    if (!negotiate(base, wanted) || !add_queue(base, 0, vq, memory)) return 0;
+    driver_ok(base);
     return 1;
 }
 
@@ -151,6 +167,8 @@ static uint8_t status_byte __attribute__((aligned(16)));
 static uint8_t id[24] __attribute__((aligned(16)));
 static uint8_t random_a[32] __attribute__((aligned(16)));
 static uint8_t random_b[32] __attribute__((aligned(16)));
+static const char message[] = "hello through virtio-console\n";
+static uint8_t console_line[64] __attribute__((aligned(16)));
 
 // One block request: header, then either `out` data or `in` data, then the status byte.
 static uint32_t blk_request(struct vq *vq, uint32_t type, uint64_t sector, void *data, uint32_t len, int device_writes) {
@@ -173,7 +191,7 @@ static int equal(const volatile uint8_t *a, const uint8_t *b, int n) {
 }
 
 int main(void) {
-    uintptr_t blk = 0, rng = 0;
+    uintptr_t blk = 0, rng = 0, console = 0;
     for (uint32_t i = 0; i < 32; i++) {
         uintptr_t base = VIRTIO_BASE + i * VIRTIO_STRIDE;
         if (r32(base + MAGIC) != 0x74726976) continue;
@@ -186,6 +204,11 @@ int main(void) {
         } else if (device == 4 && !rng) {
             rng = base;
             puts_("rng at ");
+            putdec(i);
+            putc_('\n');
+        } else if (device == 3 && !console) {
+            console = base;
+            puts_("console at ");
             putdec(i);
             putc_('\n');
         }
@@ -228,6 +251,17 @@ int main(void) {
         ok = first == 32 && second == 32 && nonzero && !equal(random_a, random_b, 32);
     }
     check("rng", ok);
+    // virtio-console: receiveq 0, transmitq 1; a line out through the transmit queue.
+    struct vq rxq, txq;
+    ok = console && negotiate(console, 1ull << 32) && add_queue(console, 0, &rxq, queue_memory[2]) &&
+         add_queue(console, 1, &txq, queue_memory[3]);
+    if (ok) {
+        driver_ok(console);
+        for (int i = 0; message[i]; i++) console_line[i] = (uint8_t)message[i];
+        struct buffer line = {console_line, sizeof message - 1, 0};
+        ok = submit(&txq, &line, 1) == 0;
+    }
+    check("console_tx", ok);
     puts_("DONE\n");
     return 0;
 }
