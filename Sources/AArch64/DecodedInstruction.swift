@@ -81,6 +81,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case floatConditionalSelect, floatIntegerConvert
     /// FRECPE, FRSQRTE, FRECPX, FRECPS, FRSQRTS (scalar; `b` 0–4, `FloatingPointEstimate.swift`).
     case floatEstimate
+    /// Advanced SIMD FP, lane by lane (`FloatingPointVector.swift`).
+    case simdFloatThreeSame, simdFloatTwoRegisterMisc
 }
 
 /// Bits of `DecodedInstruction.flags`.

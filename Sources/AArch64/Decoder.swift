@@ -251,6 +251,8 @@ public struct Decoder: Sendable {
         case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
             .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
             return floatingPoint(op, w)
+        case .simdFloatThreeSame, .simdFloatTwoRegisterMisc:
+            return vectorFloatingPoint(op, w)
 
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:
             let pair = op == .loadExclusivePair || op == .storeExclusivePair

@@ -272,4 +272,27 @@ extension Decoder {
         }
         return d
     }
+
+    /// The Advanced SIMD FP rows: `b` = U:a:opcode, `a` = 2 + sz, `sf` = Q; double lanes need
+    /// Q = 1.
+    static func vectorFloatingPoint(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: op, raw: w)
+        let q = field(w, 30, 30)
+        let sz = field(w, 22, 22)
+        if sz == 1 && q == 0 { return nil }
+        d.rd = UInt8(field(w, 4, 0))
+        d.rn = UInt8(field(w, 9, 5))
+        d.rm = UInt8(field(w, 20, 16))
+        d.sf = UInt8(q)
+        d.a = UInt8(2 + sz)
+        let opcode = op == .simdFloatThreeSame ? field(w, 15, 11) : field(w, 16, 12)
+        d.b = UInt8(field(w, 29, 29) << 6 | field(w, 23, 23) << 5 | opcode)
+        // FMAXNMP, FMINNMP, FADDP, FMAXP, FMINP: U = 1 and opcode 11000, 11010 (a = 0), 11110.
+        if op == .simdFloatThreeSame && field(w, 29, 29) == 1
+            && (opcode == 0b11000 || opcode == 0b11110 || (opcode == 0b11010 && field(w, 23, 23) == 0))
+        {
+            d.imm = 1
+        }
+        return d
+    }
 }

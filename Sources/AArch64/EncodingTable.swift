@@ -49,6 +49,7 @@ public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
         + loadsAndStores + simdAndFloatingPointMemory + advancedSIMD + floatingPointMoves + floatingPoint
+        + advancedSIMDFloatingPoint
 
     static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
@@ -319,5 +320,63 @@ public enum EncodingTable {
         Encoding("01_0_11110_1t_10000_11111_10_nnnnn_ddddd", .floatEstimate, "FRECPX"),
         Encoding("01_0_11110_0t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRECPS (scalar)"),
         Encoding("01_0_11110_1t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRSQRTS (scalar)"),
+    ]
+
+    /// Advanced SIMD floating point (C4.1.95 "three same" and "two-register miscellaneous"
+    /// rows with opcode 11xxx / 011xx): a = size<1>, s = sz (single or double lanes).
+    static let advancedSIMDFloatingPoint: [Encoding] = [
+        Encoding("0Q0_01110_0s1_mmmmm_11000_1_nnnnn_ddddd", .simdFloatThreeSame, "FMAXNM (vector)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11000_1_nnnnn_ddddd", .simdFloatThreeSame, "FMAXNMP (vector)"),
+        Encoding("0Q0_01110_1s1_mmmmm_11000_1_nnnnn_ddddd", .simdFloatThreeSame, "FMINNM (vector)"),
+        Encoding("0Q1_01110_1s1_mmmmm_11000_1_nnnnn_ddddd", .simdFloatThreeSame, "FMINNMP (vector)"),
+        Encoding("0Q0_01110_0s1_mmmmm_11001_1_nnnnn_ddddd", .simdFloatThreeSame, "FMLA (vector)"),
+        Encoding("0Q0_01110_1s1_mmmmm_11001_1_nnnnn_ddddd", .simdFloatThreeSame, "FMLS (vector)"),
+        Encoding("0Q0_01110_0s1_mmmmm_11010_1_nnnnn_ddddd", .simdFloatThreeSame, "FADD (vector)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11010_1_nnnnn_ddddd", .simdFloatThreeSame, "FADDP (vector)"),
+        Encoding("0Q0_01110_1s1_mmmmm_11010_1_nnnnn_ddddd", .simdFloatThreeSame, "FSUB (vector)"),
+        Encoding("0Q1_01110_1s1_mmmmm_11010_1_nnnnn_ddddd", .simdFloatThreeSame, "FABD (vector)"),
+        Encoding("0Q0_01110_0s1_mmmmm_11011_1_nnnnn_ddddd", .simdFloatThreeSame, "FMULX (vector)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11011_1_nnnnn_ddddd", .simdFloatThreeSame, "FMUL (vector)"),
+        Encoding("0Q0_01110_0s1_mmmmm_11100_1_nnnnn_ddddd", .simdFloatThreeSame, "FCMEQ (register)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11100_1_nnnnn_ddddd", .simdFloatThreeSame, "FCMGE (register)"),
+        Encoding("0Q1_01110_1s1_mmmmm_11100_1_nnnnn_ddddd", .simdFloatThreeSame, "FCMGT (register)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11101_1_nnnnn_ddddd", .simdFloatThreeSame, "FACGE"),
+        Encoding("0Q1_01110_1s1_mmmmm_11101_1_nnnnn_ddddd", .simdFloatThreeSame, "FACGT"),
+        Encoding("0Q0_01110_0s1_mmmmm_11110_1_nnnnn_ddddd", .simdFloatThreeSame, "FMAX (vector)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11110_1_nnnnn_ddddd", .simdFloatThreeSame, "FMAXP (vector)"),
+        Encoding("0Q0_01110_1s1_mmmmm_11110_1_nnnnn_ddddd", .simdFloatThreeSame, "FMIN (vector)"),
+        Encoding("0Q1_01110_1s1_mmmmm_11110_1_nnnnn_ddddd", .simdFloatThreeSame, "FMINP (vector)"),
+        Encoding("0Q0_01110_0s1_mmmmm_11111_1_nnnnn_ddddd", .simdFloatThreeSame, "FRECPS (vector)"),
+        Encoding("0Q0_01110_1s1_mmmmm_11111_1_nnnnn_ddddd", .simdFloatThreeSame, "FRSQRTS (vector)"),
+        Encoding("0Q1_01110_0s1_mmmmm_11111_1_nnnnn_ddddd", .simdFloatThreeSame, "FDIV (vector)"),
+        Encoding("0Q0_01110_1s_10000_01100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMGT (zero)"),
+        Encoding("0Q1_01110_1s_10000_01100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMGE (zero)"),
+        Encoding("0Q0_01110_1s_10000_01101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMEQ (zero)"),
+        Encoding("0Q1_01110_1s_10000_01101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMLE (zero)"),
+        Encoding("0Q0_01110_1s_10000_01110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMLT (zero)"),
+        Encoding("0Q0_01110_1s_10000_01111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FABS (vector)"),
+        Encoding("0Q1_01110_1s_10000_01111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FNEG (vector)"),
+        Encoding("0Q0_01110_0s_10000_11000_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTN (vector)"),
+        Encoding("0Q0_01110_0s_10000_11001_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTM (vector)"),
+        Encoding("0Q0_01110_1s_10000_11000_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTP (vector)"),
+        Encoding("0Q0_01110_1s_10000_11001_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTZ (vector)"),
+        Encoding("0Q1_01110_0s_10000_11000_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTA (vector)"),
+        Encoding("0Q1_01110_0s_10000_11001_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTX (vector)"),
+        Encoding("0Q1_01110_1s_10000_11001_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRINTI (vector)"),
+        Encoding("0Q0_01110_0s_10000_11010_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTNS (vector)"),
+        Encoding("0Q0_01110_0s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTMS (vector)"),
+        Encoding("0Q0_01110_0s_10000_11100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTAS (vector)"),
+        Encoding("0Q0_01110_0s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "SCVTF (vector)"),
+        Encoding("0Q0_01110_1s_10000_11010_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTPS (vector)"),
+        Encoding("0Q0_01110_1s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTZS (vector)"),
+        Encoding("0Q0_01110_1s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRECPE (vector)"),
+        Encoding("0Q1_01110_0s_10000_11010_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTNU (vector)"),
+        Encoding("0Q1_01110_0s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTMU (vector)"),
+        Encoding("0Q1_01110_0s_10000_11100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTAU (vector)"),
+        Encoding("0Q1_01110_0s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "UCVTF (vector)"),
+        Encoding("0Q1_01110_1s_10000_11010_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTPU (vector)"),
+        Encoding("0Q1_01110_1s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTZU (vector)"),
+        Encoding("0Q1_01110_1s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRSQRTE (vector)"),
+        Encoding("0Q1_01110_1s_10000_11111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FSQRT (vector)"),
     ]
 }

@@ -52,6 +52,10 @@ extension CPU {
             integerConvert(d, format, &env)
         case .floatEstimate:
             writeScalar(d.rd, estimate(d, format, &env), format)
+        case .simdFloatThreeSame:
+            vectorFloatThreeSame(d, format, &env)
+        case .simdFloatTwoRegisterMisc:
+            vectorFloatTwoRegisterMisc(d, format, &env)
         default:
             return .jumped(undefinedInstruction(at: pc))
         }

@@ -395,7 +395,7 @@ extension CPU {
                     .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
                     .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .floatArithmetic,
                     .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
-                    .floatIntegerConvert, .floatEstimate:
+                    .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc:
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
@@ -408,7 +408,8 @@ extension CPU {
                         .storeRelease:
                         continuation = executeOrderedAccess(insn, pc: pc)
                     case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
-                        .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
+                        .floatConditionalSelect, .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame,
+                        .simdFloatTwoRegisterMisc:
                         continuation = executeFloatingPoint(insn, pc: pc)
                     default: continuation = executeAdvancedSIMD(insn, pc: pc)
                     }

@@ -101,4 +101,24 @@ final class AdvancedSIMDTests: XCTestCase {
         XCTAssertEqual(m.cpu.q(8).low, 1, "rounding shift by 64 keeps bit 63 as the carry-in")
         XCTAssertEqual(m.cpu.q(9).low, 0x1615_1413_1211_100F)
     }
+
+    func testVectorFloatingPointDotProductIdiom() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x3FF0_0000_0000_0000, high: 0x4000_0000_0000_0000)  // (1, 2)
+        m.cpu.setQ(1, low: 0x4008_0000_0000_0000, high: 0x4010_0000_0000_0000)  // (3, 4)
+        m.cpu.setQ(2, low: 0x3FE0_0000_0000_0000, high: 0x3FD0_0000_0000_0000)  // (0.5, 0.25)
+        m.cpu.setQ(5, low: 0x7F80_0000_4000_0000, high: 0xFFC0_0000_3F80_0000)  // (2, +inf, 1, NaN)
+        try m.run([
+            "fmla v2.2d, v0.2d, v1.2d", "faddp v3.2d, v2.2d, v2.2d", "fcvtzs v4.4s, v5.4s", "fcmgt v6.4s, v5.4s, #0.0",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(2).low, 0x400C_0000_0000_0000, "0.5 + 1 × 3 = 3.5")
+        XCTAssertEqual(m.cpu.q(2).high, 0x4020_8000_0000_0000, "0.25 + 2 × 4 = 8.25")
+        XCTAssertEqual(m.cpu.q(3).low, 0x4027_8000_0000_0000, "3.5 + 8.25 = 11.75")
+        XCTAssertEqual(m.cpu.q(4).low, 0x7FFF_FFFF_0000_0002, "+inf saturates")
+        XCTAssertEqual(m.cpu.q(4).high, 0x0000_0000_0000_0001, "a NaN converts to 0")
+        XCTAssertEqual(m.cpu.q(6).low, 0xFFFF_FFFF_FFFF_FFFF)
+        XCTAssertEqual(m.cpu.q(6).high, 0x0000_0000_FFFF_FFFF, "NaN > 0 is false")
+        XCTAssertEqual(m.cpu.state.pointee.fpsr, 1, "IOC: the saturation and the NaN compare")
+    }
 }

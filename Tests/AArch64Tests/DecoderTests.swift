@@ -76,6 +76,7 @@ final class DecoderTests: XCTestCase {
             ("fmadd d0, d1, d2, d3", .floatMultiplyAdd), ("fcvtzs w0, s1, #3", .floatIntegerConvert),
             ("frecpe d0, d1", .floatEstimate), ("frsqrts s0, s1, s2", .floatEstimate),
             ("fccmpe d0, d1, #4, ne", .floatConditionalCompare), ("frinta s0, s1", .floatUnary),
+            ("fmla v0.2d, v1.2d, v2.2d", .simdFloatThreeSame), ("fcvtzs v0.4s, v1.4s", .simdFloatTwoRegisterMisc),
         ]
         let words = try CrossAssembler.encode(cases.map(\.0))
         for ((text, op), word) in zip(cases, words) {
@@ -88,7 +89,7 @@ final class DecoderTests: XCTestCase {
         // and reserved forms.
         let words = try CrossAssembler.assemble([
             ".arch armv8.3-a+fp16", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd h0, h1, h2",
-            "fmla v0.4s, v1.4s, v2.4s",
+            "sqadd v0.4s, v1.4s, v2.4s",
         ])
         XCTAssertEqual(words.count, 5)
         for word in words + [0x0000_0000, 0xFFFF_FFFF] {

@@ -65,7 +65,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
     case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
     case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
-    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame
+    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -121,6 +121,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .floatFixedConvert: (0x7F20_0000, 0x1E00_0000)  // sf 0 0 11110 type 0 rmode opcode scale
         case .scalarTwoRegisterMisc: (0xDF3E_0C00, 0x5E20_0800)  // 01 U 11110 size 10000 opcode 10
         case .scalarThreeSame: (0xDF20_0400, 0x5E20_0400)  // 01 U 11110 size 1 Rm opcode 1
+        case .simdFloatThreeSame: (0x9F20_C400, 0x0E20_C400)  // three same, opcode 11xxx
         }
     }
 
@@ -150,7 +151,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
             .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
             .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
-            .scalarThreeSame:
+            .scalarThreeSame, .simdFloatThreeSame:
             true
         default: false
         }
@@ -168,6 +169,7 @@ enum DiffClass: String, CaseIterable, Sendable {
     case dataProcessingImmediate, dataProcessingRegister, bitfield, conditional, multiplyDivide, oneSource, crc32
     case loadStore, exclusive, branchCondition, mixed
     case vectorLoadStore, vectorStructure, simdData, simdInteger, floatArithmetic, floatCompare, floatConvert
+    case simdFloat
 
     /// The groups a sequence is made of.
     var groups: [InstructionGroup] {
@@ -211,6 +213,7 @@ enum DiffClass: String, CaseIterable, Sendable {
             ]
         case .floatCompare: [.floatCompare, .floatConditionalCompare, .floatConditionalSelect]
         case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
+        case .simdFloat: [.simdFloatThreeSame, .simdFloatThreeSame, .simdTwoRegisterMisc]
         }
     }
 
@@ -484,8 +487,10 @@ struct DiffGenerator {
             if w.field(10, 2) == 3 && !w.bit(30) {
                 w.setField(12, 4, UInt32(rng.pick([0b0010, 0b0110, 0b0111, 0b1010])))
             }
-        case .simdThreeSame, .simdTwoRegisterMisc, .simdPermute:
+        case .simdThreeSame, .simdPermute:
             if w.field(22, 2) == 3 && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements need Q
+        case .simdTwoRegisterMisc, .simdFloatThreeSame:
+            if w.bit(22) && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements, double lanes need Q
         case .simdAcrossLanes:
             if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
             if w.field(22, 2) == 2 { w.setField(30, 1, 1) }
@@ -594,7 +599,7 @@ struct DiffGenerator {
         case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
             .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
-            .scalarTwoRegisterMisc, .scalarThreeSame:
+            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame:
             break  // V registers only
         }
         return w
