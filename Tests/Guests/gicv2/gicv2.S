@@ -27,26 +27,7 @@
     .equ REC_FAILED, 8
     .equ REC_MODE,   16
 
-    .macro cstring reg, text
-    adr     \reg, 9998f
-    b       9999f
-9998:
-    .asciz  "\text"
-    .balign 4
-9999:
-    .endm
-
-    .macro begin name
-    cstring x0, "\name"
-    bl      check_begin
-    .endm
-
-    .macro expect reg, value
-    mov     x0, \reg
-    ldr     x1, =\value
-    cstring x2, "value"
-    bl      check_eq
-    .endm
+#include "check-macros.S"
 
     // GICD/GICC register access with x20 = GICD, x21 = GICC.
     .macro gicc_read reg, offset
@@ -290,18 +271,7 @@ irq_handler:
 #include "checks.S"
     .ltorg
 
-    .balign 0x800
-vectors:
-    .rept 5
-    .balign 0x80
-    b       .
-    .endr
-    .balign 0x80                      // current EL, SPx, IRQ (+0x280)
-    b       irq_handler
-    .rept 10
-    .balign 0x80
-    b       .
-    .endr
+#include "irq-vectors.S"
 
     .balign 64
 rec:            .space 32

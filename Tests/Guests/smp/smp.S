@@ -38,29 +38,7 @@
     .equ REC_FAILED, 8
     .equ REC_MODE,   16
 
-    // cstring reg, "text": reg = address of a NUL-terminated copy of text.
-    .macro cstring reg, text
-    adr     \reg, 9998f
-    b       9999f
-9998:
-    .asciz  "\text"
-    .balign 4
-9999:
-    .endm
-
-    // begin "name": starts a check.
-    .macro begin name
-    cstring x0, "\name"
-    bl      check_begin
-    .endm
-
-    // expect reg, value: check_eq(reg, value, "reg").
-    .macro expect reg, value
-    mov     x0, \reg
-    ldr     x1, =\value
-    cstring x2, "value"
-    bl      check_eq
-    .endm
+#include "check-macros.S"
 
     // psci_call: x0-x3 arguments, result in x0.
     .macro psci_call
@@ -490,18 +468,7 @@ irq_handler:
 #include "checks.S"
     .ltorg
 
-    .balign 0x800
-vectors:
-    .rept 5
-    .balign 0x80
-    b       .
-    .endr
-    .balign 0x80                      // current EL, SPx, IRQ (+0x280)
-    b       irq_handler
-    .rept 10
-    .balign 0x80
-    b       .
-    .endr
+#include "irq-vectors.S"
 
     .balign 64
 rec:            .space 32
