@@ -360,8 +360,15 @@ final class DaemonTests: DaemonTestCase {
             guard Date() < deadline else { throw Failure("armvisord did not listen on \(socketPath) within 10 s") }
             usleep(50_000)
         }
-        let stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        XCTAssertTrue(stderr.contains("armvisord: listening on \(socketPath)"), stderr)
+        // The socket accepts before the daemon has logged it: wait for the line too.
+        let expected = "armvisord: listening on \(socketPath)"
+        var stderr = ""
+        while Date() < deadline {
+            stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if stderr.contains(expected) { break }
+            usleep(20_000)
+        }
+        XCTAssertTrue(stderr.contains(expected), stderr)
     }
 
     /// SIGTERM: the daemon exits 0 and removes its socket.
