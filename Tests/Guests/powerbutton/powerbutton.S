@@ -21,8 +21,6 @@
     .equ UARTFR_TXFF_BIT, 5
     .equ RTC,        0x09010000
     .equ GPIO,       0x09030000
-    .equ GICD,       0x08000000
-    .equ GICR,       0x080a0000
     .equ GPIO_SPI_INTID, 39
 
     .macro say label
@@ -95,24 +93,10 @@ _start:
     str     xzr, [x3, #(GPIO_SPI_INTID * 8)]   // GICD_IROUTER39
     movz    w2, #(1 << 7)
     str     w2, [x1, #0x104]          // GICD_ISENABLER1
-    // Redistributor: wake it up.
-    movz    x1, #(GICR >> 16), lsl #16
-    movk    x1, #(GICR & 0xffff)
-    ldr     w2, [x1, #0x14]
-    bic     w2, w2, #2
-    str     w2, [x1, #0x14]
-5:  ldr     w2, [x1, #0x14]
-    tbnz    w2, #2, 5b
-    // CPU interface.
-    mrs     x2, icc_sre_el1
-    orr     x2, x2, #1
-    msr     icc_sre_el1, x2
-    isb
-    movz    x2, #0xf0
-    msr     icc_pmr_el1, x2
-    movz    x2, #1
-    msr     icc_igrpen1_el1, x2
-    isb
+    // Redistributor: wake it up. CPU interface on.
+    mov     x0, #0
+    bl      gicv3_wake_redistributor
+    bl      gicv3_cpu_interface_on
     // PL061: line 3 an input (reset value), rising edge (IS = 0, IBE = 0, IEV = 1), enabled.
     movz    x1, #(GPIO >> 16), lsl #16
     movz    w2, #0x08
@@ -172,19 +156,9 @@ irq_handler:
     eret
 
 #include "console.S"
+#include "gicv3.S"
 
-    .balign 0x800
-vectors:
-    .rept 5
-    .balign 0x80
-    b       .
-    .endr
-    .balign 0x80                      // current EL, SPx, IRQ (+0x280)
-    b       irq_handler
-    .rept 10
-    .balign 0x80
-    b       .
-    .endr
+#include "irq-vectors.S"
 
 pass_rtc_id:   .asciz "PASS rtc_id\n"
 fail_rtc_id:   .asciz "FAIL rtc_id\n"

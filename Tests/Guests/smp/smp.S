@@ -29,9 +29,6 @@
     .equ UARTDR,     0x00
     .equ UARTFR,     0x18
     .equ UARTFR_TXFF_BIT, 5
-    .equ GICD,       0x08000000
-    .equ GICR,       0x080a0000
-    .equ SGI_BASE,   0x10000
     .equ N,          5000
     .equ CPUS,       4
     .equ REC_NAME,   0
@@ -276,14 +273,8 @@ setup_cpu:
 // setup_gic_cpu: x0 = CPU index. Wakes its redistributor, makes its SGIs/PPIs group 1 with
 // priority 0x80 and enables SGIs 1 and 2, then turns on the system-register CPU interface.
 setup_gic_cpu:
-    movz    x1, #(GICR >> 16), lsl #16
-    movk    x1, #(GICR & 0xffff)
-    add     x1, x1, x0, lsl #17       // 128 KiB per redistributor
-    ldr     w2, [x1, #0x14]
-    bic     w2, w2, #2                // GICR_WAKER.ProcessorSleep = 0
-    str     w2, [x1, #0x14]
-1:  ldr     w2, [x1, #0x14]
-    tbnz    w2, #2, 1b
+    stp     x29, x30, [sp, #-16]!
+    bl      gicv3_wake_redistributor
     add     x3, x1, #SGI_BASE
     mov     w2, #-1
     str     w2, [x3, #0x80]           // IGROUPR0: all group 1
@@ -292,15 +283,8 @@ setup_gic_cpu:
     str     w2, [x3, #0x400]          // IPRIORITYR0: SGIs 0-3 = 0x80
     mov     w2, #6
     str     w2, [x3, #0x100]          // ISENABLER0: SGIs 1 and 2
-    mrs     x2, icc_sre_el1
-    orr     x2, x2, #1
-    msr     icc_sre_el1, x2
-    isb
-    mov     x2, #0xf0
-    msr     icc_pmr_el1, x2
-    mov     x2, #1
-    msr     icc_igrpen1_el1, x2
-    isb
+    bl      gicv3_cpu_interface_on
+    ldp     x29, x30, [sp], #16
     ret
 
 // cpu_on: x1 = target MPIDR, x2 = entry, x3 = context ID; x0 = result.
@@ -465,6 +449,7 @@ irq_handler:
     eret
 
 #include "console.S"
+#include "gicv3.S"
 #include "checks.S"
     .ltorg
 

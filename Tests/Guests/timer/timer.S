@@ -13,9 +13,6 @@
     .equ UARTDR,     0x00
     .equ UARTFR,     0x18
     .equ UARTFR_TXFF_BIT, 5
-    .equ GICD,       0x08000000
-    .equ GICR,       0x080a0000
-    .equ SGI_BASE,   0x10000
 
     .macro say label
     adr     x0, \label
@@ -35,13 +32,8 @@ _start:
     movz    w2, #0x12                 // ARE_NS | EnableGrp1NS (written as 0b10 | ARE)
     str     w2, [x1]
     // Redistributor: wake it up, make PPI 27 group 1, priority 0x80, enabled.
-    movz    x1, #(GICR >> 16), lsl #16
-    movk    x1, #(GICR & 0xffff)
-    ldr     w2, [x1, #0x14]
-    bic     w2, w2, #2                // GICR_WAKER.ProcessorSleep = 0
-    str     w2, [x1, #0x14]
-1:  ldr     w2, [x1, #0x14]
-    tbnz    w2, #2, 1b                // wait for ChildrenAsleep = 0
+    mov     x0, #0
+    bl      gicv3_wake_redistributor
     add     x3, x1, #SGI_BASE
     movz    w2, #0xffff
     movk    w2, #0xffff, lsl #16
@@ -52,15 +44,7 @@ _start:
     lsl     w2, w2, #16               // bit 27
     str     w2, [x3, #0x100]          // ISENABLER0
     // CPU interface: system registers on, priority mask 0xf0, group 1 on.
-    mrs     x2, icc_sre_el1
-    orr     x2, x2, #1
-    msr     icc_sre_el1, x2
-    isb
-    movz    x2, #0xf0
-    msr     icc_pmr_el1, x2
-    movz    x2, #1
-    msr     icc_igrpen1_el1, x2
-    isb
+    bl      gicv3_cpu_interface_on
     // Timer: 1 ms at 62.5 MHz.
     movz    x2, #62500
     msr     cntv_tval_el0, x2
@@ -123,19 +107,9 @@ irq_handler:
     eret
 
 #include "console.S"
+#include "gicv3.S"
 
-    .balign 0x800
-vectors:
-    .rept 5
-    .balign 0x80
-    b       .
-    .endr
-    .balign 0x80                      // current EL, SPx, IRQ (+0x280)
-    b       irq_handler
-    .rept 10
-    .balign 0x80
-    b       .
-    .endr
+#include "irq-vectors.S"
 
 pass_irq:      .asciz "PASS timer_irq\n"
 fail_irq:      .asciz "FAIL timer_irq\n"
