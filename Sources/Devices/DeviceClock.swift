@@ -44,7 +44,8 @@ public struct HostDeviceClock: DeviceClock {
 
     public func schedule(at deadline: UInt64, _ work: @escaping @Sendable () -> Void) -> any DeviceAlarm {
         let item = DispatchWorkItem(block: work)
-        let delay = deadline > nanoseconds() ? deadline - nanoseconds() : 0
+        let now = nanoseconds()
+        let delay = deadline > now ? deadline - now : 0
         DispatchQueue.global().asyncAfter(
             deadline: .now() + .nanoseconds(Int(min(delay, UInt64(Int.max)))), execute: item)
         return DispatchAlarm(item: item)

@@ -8,8 +8,8 @@ import Synchronization
 /// set and TXFF clear. Received bytes from the backend wait in a receive queue that the guest
 /// sees through the 32-entry FIFO (one entry with UARTLCR_H.FEN clear): UARTDR pops a byte,
 /// UARTFR.RXFE/RXFF and UARTRIS.RXRIS follow the queue. The register file follows the TRM's
-/// widths; delivering the RX interrupt to the guest waits for the GIC (issue "Interrupt and
-/// timer virtualization").
+/// widths. UARTINTR is driven while the register lock is held, so the line always matches the
+/// registers, whichever thread (a vCPU, or the backend's loop delivering input) changed them.
 public final class PL011: MMIODevice {
     public let name = "pl011"
 
@@ -63,6 +63,17 @@ public final class PL011: MMIODevice {
         /// Bytes received and not yet read, from `rxHead` on.
         var rx: [UInt8] = []
         var rxHead = 0
+        /// UARTINTR: the board's handler and the level last driven.
+        var handler: (@Sendable (Bool) -> Void)?
+        var level = false
+
+        /// Drives UARTINTR (RIS & IMSC ≠ 0) when it changed.
+        mutating func updateLine() {
+            let now = ris & imsc != 0
+            guard now != level else { return }
+            level = now
+            handler?(now)
+        }
 
         var rxCount: Int { rx.count - rxHead }
 
@@ -72,6 +83,10 @@ public final class PL011: MMIODevice {
             rxHead += 1
             if rxHead == rx.count {
                 rx.removeAll(keepingCapacity: true)
+                rxHead = 0
+            } else if rxHead >= 4096 {
+                // A guest reading a little behind a steady stream: drop what it has read.
+                rx.removeFirst(rxHead)
                 rxHead = 0
             }
             if rxCount == 0 { ris &= ~PL011.rxInterrupt }
@@ -85,28 +100,11 @@ public final class PL011: MMIODevice {
     /// The PL011 is a 32-bit APB peripheral: a 64-bit access is two 32-bit ones.
     public var maximumAccessSize: Int { 4 }
 
-    /// The UARTINTR output (RIS & IMSC ≠ 0), wired by the board to the GIC. Called outside the
-    /// register lock whenever the level changes.
+    /// The UARTINTR output (RIS & IMSC ≠ 0), wired by the board to the GIC. Called with the
+    /// register lock held whenever the level changes.
     public var interruptLine: (@Sendable (Bool) -> Void)? {
-        get { line.withLock { $0.handler } }
-        set { line.withLock { $0.handler = newValue } }
-    }
-
-    private struct Line {
-        var handler: (@Sendable (Bool) -> Void)?
-        var level = false
-    }
-    private let line = Mutex(Line())
-
-    /// Re-evaluates UARTINTR after a register change.
-    private func updateInterruptLine() {
-        let level = registers.withLock { $0.ris & $0.imsc != 0 }
-        let handler = line.withLock { l -> (@Sendable (Bool) -> Void)? in
-            guard l.level != level else { return nil }
-            l.level = level
-            return l.handler
-        }
-        handler?(level)
+        get { registers.withLock { $0.handler } }
+        set { registers.withLock { $0.handler = newValue } }
     }
 
     public init(backend: any CharacterBackend) {
@@ -122,8 +120,8 @@ public final class PL011: MMIODevice {
             if bytes.count > room { r.rsr |= 1 << 3 }  // OE: overrun
             r.rx.append(contentsOf: bytes.prefix(room))
             if r.rxCount > 0 { r.ris |= Self.rxInterrupt }
+            r.updateLine()
         }
-        updateInterruptLine()
     }
 
     public func read(offset: UInt64, size: Int) -> UInt64 {
@@ -133,8 +131,12 @@ public final class PL011: MMIODevice {
         guard let register = Register(rawValue: offset) else { return 0 }
         if register == .dr {
             // Reading the last byte lowers the RX interrupt.
-            defer { updateInterruptLine() }
-            return UInt64(registers.withLock { $0.pop() } ?? 0)  // no error bits: framing is perfect
+            return UInt64(
+                registers.withLock { r -> UInt8 in
+                    let byte = r.pop()
+                    r.updateLine()
+                    return byte ?? 0  // no error bits: framing is perfect
+                })
         }
         return registers.withLock { r in
             switch register {
@@ -164,12 +166,14 @@ public final class PL011: MMIODevice {
         if register == .dr {
             var byte = UInt8(truncatingIfNeeded: value)
             withUnsafeBytes(of: &byte) { backend.send($0) }
-            registers.withLock { $0.ris |= Self.txInterrupt }
-            updateInterruptLine()
+            registers.withLock { r in
+                r.ris |= Self.txInterrupt
+                r.updateLine()
+            }
             return
         }
-        defer { updateInterruptLine() }
         registers.withLock { r in
+            defer { r.updateLine() }
             switch register {
             case .ilpr: r.ilpr = v & 0xFF
             case .ibrd: r.ibrd = v & 0xFFFF

@@ -57,7 +57,9 @@ public enum Stage2Faults {
             if write && slot.writable && vm.stage2.makeWritable(containing: ipa) {
                 // Dirty-page tracking: the page was write-protected; record it and let the write in.
                 vm.recordDirty(ipa: ipa)
-                vm.invalidateAllTLBs(from: vcpu)
+                // Widening a permission needs no remote flush: another vCPU's stale read-only
+                // entry faults, finds the page writable and flushes its own TLB here.
+                vcpu.cpu.invalidateStage2()
                 return .resume
             }
             if write && !slot.writable {

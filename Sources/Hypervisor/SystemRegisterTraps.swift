@@ -14,13 +14,7 @@ public enum SystemRegisterTraps {
         let rt = Int((iss >> 5) & 31)
         let isRead = iss & 1 == 1
         if encoding == GICRegister.sgi1r && !isRead, let gic = vcpu.vm?.gic {
-            let targets = gic.sendSGI(cpu.x(rt), from: vcpu.index)
-            vcpu.counters.increment(.sgisSent, by: UInt64(targets.count))
-            let vcpus = vcpu.vm?.vcpus ?? []
-            for target in targets where vcpus.indices.contains(target) {
-                vcpus[target].counters.incrementFromAnyThread(.ipisReceived)
-            }
-            for target in targets where target != vcpu.index { gic.kick(target) }
+            gic.deliver(sgiTargets: gic.sendSGI(cpu.x(rt), from: vcpu.index), from: vcpu)
             return .skipInstruction
         }
         let outcome = cpu.accessSystemRegister(encoding, write: !isRead, value: cpu.x(rt), fromEL2: true)

@@ -177,7 +177,10 @@ public final class VCPU: @unchecked Sendable {
     private func servedCPUInterfaceAccess(_ window: Range<UInt64>) -> Bool {
         let s = cpu.state.pointee
         let ec = Syndrome.exceptionClass(s.exitSyndrome)
-        guard ec == ExceptionClass.dataAbortLowerEL.rawValue,
+        let iss = Syndrome.iss(s.exitSyndrome)
+        // Register accesses only (ISV set, not a cache maintenance operation): anything else
+        // takes the highvisor's normal path (`ExitHandlers.dataAbort`).
+        guard ec == ExceptionClass.dataAbortLowerEL.rawValue, iss & (1 << 24) != 0, iss & (1 << 8) == 0,
             window.contains(Syndrome.ipa(hpfar: s.exitIPAPage, far: s.exitFaultAddress))
         else { return false }
         counters.increment(.worldSwitches)
@@ -223,7 +226,9 @@ public final class VCPU: @unchecked Sendable {
                 wakeup.wait()
                 continue
             }
-            if let deadline = timerDeadline {
+            // A timer that has already fired but cannot be signalled (its PPI disabled, the
+            // distributor off) is no reason to wake: only a change made with a kick is.
+            if let ticks = ticksUntilTimer, ticks > 0, let deadline = timerDeadline {
                 if wakeup.wait(timeout: deadline) == .timedOut {
                     counters.increment(.wakeupsByTimer)
                     return

@@ -46,6 +46,13 @@ public final class VGIC: @unchecked Sendable {
         var asleep: [Bool]
         /// The INTID each list register of each vCPU was loaded with (nil: empty).
         var loaded: [[Int?]]
+        /// Bumped by every access that may change interrupt state (`update`); flush and sync,
+        /// which run on every world switch, do not bump it.
+        var generation: UInt64 = 0
+        /// Per vCPU: the generation at which its last flush found nothing to load (nil: it did
+        /// load something). While the generation and the timer lines stay the same, the next
+        /// flush has nothing to do either and skips the scan of every INTID.
+        var idleAt: [UInt64?]
 
         subscript(intid: Int, vcpu: Int) -> Interrupt {
             get { intid < 32 ? local[vcpu][intid] : shared[intid - 32] }
@@ -57,6 +64,17 @@ public final class VGIC: @unchecked Sendable {
 
     let state: Mutex<State>
     let mpidrs: [UInt64]
+
+    /// Runs `body` on the interrupt state as a change: every access from a device, a register
+    /// or an SGI goes through here, so `flush` knows when an idle vCPU must look again. A pure
+    /// read passes `changes: false`.
+    func update<R: Sendable>(changes: Bool = true, _ body: (inout State) -> R) -> R {
+        state.withLock { s in
+            if changes { s.generation &+= 1 }
+            return body(&s)
+        }
+    }
+
     /// 2 or 3: the architecture the guest sees.
     public let version: Int
     /// GICv2: where the guest finds the CPU interface (the GICV frame), whose accesses the vCPU
@@ -81,7 +99,8 @@ public final class VGIC: @unchecked Sendable {
                 shared: Array(repeating: Interrupt(), count: Self.spiCount),
                 asleep: Array(repeating: true, count: vcpuCount),
                 loaded: Array(
-                    repeating: Array(repeating: nil, count: GICVirtualInterface.listRegisterCount), count: vcpuCount)
+                    repeating: Array(repeating: nil, count: GICVirtualInterface.listRegisterCount), count: vcpuCount),
+                idleAt: Array(repeating: nil, count: vcpuCount)
             ))
     }
 
@@ -112,9 +131,8 @@ public final class VGIC: @unchecked Sendable {
 
     /// Drives the input line of an SPI (INTID 32 + `spi`), from any thread.
     public func setSPI(_ spi: Int, level: Bool) {
-        let intid = 32 + spi
         guard spi >= 0, spi < Self.spiCount else { return }
-        let kickTarget = state.withLock { s -> Int? in
+        let kickTarget = update { s -> Int? in
             var irq = s.shared[spi]
             let wasPending = irq.pending
             if irq.edge {
@@ -124,7 +142,6 @@ public final class VGIC: @unchecked Sendable {
             s.shared[spi] = irq
             return irq.pending && !wasPending && irq.enabled ? target(of: irq.route) : nil
         }
-        _ = intid
         if let kickTarget { kick(kickTarget) }
     }
 
@@ -138,12 +155,16 @@ public final class VGIC: @unchecked Sendable {
         let index = vcpu.index
         let virtualTimer = cpu.timerCondition(virtual: true)
         let physicalTimer = cpu.timerCondition(virtual: false)
-        let (loaded, overflow, injected, expiries) = state.withLock { s -> ([UInt64], Bool, Int, Int) in
+        let outcome = state.withLock { s -> ([UInt64], Bool, Int, Int)? in
+            let timerLinesChanged =
+                s.local[index][Self.virtualTimerPPI].level != virtualTimer
+                || s.local[index][Self.physicalTimerPPI].level != physicalTimer
+            if !timerLinesChanged, let idle = s.idleAt[index], idle == s.generation { return nil }
             var expiries = 0
-            for (ppi, line) in [(Self.virtualTimerPPI, virtualTimer), (Self.physicalTimerPPI, physicalTimer)] {
-                if line && !s.local[index][ppi].level { expiries += 1 }
-                s.local[index][ppi].level = line
-            }
+            if virtualTimer && !s.local[index][Self.virtualTimerPPI].level { expiries += 1 }
+            if physicalTimer && !s.local[index][Self.physicalTimerPPI].level { expiries += 1 }
+            s.local[index][Self.virtualTimerPPI].level = virtualTimer
+            s.local[index][Self.physicalTimerPPI].level = physicalTimer
             let groupEnabled = forwarding(s.distributorControl)
             var candidates: [(intid: Int, priority: UInt8, active: Bool)] = []
             for intid in 0..<32 {
@@ -194,7 +215,15 @@ public final class VGIC: @unchecked Sendable {
                 s.loaded[index][n] = c.intid
                 values.append(lr)
             }
+            s.idleAt[index] = candidates.isEmpty ? s.generation : nil
             return (values, candidates.count > GICVirtualInterface.listRegisterCount, injected, expiries)
+        }
+        // Nothing pending or active for this vCPU, as at its last flush: the list registers are
+        // still empty from `sync`.
+        guard let (loaded, overflow, injected, expiries) = outcome else {
+            cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable
+            cpu.virtualInterfaceChanged()
+            return
         }
         for (n, value) in loaded.enumerated() { cpu.setListRegister(n, value) }
         cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable | (overflow ? GICVirtualInterface.hcrUnderflow : 0)
@@ -209,10 +238,12 @@ public final class VGIC: @unchecked Sendable {
     func sync(_ vcpu: VCPU) {
         let cpu = vcpu.cpu
         let index = vcpu.index
-        let values = (0..<GICVirtualInterface.listRegisterCount).map { cpu.listRegister($0) }
-        state.withLock { s in
-            for (n, lr) in values.enumerated() {
+        let (anyLoaded, retargeted) = state.withLock { s -> (Bool, Int?) in
+            var loadedSome = false
+            var retargeted: Int?
+            for n in 0..<GICVirtualInterface.listRegisterCount {
                 guard let intid = s.loaded[index][n] else { continue }
+                let lr = cpu.listRegister(n)
                 var irq = s[intid, index]
                 let pending = lr & GICVirtualInterface.statePending != 0
                 irq.active = lr & GICVirtualInterface.stateActive != 0
@@ -227,18 +258,30 @@ public final class VGIC: @unchecked Sendable {
                 }
                 s[intid, index] = irq
                 s.loaded[index][n] = nil
+                loadedSome = true
+                // An SPI rerouted while this vCPU held it: its pending or active state now
+                // belongs to the new target, whose flush may be skipping as idle.
+                if intid >= 32, irq.pending || irq.active, let t = target(of: irq.route), t != index {
+                    s.generation &+= 1
+                    retargeted = t
+                }
             }
+            return (loadedSome, retargeted)
         }
+        if let retargeted { kick(retargeted) }
+        guard anyLoaded else { return }
         for n in 0..<GICVirtualInterface.listRegisterCount { cpu.setListRegister(n, 0) }
     }
 
     /// True when an interrupt could be signalled to the vCPU (WFI wake-up condition).
     func hasPendingInterrupt(_ vcpu: VCPU) -> Bool {
         let index = vcpu.index
-        let timers = vcpu.cpu.timerCondition(virtual: true) || vcpu.cpu.timerCondition(virtual: false)
+        let virtualTimer = vcpu.cpu.timerCondition(virtual: true)
+        let physicalTimer = vcpu.cpu.timerCondition(virtual: false)
         return state.withLock { s in
             guard forwarding(s.distributorControl) else { return false }
-            if timers && (s.local[index][Self.virtualTimerPPI].enabled || s.local[index][Self.physicalTimerPPI].enabled)
+            if (virtualTimer && s.local[index][Self.virtualTimerPPI].enabled)
+                || (physicalTimer && s.local[index][Self.physicalTimerPPI].enabled)
             {
                 return true
             }
@@ -267,10 +310,21 @@ public final class VGIC: @unchecked Sendable {
             guard sameCluster, aff0 >= rangeBase, aff0 < rangeBase + 16 else { continue }
             if value & (1 << (aff0 - rangeBase)) != 0 { targets.append(index) }
         }
-        state.withLock { s in
+        update { s in
             for t in targets { s.local[t][intid].latched = true }
         }
         return targets
+    }
+
+    /// After an SGI was made pending (`sendSGI`, `sendSGIv2`): counts it for the sender and each
+    /// target, and kicks the other targets so they flush it (or wake from WFI).
+    func deliver(sgiTargets targets: [Int], from sender: VCPU) {
+        sender.counters.increment(.sgisSent, by: UInt64(targets.count))
+        let vcpus = sender.vm?.vcpus ?? []
+        for target in targets where vcpus.indices.contains(target) {
+            vcpus[target].counters.incrementFromAnyThread(.ipisReceived)
+        }
+        for target in targets where target != sender.index { kick(target) }
     }
 
     /// GICD_SGIR (GICv2, IHI 0048B 4.3.15): TargetListFilter [25:24] (0: the CPUTargetList
@@ -285,7 +339,7 @@ public final class VGIC: @unchecked Sendable {
         case 2: targets = [sender]
         default: targets = []
         }
-        state.withLock { s in
+        update { s in
             for t in targets {
                 s.local[t][intid].sources |= 1 << UInt8(sender & 7)
                 s.local[t][intid].latched = true

@@ -16,20 +16,24 @@ extension VGIC {
     }
 
     static func bitmap(_ offset: UInt64) -> (Bitmap, Int)? {
-        let kinds: [(UInt64, Bitmap)] = [
-            (0x080, .group), (0x100, .setEnable), (0x180, .clearEnable), (0x200, .setPending),
-            (0x280, .clearPending), (0x300, .setActive), (0x380, .clearActive),
-        ]
-        for (base, kind) in kinds where offset >= base && offset < base + 0x80 {
-            return (kind, Int((offset - base) / 4) * 32)
+        let kind: Bitmap
+        switch offset >> 7 {  // one 0x80-byte bank per kind, from 0x080
+        case 1: kind = .group
+        case 2: kind = .setEnable
+        case 3: kind = .clearEnable
+        case 4: kind = .setPending
+        case 5: kind = .clearPending
+        case 6: kind = .setActive
+        case 7: kind = .clearActive
+        default: return nil
         }
-        return nil
+        return (kind, Int((offset & 0x7F) / 4) * 32)
     }
 
     /// Reads or writes 32 INTIDs from `first` in a bitmap register; `vcpu` for SGIs/PPIs.
     func bitmapAccess(_ kind: Bitmap, first: Int, vcpu: Int, write: UInt64?) -> UInt64 {
         var newlyPending: [Int] = []
-        let value = state.withLock { s -> UInt64 in
+        let value = update(changes: write != nil) { s -> UInt64 in
             var result: UInt64 = 0
             for bit in 0..<32 {
                 let intid = first + bit
@@ -69,7 +73,7 @@ extension VGIC {
 
     /// IPRIORITYR (a byte per INTID, 5 priority bits) and ICFGR (2 bits per INTID, bit 1 = edge).
     func priorityAccess(first: Int, size: Int, vcpu: Int, write: UInt64?) -> UInt64 {
-        state.withLock { s in
+        update(changes: write != nil) { s in
             var result: UInt64 = 0
             for byte in 0..<size where first + byte < Self.intidCount {
                 if let write {
@@ -82,7 +86,7 @@ extension VGIC {
     }
 
     func configurationAccess(first: Int, vcpu: Int, write: UInt64?) -> UInt64 {
-        state.withLock { s in
+        update(changes: write != nil) { s in
             var result: UInt64 = 0
             for field in 0..<16 where first + field < Self.intidCount {
                 let intid = first + field
@@ -99,7 +103,7 @@ extension VGIC {
     func distributorRead(offset: UInt64, size: Int) -> UInt64 {
         switch offset {
         case 0x0000:  // GICD_CTLR: EnableGrp0/1 as written, ARE (bit 4) and DS (bit 6) RAO.
-            return UInt64(state.withLock { $0.distributorControl }) | 1 << 4 | 1 << 6
+            return UInt64(update(changes: false) { $0.distributorControl }) | 1 << 4 | 1 << 6
         case 0x0004:  // GICD_TYPER: ITLinesNumber = 8 (288 INTIDs), IDbits = 9 (10-bit INTIDs).
             return UInt64(Self.intidCount / 32 - 1) | 9 << 19
         case 0x0008: return Self.implementer
@@ -120,7 +124,7 @@ extension VGIC {
         }
         if offset >= 0x6100 && offset < 0x6000 + UInt64(Self.intidCount) * 8 {
             let intid = Int((offset - 0x6000) / 8)
-            let route = state.withLock { $0.shared[intid - 32].route }
+            let route = update(changes: false) { $0.shared[intid - 32].route }
             return offset & 4 != 0 ? route >> 32 : (size == 8 ? route : route & 0xFFFF_FFFF)
         }
         return 0
@@ -128,7 +132,7 @@ extension VGIC {
 
     func distributorWrite(offset: UInt64, size: Int, value: UInt64) {
         if offset == 0 {
-            state.withLock { $0.distributorControl = UInt32(value & 3) }
+            update { $0.distributorControl = UInt32(value & 3) }
             for index in mpidrs.indices { kick(index) }
             return
         }
@@ -140,7 +144,7 @@ extension VGIC {
             _ = configurationAccess(first: Int(offset - 0xC00) * 4, vcpu: 0, write: value)
         } else if offset >= 0x6100 && offset < 0x6000 + UInt64(Self.intidCount) * 8 {
             let intid = Int((offset - 0x6000) / 8)
-            state.withLock { s in
+            update { s in
                 var route = s.shared[intid - 32].route
                 if size == 8 {
                     route = value
@@ -170,7 +174,7 @@ extension VGIC {
             if vcpu == mpidrs.count - 1 { typer |= 1 << 4 }
             return frame == 0x000C ? typer >> 32 : (size == 8 ? typer : typer & 0xFFFF_FFFF)
         case 0x0014:  // GICR_WAKER: ProcessorSleep [1], ChildrenAsleep [2] follows it.
-            return state.withLock { $0.asleep[vcpu] } ? 0b110 : 0
+            return update(changes: false) { $0.asleep[vcpu] } ? 0b110 : 0
         case 0xFFE8: return Self.pidr2
         default: break
         }
@@ -193,7 +197,7 @@ extension VGIC {
         let frame = offset % 0x2_0000
         guard vcpu < mpidrs.count else { return }
         if frame == 0x0014 {
-            state.withLock { $0.asleep[vcpu] = value & 2 != 0 }
+            update { $0.asleep[vcpu] = value & 2 != 0 }
             return
         }
         guard frame >= 0x1_0000 else { return }

@@ -14,7 +14,7 @@ extension VGIC {
 
     func distributorV2Read(offset: UInt64, size: Int, vcpu: Int) -> UInt64 {
         switch offset {
-        case 0x000: return UInt64(state.withLock { $0.distributorControl })
+        case 0x000: return UInt64(update(changes: false) { $0.distributorControl })
         case 0x004:  // GICD_TYPER: ITLinesNumber [4:0], CPUNumber [7:5].
             return UInt64(Self.intidCount / 32 - 1) | UInt64(mpidrs.count - 1) << 5
         case 0x008: return Self.implementerV2
@@ -42,10 +42,11 @@ extension VGIC {
     func distributorV2Write(offset: UInt64, size: Int, value: UInt64, vcpu: Int) {
         switch offset {
         case 0x000:
-            state.withLock { $0.distributorControl = UInt32(value & 3) }
+            update { $0.distributorControl = UInt32(value & 3) }
             for index in mpidrs.indices { kick(index) }
             return
         case 0xF00:
+            // Without the sending vCPU (a write not from a guest) there is nobody to count for.
             for target in sendSGIv2(value, from: vcpu) where target != vcpu { kick(target) }
             return
         default: break
@@ -68,7 +69,7 @@ extension VGIC {
     func targetsAccess(first: Int, size: Int, vcpu: Int, write: UInt64?) -> UInt64 {
         guard mpidrs.count > 1 else { return 0 }
         var newlyRouted: [Int] = []
-        let result = state.withLock { s -> UInt64 in
+        let result = update(changes: write != nil) { s -> UInt64 in
             var result: UInt64 = 0
             for byte in 0..<size where first + byte < Self.intidCount {
                 let intid = first + byte
@@ -93,7 +94,7 @@ extension VGIC {
     /// GICD_CPENDSGIR / GICD_SPENDSGIR: a byte per SGI of the accessing CPU, bit n = pending
     /// from CPU n; writes of 1 clear or set.
     func sgiSourcesAccess(first: Int, size: Int, vcpu: Int, set: Bool, write: UInt64?) -> UInt64 {
-        let result = state.withLock { s -> UInt64 in
+        let result = update(changes: write != nil) { s -> UInt64 in
             var result: UInt64 = 0
             for byte in 0..<size where first + byte < 16 {
                 let sgi = first + byte
@@ -126,6 +127,10 @@ public final class VGICv2Distributor: MMIODevice {
         gic.distributorV2Read(offset: offset, size: size, vcpu: vcpu.index)
     }
     public func write(offset: UInt64, size: Int, value: UInt64, by vcpu: VCPU) {
+        if offset == 0xF00 {  // GICD_SGIR
+            gic.deliver(sgiTargets: gic.sendSGIv2(value, from: vcpu.index), from: vcpu)
+            return
+        }
         gic.distributorV2Write(offset: offset, size: size, value: value, vcpu: vcpu.index)
     }
 }

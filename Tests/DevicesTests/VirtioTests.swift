@@ -228,6 +228,7 @@ final class VirtioTransportTests: XCTestCase {
         let data = header + 0x100
         let status = header + 0x400
         memory.write(UInt32(8), at: header)  // T_GET_ID
+        memory.write([UInt8](repeating: 0xFF, count: 20), at: data)  // stale bytes the ID must cover
         for (i, (address, length, flags)) in [(header, UInt32(16), UInt16(1)), (data, 20, 3), (status, 1, 2)]
             .enumerated()
         {
@@ -244,6 +245,7 @@ final class VirtioTransportTests: XCTestCase {
         XCTAssertEqual(memory.read(UInt32.self, at: used + 8), 21, "used length: every writable byte")
         XCTAssertEqual(memory.read(status, count: 1), [0])
         XCTAssertEqual(String(decoding: memory.read(data, count: 13), as: UTF8.self), "armvisor-disk")
+        XCTAssertEqual(memory.read(data + 13, count: 7), [UInt8](repeating: 0, count: 7), "NUL-padded to 20 bytes")
         XCTAssertEqual(transport.read(offset: R.interruptStatus, size: 4), 1)
         transport.write(offset: R.queuePFN, size: 4, value: 0)
         XCTAssertEqual(transport.read(offset: R.queuePFN, size: 4), 0, "PFN 0 takes the queue down")

@@ -69,6 +69,11 @@ class CheckGuestTestCase: XCTestCase {
             "armvisor and QEMU disagree:\narmvisor:\n\(armvisorOutput)\nQEMU:\n\(qemuOutput)")
     }
 
+    /// A row of `armvisor run --stats`: the name padded to 28 columns, then the value.
+    func statisticsRow(_ name: String, _ value: Int) -> String {
+        "  " + name.padding(toLength: 28, withPad: " ", startingAt: 0) + "\(value)\n"
+    }
+
     static func findOnPath(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for directory in path.split(separator: ":") {

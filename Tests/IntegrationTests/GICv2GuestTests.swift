@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 
 /// `armvisor run --gic v2 --cpus 2` on the `gicv2` guest (Tests/Guests/gicv2/gicv2.S): the GICv2
@@ -12,8 +13,19 @@ final class GICv2GuestTests: CheckGuestTestCase {
             "gicv2",
             checks: [
                 "typer", "itargets_spi", "timer_irq", "spurious_after", "pmr_masks", "pmr_unmasks", "no_preemption",
-                "preemption", "priority_order", "eoimode_split", "sgi_to_cpu1", "sgi_to_cpu0",
+                "preemption", "priority_order", "eoimode_split", "sgi_to_cpu1", "sgi_to_cpu0", "spi_to_cpu1",
             ],
             notModelledByQEMU: [], qemuMachine: "virt,gic-version=2", cpus: 2, arguments: ["--gic", "v2"])
+    }
+
+    /// GICD_SGIR writes are counted like ICC_SGI1R_EL1 ones: the guest sends SGIs 5–8 to itself,
+    /// 3 to CPU 1 and 4 back.
+    func testGICv2SGIsAreCounted() throws {
+        let result = try ProcessRunner.run(
+            try TestPaths.product("armvisor"),
+            ["run", "--kernel", try TestPaths.guest("gicv2"), "--cpus", "2", "--gic", "v2", "--stats"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains(statisticsRow("SGIs sent", 6)), result.stderr)
+        XCTAssertTrue(result.stderr.contains(statisticsRow("IPIs received", 6)), result.stderr)
     }
 }

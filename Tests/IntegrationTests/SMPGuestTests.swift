@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 
 /// `armvisor run --cpus 4` on the `smp` guest (Tests/Guests/smp/smp.S): PSCI CPU_ON, CPU_OFF and
@@ -17,5 +18,17 @@ final class SMPGuestTests: CheckGuestTestCase {
             // QEMU 7.2 reports OFF right after a successful CPU_ON and can let two concurrent
             // CPU_ONs of one target succeed; the guest prints SKIP for those there.
             notModelledByQEMU: ["affinity_on", "concurrent_cpu_on"], qemuMachine: "virt,gic-version=3", cpus: 4)
+    }
+
+    /// The guest sends exactly two SGIs (CPU 0 → 1 and back): both are counted as sent and as
+    /// received, and each receiver was woken from WFI by the interrupt.
+    func testSGIsAndWakeUpsAreCounted() throws {
+        let result = try ProcessRunner.run(
+            try TestPaths.product("armvisor"),
+            ["run", "--kernel", try TestPaths.guest("smp"), "--cpus", "4", "--stats"],
+            timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains(statisticsRow("SGIs sent", 2)), result.stderr)
+        XCTAssertTrue(result.stderr.contains(statisticsRow("IPIs received", 2)), result.stderr)
     }
 }

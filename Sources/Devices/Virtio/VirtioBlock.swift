@@ -131,7 +131,8 @@ public final class VirtioBlock: VirtioDevice {
         case RequestType.flush:
             result = fsync(fd) == 0 ? RequestStatus.ok : RequestStatus.ioError
         case RequestType.getID:
-            writable.fill(with: serial)
+            // NUL-padded to 20 bytes, as QEMU writes a shorter serial.
+            writable.fill(with: serial + [UInt8](repeating: 0, count: Self.idLength - serial.count))
             result = RequestStatus.ok
         default:
             result = RequestStatus.unsupported

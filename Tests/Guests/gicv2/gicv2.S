@@ -15,6 +15,7 @@
 //                      interrupt stays active until GICC_DIR
 //   sgi_to_cpu1        GICD_SGIR (target list) wakes CPU 1 from WFI: IAR = 3 from CPU 0
 //   sgi_to_cpu0        GICD_SGIR (all but self) from CPU 1: IAR = 0x404 (SGI 4, CPU ID 1)
+//   spi_to_cpu1        an SPI whose ITARGETSR names CPU 1 reaches CPU 1 (IAR = 33), not CPU 0
 // (Arm IHI 0048B GICv2: 4.3 distributor, 4.4 CPU interface, 3.3 priorities and preemption.)
 #include "psci.S"
     .equ UART_BASE,  0x09000000
@@ -175,16 +176,29 @@ _start:
     str     w4, [x20, #0xF00]
     adr     x2, irq_seen
     bl      wait_for_irq
-    adr     x2, irq_seen + 8
-2:  ldar    x4, [x2]
-    cbz     x4, 2b
     begin   "sgi_to_cpu1"
-    ldr     x4, [x2]
+    ldr     x4, cpu1_first            // written by CPU 1 before it sent SGI 4
     expect  x4, 3
     bl      check_end
     begin   "sgi_to_cpu0"
     ldr     x4, irq_seen
     expect  x4, 0x404
+    bl      check_end
+
+    // SPI 33 targeted at CPU 1 (ITARGETSR byte 33 = 0x02, written above), made pending here.
+    mov     w4, #0x80
+    strb    w4, [x20, #(0x400 + 33)]
+    mov     w4, #2                    // INTID 33 = bit 1 of the second bank
+    str     w4, [x20, #0x104]         // ISENABLER1
+    str     w4, [x20, #0x204]         // ISPENDR1
+    adr     x2, irq_seen + 8
+2:  ldar    x4, [x2]
+    cbz     x4, 2b
+    begin   "spi_to_cpu1"
+    ldr     x4, [x2]
+    expect  x4, 33
+    gicc_read w4, 0xC                 // nothing for CPU 0
+    expect  x4, 1023
     bl      check_end
     cstring x0, "DONE\n"
     bl      puts
@@ -237,9 +251,15 @@ cpu1_entry:
     stlr    x4, [x2]
     adr     x2, irq_seen + 8
     bl      wait_for_irq
+    ldr     x4, [x2]                  // SGI 3: keep it, free the slot for the SPI
+    adr     x5, cpu1_first
+    str     x4, [x5]
+    str     xzr, [x2]
+    dmb     ish
     movz    w4, #0x0100, lsl #16      // TargetListFilter 1: all but self
     add     w4, w4, #4
     str     w4, [x20, #0xF00]
+    bl      wait_for_irq              // SPI 33, routed here by ITARGETSR
     movz    w0, #0x0002
     movk    w0, #0x8400, lsl #16
     hvc     #0
@@ -276,6 +296,7 @@ irq_handler:
     .balign 64
 rec:            .space 32
 cpu1_ready:     .quad 0
+cpu1_first:     .quad 0
 irq_seen:       .space 8 * 8
     .balign 16
 stacks:         .space 1024 * 4
