@@ -117,7 +117,7 @@ extension CPU {
                     value = UInt64(folded.leadingZeroBitCount - (64 - esize + 1))
                 }
             case 0b00101: value = unsigned ? ~a : UInt64(a.nonzeroBitCount)
-            case 0b11111: value = UInt64(UInt8(truncatingIfNeeded: a).bitReversed)
+            case 0b11111: value = Arithmetic.reverseBits(a & 0xFF) >> 56  // RBIT of a byte
             case 0b01000: value = (unsigned ? sa >= 0 : sa > 0) ? ones : 0
             case 0b01001: value = (unsigned ? sa <= 0 : sa == 0) ? ones : 0
             case 0b01010: value = sa < 0 ? ones : 0
@@ -209,18 +209,5 @@ extension CPU {
             result.setElement(e, size, value)
         }
         setVector(d.rd, result)
-    }
-}
-
-extension UInt8 {
-    /// The bits in reverse order (RBIT of a byte).
-    var bitReversed: UInt8 {
-        var value = self
-        var result: UInt8 = 0
-        for _ in 0..<8 {
-            result = result << 1 | value & 1
-            value >>= 1
-        }
-        return result
     }
 }

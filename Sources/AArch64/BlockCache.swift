@@ -1,3 +1,5 @@
+import Atomics
+
 /// The decoded-block cache: guest code decoded once into `DecodedInstruction` runs, found again by
 /// the PC (virtual address) of their first instruction together with the host address it was
 /// decoded from — so a block is only reused while the PC still translates to the same memory
@@ -55,11 +57,18 @@ public final class BlockCache: @unchecked Sendable {
         var address = pc
         var source = host
         var physical = memory.physicalAddress(of: host)
+        // A block never crosses its page. Mark the page before reading its words, and fence, so
+        // that an IC IVAU issued by another vCPU after storing new code (and a DSB) either sees
+        // the mark and makes this core drop its blocks, or stored before the words are read.
+        if memory.markCodePage(physical) {
+            newCodePage = true
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+        }
         repeat {
             let word = source.loadUnaligned(as: UInt32.self)
             let insn = decoder.decode(UInt32(littleEndian: word))
             (arena + used).initialize(to: insn)
-            if memory.markCode(physical) { newCodePage = true }
+            memory.markCodeWord(physical)
             used += 1
             address &+= 4
             source += 4

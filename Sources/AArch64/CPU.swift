@@ -99,6 +99,12 @@ public final class CPU: @unchecked Sendable {
 
     public var hasPendingKick: Bool { requests.load(ordering: .acquiring) & Self.kickRequest != 0 }
 
+    /// Asks the core to drop its TLB at its next block boundary, without leaving `run` (another
+    /// vCPU executed a TLBI ... IS). Thread-safe.
+    public func requestTLBInvalidation() {
+        _ = requests.loadThenBitwiseOr(with: Self.tlbInvalidationRequest, ordering: .releasing)
+    }
+
     /// Asks the core to drop its cached translations at its next block boundary, without
     /// leaving `run` (another vCPU's highvisor changed stage 2). Thread-safe.
     public func requestStage2Invalidation() {
@@ -121,8 +127,10 @@ public final class CPU: @unchecked Sendable {
     }
 
     /// Whether this core holds decoded code from the machine-physical page (read by other
-    /// vCPUs' threads deciding whom an IC IVAU concerns; a stale answer costs at most a
-    /// needless flush, or misses code decoded after the invalidation, which is then current).
+    /// vCPUs' threads deciding whom an IC IVAU concerns). A block marks its page, and fences,
+    /// before it reads its code (`BlockCache.build`), so a mark this misses belongs to a block
+    /// that reads the code after the issuer's store: a stale answer costs at most a needless
+    /// flush.
     public func holdsCode(physicalPage: UInt64) -> Bool {
         memory.contains(physicalPage) && memory.isCodePage(physicalPage)
     }
@@ -146,6 +154,7 @@ public final class CPU: @unchecked Sendable {
     static let kickRequest: UInt32 = 1
     static let invalidationRequest: UInt32 = 2
     static let codeInvalidationRequest: UInt32 = 8
+    static let tlbInvalidationRequest: UInt32 = 16
 
     /// Acts on the request word; true when `run` must return `.kick`.
     @inline(never)
@@ -154,6 +163,10 @@ public final class CPU: @unchecked Sendable {
         if pending & Self.invalidationRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
             invalidateStage2()
+        }
+        if pending & Self.tlbInvalidationRequest != 0 {
+            _ = requests.loadThenBitwiseAnd(with: ~Self.tlbInvalidationRequest, ordering: .acquiring)
+            tlb.invalidateAll()
         }
         if pending & Self.codeInvalidationRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.codeInvalidationRequest, ordering: .acquiring)

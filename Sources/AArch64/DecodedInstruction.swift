@@ -65,11 +65,11 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case vectorLoadStore, vectorStructure
     // Advanced SIMD data processing (C4.1.95 "Data Processing -- Scalar Floating-Point and
     // Advanced SIMD"), one opcode per encoding group; `DecoderAdvancedSIMD.swift` puts the
-    // operation in `b`, the element size (log2) in `a`, Q in `sf` and U in `flags`.
+    // operation in `b`, the element size (log2) in `a`, Q in `sf` and U in `imm2`.
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes
     case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate
     /// FMOV (general, register, scalar immediate), FABS/FNEG (scalar): moves of FP register
-    /// bits that need no FP arithmetic (`FloatingPointMove.swift`).
+    /// bits that need no FP arithmetic (`AdvancedSIMD.swift`, `floatMove`).
     case floatMove
     /// Scalar FP arithmetic (`FloatingPoint.swift`): `a` = log2 of the size (2 single, 3
     /// double), `b` = the group's opcode. 2-source (FMUL … FNMUL), 3-source (`b` = o1:o0, Ra

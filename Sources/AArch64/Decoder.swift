@@ -36,7 +36,7 @@ public struct Decoder: Sendable {
         return Self.operands(of: row.op, word) ?? DecodedInstruction(op: .undefined, raw: word)
     }
 
-    @inline(__always) private static func bits(_ w: UInt32, _ hi: Int, _ lo: Int) -> UInt32 {
+    @inline(__always) static func bits(_ w: UInt32, _ hi: Int, _ lo: Int) -> UInt32 {
         (w >> UInt32(lo)) & ((1 << UInt32(hi - lo + 1)) - 1)
     }
 
@@ -50,7 +50,7 @@ public struct Decoder: Sendable {
 
     /// Register slot for a destination-only field where 31 means the zero register: writes go to
     /// the discard slot, so slot 31 stays zero without a test in the hot loop.
-    @inline(__always) private static func dest(_ r: UInt32) -> UInt8 { r == 31 ? UInt8(CPU.discard) : UInt8(r) }
+    @inline(__always) static func dest(_ r: UInt32) -> UInt8 { r == 31 ? UInt8(CPU.discard) : UInt8(r) }
 
     /// Extracts operands; nil for encodings the table matches but the architecture leaves
     /// unallocated (reserved shift types, 32-bit forms with 64-bit-only fields, ...).

@@ -7,10 +7,6 @@
 /// group's opcode field (the operation), `sf` = Q (1: 128-bit vector), `imm2` = the U bit,
 /// `imm` = an immediate (shift, lane index, expanded constant).
 extension Decoder {
-    @inline(__always) private static func field(_ w: UInt32, _ hi: Int, _ lo: Int) -> UInt32 {
-        (w >> UInt32(lo)) & ((1 << UInt32(hi - lo + 1)) - 1)
-    }
-
     /// The operations of `.simdCopy` (C4.1.95 "Advanced SIMD copy"), in `b`.
     public enum CopyOperation: UInt8 {
         case duplicateElement, duplicateGeneral, signedMove, unsignedMove, insertGeneral, insertElement
@@ -29,21 +25,21 @@ extension Decoder {
 
     static func advancedSIMD(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
         var d = DecodedInstruction(op: op, raw: w)
-        let q = field(w, 30, 30)
-        let size = field(w, 23, 22)
-        d.rd = UInt8(field(w, 4, 0))
-        d.rn = UInt8(field(w, 9, 5))
-        d.rm = UInt8(field(w, 20, 16))
+        let q = bits(w, 30, 30)
+        let size = bits(w, 23, 22)
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = UInt8(bits(w, 9, 5))
+        d.rm = UInt8(bits(w, 20, 16))
         d.sf = UInt8(q)
         d.a = UInt8(size)
-        d.imm2 = UInt64(field(w, 29, 29))
+        d.imm2 = UInt64(bits(w, 29, 29))
         switch op {
         case .simdCopy:
             return copy(d, w)
         case .simdModifiedImmediate:
             return modifiedImmediate(d, w)
         case .simdThreeSame:
-            let opcode = field(w, 15, 11)
+            let opcode = bits(w, 15, 11)
             d.b = UInt8(opcode)
             switch opcode {
             case 0b00011: break
@@ -53,8 +49,8 @@ extension Decoder {
                 if size == 3 { return nil }
             }
         case .simdTwoRegisterMisc:
-            let opcode = field(w, 16, 12)
-            let u = field(w, 29, 29)
+            let opcode = bits(w, 16, 12)
+            let u = bits(w, 29, 29)
             d.b = UInt8(opcode)
             switch opcode {
             case 0b00000: if size + u >= 3 { return nil }  // REV64: 8–32-bit; REV32: 8–16-bit
@@ -69,25 +65,25 @@ extension Decoder {
             }
         case .simdAcrossLanes:
             if size == 3 || (size == 2 && q == 0) { return nil }
-            d.b = UInt8(field(w, 16, 12))
+            d.b = UInt8(bits(w, 16, 12))
         case .simdPermute:
-            let opcode = field(w, 14, 12)
+            let opcode = bits(w, 14, 12)
             if opcode & 3 == 0 || (size == 3 && q == 0) { return nil }
             d.b = UInt8(opcode)
         case .simdExtract:
-            let index = field(w, 14, 11)
+            let index = bits(w, 14, 11)
             if q == 0 && index & 8 != 0 { return nil }
             d.imm = UInt64(index)
         case .simdTableLookup:
-            d.b = UInt8(field(w, 14, 13))
-            d.imm2 = UInt64(field(w, 12, 12))
+            d.b = UInt8(bits(w, 14, 13))
+            d.imm2 = UInt64(bits(w, 12, 12))
         case .simdShiftImmediate:
-            let immh = field(w, 22, 19)
+            let immh = bits(w, 22, 19)
             if immh == 0 { return nil }  // the modified-immediate group: no shift row matches it
-            let opcode = field(w, 15, 11)
+            let opcode = bits(w, 15, 11)
             let highest = 31 - immh.leadingZeroBitCount
             let esize = UInt32(8) << UInt32(highest)
-            let amount = field(w, 22, 16)
+            let amount = bits(w, 22, 16)
             d.b = UInt8(opcode)
             d.a = UInt8(highest)
             switch opcode {
@@ -98,8 +94,7 @@ extension Decoder {
             }
             switch opcode {
             case 0b01010, 0b10100: d.imm = UInt64(amount - esize)  // SHL, SLI, SSHLL/USHLL
-            case 0b10000, 0b10001: d.imm = UInt64(2 * esize - amount)  // SHRN, RSHRN
-            default: d.imm = UInt64(2 * esize - amount)
+            default: d.imm = UInt64(2 * esize - amount)  // right shifts, SHRN, RSHRN
             }
         case .floatMove:
             return floatMove(d, w)
@@ -111,18 +106,18 @@ extension Decoder {
 
     private static func copy(_ decoded: DecodedInstruction, _ w: UInt32) -> DecodedInstruction? {
         var d = decoded
-        let imm5 = field(w, 20, 16)
-        let q = field(w, 30, 30)
+        let imm5 = bits(w, 20, 16)
+        let q = bits(w, 30, 30)
         guard imm5 & 0xF != 0 else { return nil }
         let size = UInt32(imm5.trailingZeroBitCount)
         d.a = UInt8(size)
         d.imm = UInt64(imm5 >> (size + 1))
         let operation: CopyOperation
-        if field(w, 29, 29) == 1 {
+        if bits(w, 29, 29) == 1 {
             operation = .insertElement
-            d.imm2 = UInt64(field(w, 14, 11) >> size)
+            d.imm2 = UInt64(bits(w, 14, 11) >> size)
         } else {
-            switch field(w, 14, 11) {
+            switch bits(w, 14, 11) {
             case 0b0000:
                 if size == 3 && q == 0 { return nil }
                 operation = .duplicateElement
@@ -132,11 +127,11 @@ extension Decoder {
             case 0b0101:
                 if size >= 2 + q { return nil }
                 operation = .signedMove
-                d.rd = dest(field(w, 4, 0))
+                d.rd = dest(bits(w, 4, 0))
             case 0b0111:
                 if q == 0 ? size == 3 : size != 3 { return nil }
                 operation = .unsignedMove
-                d.rd = dest(field(w, 4, 0))
+                d.rd = dest(bits(w, 4, 0))
             default:
                 operation = .insertGeneral
             }
@@ -145,18 +140,15 @@ extension Decoder {
         return d
     }
 
-    /// Register slot for a general-purpose destination: 31 (XZR) goes to the discard slot.
-    private static func dest(_ r: UInt32) -> UInt8 { r == 31 ? UInt8(CPU.discard) : UInt8(r) }
-
     /// MOVI/MVNI/ORR/BIC/FMOV (vector, immediate): `AdvSIMDExpandImm` (Arm ARM J1) into `imm`.
     private static func modifiedImmediate(_ decoded: DecodedInstruction, _ w: UInt32) -> DecodedInstruction? {
         var d = decoded
-        d.rd = UInt8(field(w, 4, 0))
-        d.sf = UInt8(field(w, 30, 30))
-        let op = field(w, 29, 29)
-        let cmode = field(w, 15, 12)
-        if field(w, 11, 11) == 1 { return nil }  // o2: FMOV (half precision) is FEAT_FP16
-        let imm8 = UInt64(field(w, 18, 16) << 5 | field(w, 9, 5))
+        d.rd = UInt8(bits(w, 4, 0))
+        d.sf = UInt8(bits(w, 30, 30))
+        let op = bits(w, 29, 29)
+        let cmode = bits(w, 15, 12)
+        if bits(w, 11, 11) == 1 { return nil }  // o2: FMOV (half precision) is FEAT_FP16
+        let imm8 = UInt64(bits(w, 18, 16) << 5 | bits(w, 9, 5))
         func twice(_ v: UInt64) -> UInt64 { v | v << 32 }
         func four(_ v: UInt64) -> UInt64 { v | v << 16 | v << 32 | v << 48 }
         var operation: ImmediateOperation = op == 0 ? .move : .moveInverted
@@ -200,23 +192,23 @@ extension Decoder {
 
     private static func floatMove(_ decoded: DecodedInstruction, _ w: UInt32) -> DecodedInstruction? {
         var d = decoded
-        d.a = UInt8(2 + field(w, 22, 22))
+        d.a = UInt8(2 + bits(w, 22, 22))
         let operation: FloatMoveOperation
-        if field(w, 28, 24) == 0b11110 && field(w, 15, 10) == 0 {
+        if bits(w, 28, 24) == 0b11110 && bits(w, 15, 10) == 0 {
             // Conversion between FP and integer: sf, type, rmode, opcode.
-            let toGeneral = field(w, 16, 16) == 0
-            switch (field(w, 31, 31), field(w, 23, 22)) {
+            let toGeneral = bits(w, 16, 16) == 0
+            switch (bits(w, 31, 31), bits(w, 23, 22)) {
             case (0, 0): operation = toGeneral ? .toGeneral32 : .fromGeneral32
             case (1, 1): operation = toGeneral ? .toGeneral64 : .fromGeneral64
             default: operation = toGeneral ? .toGeneralHigh : .fromGeneralHigh
             }
-            if toGeneral { d.rd = dest(field(w, 4, 0)) }
-        } else if field(w, 12, 10) == 0b100 {
+            if toGeneral { d.rd = dest(bits(w, 4, 0)) }
+        } else if bits(w, 12, 10) == 0b100 {
             operation = .immediate
-            let imm8 = UInt64(field(w, 20, 13))
+            let imm8 = UInt64(bits(w, 20, 13))
             d.imm = d.a == 3 ? expandDouble(imm8) : expandSingle(imm8)
         } else {
-            switch field(w, 16, 15) {
+            switch bits(w, 16, 15) {
             case 0: operation = .register
             case 1: operation = .absolute
             default: operation = .negate
@@ -229,46 +221,46 @@ extension Decoder {
     /// Scalar FP data processing and conversions (C4.1.96), single and double precision.
     static func floatingPoint(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
         var d = DecodedInstruction(op: op, raw: w)
-        d.rd = UInt8(field(w, 4, 0))
-        d.rn = UInt8(field(w, 9, 5))
-        d.rm = UInt8(field(w, 20, 16))
-        let type = field(w, 23, 22)
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = UInt8(bits(w, 9, 5))
+        d.rm = UInt8(bits(w, 20, 16))
+        let type = bits(w, 23, 22)
         // type: 00 single, 01 double, 11 half (FCVT only); the AdvSIMD scalar rows of
         // `.floatEstimate` have sz in bit 22 instead.
         d.a = UInt8(op == .floatEstimate ? 2 + (type & 1) : type == 3 ? 1 : 2 + type)
         switch op {
         case .floatArithmetic:
-            d.b = UInt8(field(w, 15, 12))
+            d.b = UInt8(bits(w, 15, 12))
         case .floatMultiplyAdd:
-            d.b = UInt8(field(w, 21, 21) << 1 | field(w, 15, 15))
-            d.imm2 = UInt64(field(w, 14, 10))
+            d.b = UInt8(bits(w, 21, 21) << 1 | bits(w, 15, 15))
+            d.imm2 = UInt64(bits(w, 14, 10))
         case .floatUnary:
-            d.b = UInt8(field(w, 20, 15))
+            d.b = UInt8(bits(w, 20, 15))
         case .floatCompare:
-            d.b = UInt8(field(w, 4, 3))
+            d.b = UInt8(bits(w, 4, 3))
         case .floatConditionalCompare:
-            d.b = UInt8(field(w, 3, 0))
-            d.imm = UInt64(field(w, 4, 4))
-            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+            d.b = UInt8(bits(w, 3, 0))
+            d.imm = UInt64(bits(w, 4, 4))
+            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(bits(w, 15, 12))))
         case .floatConditionalSelect:
-            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(field(w, 15, 12))))
+            d.imm2 = UInt64(Arithmetic.conditionMask(UInt8(bits(w, 15, 12))))
         case .floatEstimate:
-            if field(w, 10, 10) == 1 {
-                d.b = field(w, 23, 23) == 0 ? 3 : 4  // FRECPS, FRSQRTS
+            if bits(w, 10, 10) == 1 {
+                d.b = bits(w, 23, 23) == 0 ? 3 : 4  // FRECPS, FRSQRTS
             } else {
-                d.b = field(w, 13, 13) == 1 ? 2 : UInt8(field(w, 29, 29))  // FRECPX; FRECPE, FRSQRTE
+                d.b = bits(w, 13, 13) == 1 ? 2 : UInt8(bits(w, 29, 29))  // FRECPX; FRECPE, FRSQRTE
             }
         default:  // .floatIntegerConvert
-            let sf = field(w, 31, 31)
+            let sf = bits(w, 31, 31)
             d.sf = UInt8(sf)
-            d.b = UInt8(field(w, 20, 16))
-            if field(w, 21, 21) == 0 {
-                let scale = field(w, 15, 10)
+            d.b = UInt8(bits(w, 20, 16))
+            if bits(w, 21, 21) == 0 {
+                let scale = bits(w, 15, 10)
                 if sf == 0 && scale < 32 { return nil }
                 d.imm = UInt64(64 - scale)
             }
-            let toFloat = field(w, 18, 17) == 0b01
-            if toFloat { d.rn = UInt8(field(w, 9, 5)) } else { d.rd = dest(field(w, 4, 0)) }
+            let toFloat = bits(w, 18, 17) == 0b01
+            if toFloat { d.rn = UInt8(bits(w, 9, 5)) } else { d.rd = dest(bits(w, 4, 0)) }
         }
         return d
     }
@@ -277,19 +269,19 @@ extension Decoder {
     /// Q = 1.
     static func vectorFloatingPoint(_ op: Opcode, _ w: UInt32) -> DecodedInstruction? {
         var d = DecodedInstruction(op: op, raw: w)
-        let q = field(w, 30, 30)
-        let sz = field(w, 22, 22)
+        let q = bits(w, 30, 30)
+        let sz = bits(w, 22, 22)
         if sz == 1 && q == 0 { return nil }
-        d.rd = UInt8(field(w, 4, 0))
-        d.rn = UInt8(field(w, 9, 5))
-        d.rm = UInt8(field(w, 20, 16))
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = UInt8(bits(w, 9, 5))
+        d.rm = UInt8(bits(w, 20, 16))
         d.sf = UInt8(q)
         d.a = UInt8(2 + sz)
-        let opcode = op == .simdFloatThreeSame ? field(w, 15, 11) : field(w, 16, 12)
-        d.b = UInt8(field(w, 29, 29) << 6 | field(w, 23, 23) << 5 | opcode)
+        let opcode = op == .simdFloatThreeSame ? bits(w, 15, 11) : bits(w, 16, 12)
+        d.b = UInt8(bits(w, 29, 29) << 6 | bits(w, 23, 23) << 5 | opcode)
         // FMAXNMP, FMINNMP, FADDP, FMAXP, FMINP: U = 1 and opcode 11000, 11010 (a = 0), 11110.
-        if op == .simdFloatThreeSame && field(w, 29, 29) == 1
-            && (opcode == 0b11000 || opcode == 0b11110 || (opcode == 0b11010 && field(w, 23, 23) == 0))
+        if op == .simdFloatThreeSame && bits(w, 29, 29) == 1
+            && (opcode == 0b11000 || opcode == 0b11110 || (opcode == 0b11010 && bits(w, 23, 23) == 0))
         {
             d.imm = 1
         }

@@ -277,15 +277,7 @@ extension CPU {
                 return sign | 0x7FFF
             }
         } else if bits >= 0x7C00 {
-            let toInfinity: Bool
-            switch env.roundingMode {
-            case 0: toInfinity = true
-            case 1: toInfinity = sign == 0
-            case 2: toInfinity = sign != 0
-            default: toInfinity = false
-            }
-            env.flags |= FloatingPointControl.overflow | FloatingPointControl.inexact
-            return sign | (toInfinity ? 0x7C00 : 0x7BFF)
+            return sign | (env.overflowRoundsToInfinity(negative: sign != 0) ? 0x7C00 : 0x7BFF)
         }
         if error != 0 { env.flags |= FloatingPointControl.inexact }
         return sign | bits

@@ -60,6 +60,19 @@ struct FPEnvironment {
         return x & format.signBit
     }
 
+    /// `FPRound`'s overflow: raises OFC and IXC and says whether the rounding mode takes the
+    /// result to infinity (nearest; towards +inf for a positive, towards -inf for a negative
+    /// result) rather than to the largest finite number.
+    mutating func overflowRoundsToInfinity(negative: Bool) -> Bool {
+        flags |= FloatingPointControl.overflow | FloatingPointControl.inexact
+        switch roundingMode {
+        case 0: return true
+        case 1: return !negative
+        case 2: return negative
+        default: return false
+        }
+    }
+
     /// `FPProcessNaN`: a signalling NaN raises IOC and is quietened; FPCR.DN gives the
     /// default NaN instead of the operand's payload.
     mutating func processNaN(_ x: UInt64, _ format: FPFormat) -> UInt64 {

@@ -41,14 +41,7 @@ extension CPU {
         let magnitude = x & ~format.signBit
         // |x| < 2^-128 (single) or 2^-1024 (double): the reciprocal overflows.
         if magnitude < (format.isDouble ? 1 << 50 : 1 << 21) {
-            let toInfinity: Bool
-            switch env.roundingMode {
-            case 0: toInfinity = true
-            case 1: toInfinity = sign == 0
-            case 2: toInfinity = sign != 0
-            default: toInfinity = false
-            }
-            env.flags |= FloatingPointControl.overflow | FloatingPointControl.inexact
+            let toInfinity = env.overflowRoundsToInfinity(negative: sign != 0)
             let largest = (format.exponentMask - (1 << UInt64(format.fractionBits))) | format.fractionMask
             return sign | (toInfinity ? format.infinity : largest)
         }

@@ -141,24 +141,26 @@ extension CPU {
     /// True when at most one list register holds an interrupt: the underflow condition of
     /// ICH_MISR_EL2.U.
     var listRegistersUnderflow: Bool {
-        (0..<GICVirtualInterface.listRegisterCount).filter { listRegister($0) >> GICVirtualInterface.stateShift != 0 }
-            .count <= 1
+        var valid = 0
+        for n in 0..<GICVirtualInterface.listRegisterCount where listRegister(n) >> GICVirtualInterface.stateShift != 0
+        {
+            valid += 1
+        }
+        return valid <= 1
     }
 
-    /// The GICv3 CPU-interface system registers.
-    static let systemRegisterInterface: Set<SystemRegisterEncoding> = [
-        GICRegister.pmr, GICRegister.iar1, GICRegister.eoir1, GICRegister.hppir1, GICRegister.bpr1, GICRegister.ctlr,
-        GICRegister.sre, GICRegister.igrpen0, GICRegister.igrpen1, GICRegister.iar0, GICRegister.eoir0,
-        GICRegister.hppir0, GICRegister.bpr0, GICRegister.ap1r0, GICRegister.dir, GICRegister.rpr, GICRegister.sgi1r,
-        GICRegister.asgi1r, GICRegister.sgi0r,
-    ]
+    /// Whether `e` is a GICv3 CPU-interface system register: ICC_PMR_EL1 (S3_0_C4_C6_0) or one
+    /// of S3_0_C12_C8..C12_* (Arm IHI 0069 12.1, the ICC_* encodings).
+    static func isCPUInterfaceRegister(_ e: SystemRegisterEncoding) -> Bool {
+        e.op0 == 3 && e.op1 == 0 && ((e.crn == 12 && e.crm >= 8) || (e.crn == 4 && e.crm == 6 && e.op2 == 0))
+    }
 
     /// ICC_* accesses from the guest. Returns nil for an encoding that is not a CPU-interface
     /// register. With a GICv2 there is no system-register interface: ICC_SRE_EL1 reads as 0
     /// (SRE = 0: memory-mapped interface only) and every other ICC_* register is UNDEFINED.
     func accessVirtualCPUInterface(_ e: SystemRegisterEncoding, write: Bool, value: UInt64) -> SystemAccess? {
         if state.pointee.gicVersion2 {
-            guard Self.systemRegisterInterface.contains(e) else { return nil }
+            guard Self.isCPUInterfaceRegister(e) else { return nil }
             return e == GICRegister.sre ? .done(0) : .undefined
         }
         return virtualInterfaceAccess(e, write: write, value: value)
@@ -346,13 +348,7 @@ extension CPU {
     }
 
     /// The output of a timer: ENABLE, not IMASK, and the counter at or past CVAL.
-    public func timerCondition(virtual: Bool) -> Bool {
-        let s = state.pointee
-        let ctl = virtual ? s.cntvCTL : s.cntpCTL
-        guard ctl & 3 == 1 else { return false }
-        let counter = virtual ? currentCounter() &- s.virtualCounterOffset : currentCounter()
-        return counter >= (virtual ? s.cntvCVAL : s.cntpCVAL)
-    }
+    public func timerCondition(virtual: Bool) -> Bool { ticksUntilTimer(virtual: virtual) == 0 }
 
     /// Counter ticks until the timer fires (0 when it already has), nil when it cannot fire.
     public func ticksUntilTimer(virtual: Bool) -> UInt64? {

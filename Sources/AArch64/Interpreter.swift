@@ -377,16 +377,24 @@ extension CPU {
                         return .trap
                     }
                 case .sev, .sevl:
-                    // With one PE per event domain until SMP, SEV only sets the local event register.
+                    // SEV sets only the local event register: WFE never sleeps here (it may return
+                    // at any time, Arm ARM D1.16.1), so no other PE waits for the event.
                     s.pointee.eventRegister = true
                 case .clrex:
                     s.pointee.exclusiveArmed = false
                 case .hint, .prefetch:
                     break
                 case .barrier:
-                    // DMB/DSB order this vCPU's accesses for the others: x86 may satisfy a load
-                    // before an earlier store is visible, so a full fence (MFENCE) stands for both.
-                    atomicMemoryFence(ordering: .sequentiallyConsistent)
+                    // DMB/DSB order this vCPU's accesses for the others. CRm<1:0> (bits 4:3 of
+                    // `a` = CRm:op2) says which: LD (01) and ST (10) orders x86 keeps by itself,
+                    // so they only stop the compiler; the full barrier needs MFENCE, since x86 may
+                    // satisfy a load before an earlier store is visible.
+                    let types = (insn.pointee.a >> 3) & 3
+                    if types == 1 || types == 2 {
+                        atomicMemoryFence(ordering: .acquiringAndReleasing)
+                    } else {
+                        atomicMemoryFence(ordering: .sequentiallyConsistent)
+                    }
                 case .isb:
                     pc &+= 4
                     continue blockLoop
@@ -616,8 +624,8 @@ extension CPU {
     /// words, drop every decoded block and return true (the loop then leaves the current block
     /// right after the store, so the modified code is decoded afresh).
     ///
-    /// With several vCPUs the flush must reach every vCPU's cache: issue "Interrupt and timer
-    /// virtualization, PSCI and SMP" broadcasts it.
+    /// Only this core's blocks are dropped: another vCPU sees code written for it after the
+    /// guest's IC IVAU / IC IALLUIS, which are broadcast (Arm ARM B2.4.4 requires them).
     @inline(never)
     func codeModified(_ address: UInt64, _ length: UInt64) -> Bool {
         guard memory.overlapsCode(address, length) else { return false }

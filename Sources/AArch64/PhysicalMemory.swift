@@ -35,15 +35,23 @@ public struct PhysicalMemory: @unchecked Sendable {
     @inline(__always)
     func isCodePage(_ address: UInt64) -> Bool { codePages[pageIndex(address)] != 0 }
 
-    /// Records that the instruction word at `address` is held decoded; returns true when its page
-    /// held no code before (the TLB must then stop writing to the page without a check).
+    /// Records that the page of `address` holds decoded code; returns true when it held none
+    /// before (the TLB must then stop writing to the page without a check). A block marks its
+    /// page before it reads a single instruction word, so another vCPU's IC IVAU that does not
+    /// see the mark (`CPU.holdsCode`) made its store before this core reads the code.
     @inline(__always)
-    func markCode(_ address: UInt64) -> Bool {
+    func markCodePage(_ address: UInt64) -> Bool {
+        let page = pageIndex(address)
+        guard codePages[page] == 0 else { return false }
+        codePages[page] = 1
+        return true
+    }
+
+    /// Records that the instruction word at `address` is held decoded (its page is marked).
+    @inline(__always)
+    func markCodeWord(_ address: UInt64) {
         let word = Int((address &- base) >> 2)
-        let newPage = codePages[word >> 10] == 0
-        codePages[word >> 10] = 1
         codeWords[word >> 6] |= 1 << UInt64(word & 63)
-        return newPage
     }
 
     /// True when any of the `length` bytes at `address` (in the window) is held decoded.

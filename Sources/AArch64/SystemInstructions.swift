@@ -118,9 +118,6 @@ extension CPU {
         case (0, 7, 6, 2), (0, 7, 10, 2), (0, 7, 14, 2):  // DC ISW, CSW, CISW: no caches to walk
             return .done(0)
         case (0, 8, 3, let op2), (0, 8, 7, let op2):  // TLBI ... E1IS (CRm = 3), E1 (CRm = 7)
-            // The IS forms reach every vCPU of the VM: the others drop all their translations
-            // (more than the operation names, which the architecture allows).
-            if e.crm == 3 { broadcastTLBInvalidation?() }
             let asid = UInt16(truncatingIfNeeded: operand >> 48) & (s.pointee.tcrEL1 & (1 << 36) != 0 ? 0xFFFF : 0xFF)
             switch op2 {
             case 0: tlb.invalidateAll()  // VMALLE1
@@ -129,6 +126,9 @@ extension CPU {
             case 3, 7: tlb.invalidate(page: operand, asid: nil)  // VAAE1, VAALE1
             default: return .undefined
             }
+            // The IS forms reach every vCPU of the VM: the others drop their whole TLB (more
+            // than the operation names, which the architecture allows).
+            if e.crm == 3 { broadcastTLBInvalidation?() }
             return .done(0)
         case (0, 7, 8, 0), (0, 7, 8, 1), (0, 7, 8, 2), (0, 7, 8, 3):  // AT S1E1R/W, S1E0R/W
             return addressTranslation(operand, write: e.op2 & 1 != 0, privileged: e.op2 < 2, pc: pc)

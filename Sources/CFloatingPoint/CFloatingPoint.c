@@ -21,10 +21,12 @@ typedef unsigned int fp_state;
 /// MXCSR.RC for Arm RMode: nearest, +inf (RC 10), -inf (RC 01), zero.
 static const unsigned int mxcsr_modes[4] = {0x0000, 0x4000, 0x2000, 0x6000};
 
-/// Enters `rmode` with no exception flags set; returns what to restore.
+/// Enters `rmode` with no exception flags set and with DAZ (bit 6) and FTZ (bit 15) off, so
+/// denormals are IEEE whatever the host thread had (Arm FZ is applied around these calls);
+/// returns what to restore.
 static fp_state env_begin(int rmode) {
     fp_state saved = _mm_getcsr();
-    _mm_setcsr((saved & ~0x603Fu) | mxcsr_modes[rmode & 3]);
+    _mm_setcsr((saved & ~0xE07Fu) | mxcsr_modes[rmode & 3]);
     return saved;
 }
 
@@ -81,8 +83,7 @@ static double compute_double(int op, double x, double y, double z) {
     case CFP_MUL: return a * b;
     case CFP_DIV: return a / b;
     case CFP_SQRT: return sqrt(a);
-    case CFP_FMA: return fma(a, b, c);
-    default: return (double)(float)a;
+    default: return fma(a, b, c);
     }
 }
 

@@ -104,7 +104,7 @@ public final class VirtualMachine: @unchecked Sendable {
         }
         for vcpu in vcpus where vcpus.count > 1 {
             vcpu.cpu.broadcastTLBInvalidation = { [weak self, unowned vcpu] in
-                for other in self?.vcpus ?? [] where other !== vcpu { other.cpu.requestStage2Invalidation() }
+                for other in self?.vcpus ?? [] where other !== vcpu { other.cpu.requestTLBInvalidation() }
             }
             vcpu.cpu.broadcastCodeInvalidation = { [weak self, unowned vcpu] page in
                 for other in self?.vcpus ?? [] where other !== vcpu {
