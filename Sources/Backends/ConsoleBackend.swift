@@ -6,8 +6,9 @@ import Synchronization
 
 /// A host-side console a board device (PL011, virtio-console) talks to.
 public protocol ConsoleBackend: CharacterBackend {
-    /// Releases what the backend holds on the host (listening sockets, their files) once the VM
-    /// has stopped; output sent afterwards is dropped. Called after `drain`.
+    /// Once the VM has stopped: writes out everything sent so far (as `drain`), then releases
+    /// what the backend holds on the host (listening sockets, their files); output sent
+    /// afterwards is dropped.
     func close()
 }
 
@@ -29,15 +30,10 @@ public final class FileConsoleBackend: ConsoleBackend {
         public var description: String { "cannot open console file \(path): \(reason)" }
     }
 
-    private struct Pending {
-        var bytes: [UInt8] = []
-        var drainScheduled = false
-    }
-
     private let fd: Int32
     private let ownsDescriptor: Bool
     private let loop: MainLoop
-    private let pending = Mutex(Pending())
+    private let pending = Mutex(PendingOutput())
 
     public init(target: Target, loop: MainLoop = .shared) throws {
         self.loop = loop
@@ -62,12 +58,7 @@ public final class FileConsoleBackend: ConsoleBackend {
 
     public func send(_ bytes: UnsafeRawBufferPointer) {
         guard fd >= 0 else { return }
-        let schedule = pending.withLock { p -> Bool in
-            p.bytes.append(contentsOf: bytes)
-            if p.drainScheduled { return false }
-            p.drainScheduled = true
-            return true
-        }
+        let schedule = pending.withLock { $0.append(bytes) }
         if schedule { loop.invoke { [self] in flushPending() } }
     }
 
@@ -78,8 +69,9 @@ public final class FileConsoleBackend: ConsoleBackend {
         loop.watchInput(fd: STDIN_FILENO, handler)
     }
 
-    /// The descriptor stays open until the backend goes away (nothing listens on it).
-    public func close() {}
+    /// A file or standard output holds nothing to release (the descriptor stays open until the
+    /// backend goes away): closing is draining.
+    public func close() { drain() }
 
     public func drain() {
         guard fd >= 0 else { return }
@@ -88,22 +80,7 @@ public final class FileConsoleBackend: ConsoleBackend {
 
     /// Runs on the loop thread.
     private func flushPending() {
-        let bytes = pending.withLock { p -> [UInt8] in
-            p.drainScheduled = false
-            defer { p.bytes.removeAll(keepingCapacity: true) }
-            return p.bytes
-        }
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(fd, base + offset, buffer.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return  // The reader went away (EPIPE, closed terminal): drop the output.
-                }
-                offset += n
-            }
-        }
+        // A reader that went away (EPIPE, a closed terminal) loses the output.
+        writeAll(pending.withLock { $0.take() }) { write(fd, $0, $1) }
     }
 }

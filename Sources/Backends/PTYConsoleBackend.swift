@@ -20,8 +20,7 @@ public final class PTYConsoleBackend: ConsoleBackend {
     }
 
     private struct State {
-        var pending: [UInt8] = []
-        var flushScheduled = false
+        var pending = PendingOutput()
         var closed = false
         var input: (@Sendable ([UInt8]) -> Void)?
         /// Our own descriptor of the subsidiary side (-1 once closed).
@@ -115,10 +114,7 @@ public final class PTYConsoleBackend: ConsoleBackend {
     public func send(_ bytes: UnsafeRawBufferPointer) {
         let schedule = state.withLock { s -> Bool in
             guard !s.closed else { return false }
-            s.pending.append(contentsOf: bytes)
-            if s.flushScheduled { return false }
-            s.flushScheduled = true
-            return true
+            return s.pending.append(bytes)
         }
         if schedule { loop.invoke { [self] in flush() } }
     }
@@ -166,19 +162,9 @@ public final class PTYConsoleBackend: ConsoleBackend {
     /// Loop thread: writes what the guest sent, dropping what the terminal cannot take.
     private func flush() {
         let bytes = state.withLock { s -> [UInt8] in
-            s.flushScheduled = false
-            defer { s.pending.removeAll(keepingCapacity: true) }
-            return s.closed ? [] : s.pending
+            let bytes = s.pending.take()
+            return s.closed ? [] : bytes
         }
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(manager, base + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return }
-                offset += n
-            }
-        }
+        writeAll(bytes) { write(manager, $0, $1) }
     }
 }

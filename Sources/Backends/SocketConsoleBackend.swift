@@ -23,8 +23,7 @@ public final class SocketConsoleBackend: ConsoleBackend {
     }
 
     private struct State {
-        var pending: [UInt8] = []
-        var flushScheduled = false
+        var pending = PendingOutput()
         var clients: Set<Int32> = []
         var listening: Int32
         var closed = false
@@ -116,10 +115,7 @@ public final class SocketConsoleBackend: ConsoleBackend {
     public func send(_ bytes: UnsafeRawBufferPointer) {
         let schedule = state.withLock { s -> Bool in
             guard !s.closed, !s.clients.isEmpty else { return false }
-            s.pending.append(contentsOf: bytes)
-            if s.flushScheduled { return false }
-            s.flushScheduled = true
-            return true
+            return s.pending.append(bytes)
         }
         if schedule { loop.invoke { [self] in flush() } }
     }
@@ -188,23 +184,9 @@ public final class SocketConsoleBackend: ConsoleBackend {
 
     /// Loop thread: writes what the guest sent to every client, without waiting for any.
     private func flush() {
-        let (bytes, clients) = state.withLock { s -> ([UInt8], Set<Int32>) in
-            s.flushScheduled = false
-            defer { s.pending.removeAll(keepingCapacity: true) }
-            return (s.pending, s.clients)
-        }
+        let (bytes, clients) = state.withLock { s in (s.pending.take(), s.clients) }
         guard !bytes.isEmpty else { return }
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            for client in clients {
-                var offset = 0
-                while offset < buffer.count {
-                    let n = Glibc.send(client, base + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { break }  // full (a slow client) or gone: its loss only
-                    offset += n
-                }
-            }
-        }
+        // A full socket (a slow client) or a gone one loses this output; the others get it.
+        for client in clients { writeAll(bytes) { Glibc.send(client, $0, $1, Int32(MSG_NOSIGNAL)) } }
     }
 }

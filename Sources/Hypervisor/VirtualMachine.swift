@@ -166,7 +166,7 @@ public final class VirtualMachine: @unchecked Sendable {
     public var stopRecord: StopRecord? { lifecycle.withLock { $0.stop } }
 
     public func vcpu(mpidr: UInt64) -> VCPU? {
-        vcpus.first { $0.mpidr & 0xFF_00FF_FFFF == mpidr & 0xFF_00FF_FFFF }
+        vcpus.first { $0.mpidr & PSCI.affinityMask == mpidr & PSCI.affinityMask }
     }
 
     /// Sets the boot vCPU's entry state (Linux boot protocol: EL1h, MMU off, DAIF masked, X0).
@@ -196,8 +196,7 @@ public final class VirtualMachine: @unchecked Sendable {
     /// under the lifecycle lock, so of several concurrent CPU_ONs for one target exactly one
     /// succeeds.
     func powerOn(target: UInt64, entry: UInt64, context: UInt64) -> Int64 {
-        guard let index = vcpus.firstIndex(where: { $0.mpidr & PSCI.affinityMask == target & PSCI.affinityMask })
-        else { return PSCI.ReturnCode.invalidParameters }
+        guard let index = vcpu(mpidr: target)?.index else { return PSCI.ReturnCode.invalidParameters }
         let outcome = lifecycle.withLock { life -> Int64 in
             guard life.state == .running, !life.stopRequested else { return PSCI.ReturnCode.internalFailure }
             switch life.power[index] {

@@ -39,6 +39,12 @@ public enum Board {
             firmware = try Self.loadFirmware(bios)
         }
 
+        // Every check that needs no backend comes before the first one is made (a `file:` console
+        // is truncated when it opens).
+        if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
+            throw ConfigurationError("'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
+        }
+        let initrd = try configuration.initrd.map { try Self.loadInitrd($0) }
         if configuration.virtioConsole == "stdio" && (configuration.console ?? "stdio") == "stdio" {
             throw ConfigurationError(
                 "'console' and 'virtio-console' cannot both be stdio: give one of them another backend")
@@ -100,15 +106,11 @@ public enum Board {
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus,
             exitTable: conduit == .smc ? .smcConduit : .standard,
-            shutdownHooks: [{ console.drain() }, { console.close() }] + virtio.shutdownHooks,
+            shutdownHooks: [{ console.close() }] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
 
         for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
 
-        if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
-            throw ConfigurationError("'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
-        }
-        let initrd = try configuration.initrd.map { try Self.loadInitrd($0) }
         // QEMU hw/arm/boot.c: the initrd at max(RAM base + min(RAM/2, 128 MiB), image end),
         // page aligned; the DTB after it, 2 MiB aligned.
         var initrdRange: Range<UInt64>?

@@ -74,10 +74,7 @@ struct VirtioBoardDevices {
     var shutdownHooks: [@Sendable () -> Void] {
         var hooks: [@Sendable () -> Void] = disks.map { disk in { disk.flush() } }
         if let console {
-            hooks.append {
-                console.drain()
-                console.close()
-            }
+            hooks.append { console.close() }
         }
         return hooks
     }

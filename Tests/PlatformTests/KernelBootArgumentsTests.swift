@@ -92,5 +92,14 @@ final class KernelBootArgumentsTests: FileTestCase {
         XCTAssertEqual(
             buildError(VMConfiguration(console: "null", bios: kernel, append: "x")),
             "'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
+        // Rejected configurations open no backend: a file console keeps what it had.
+        let log = try file("console.log", Array("earlier run\n".utf8))
+        XCTAssertEqual(
+            buildError(VMConfiguration(kernel: kernel, console: "file:" + log, initrd: dir.path + "/none")),
+            "initrd \(dir.path)/none: no such file")
+        XCTAssertEqual(
+            buildError(VMConfiguration(console: "file:" + log, bios: kernel, append: "x")),
+            "'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
+        XCTAssertEqual(FileManager.default.contents(atPath: log), Data("earlier run\n".utf8))
     }
 }
