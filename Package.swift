@@ -32,10 +32,11 @@ let package = Package(
         // Host IEEE arithmetic under an explicit rounding mode, with its exception flags
         // (FENV_ACCESS, which Swift lacks), for the core's FP instructions.
         .target(name: "CFloatingPoint", linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "CAtomicPair"),
         // The emulated "hardware": CPU state, decoder, interpreter, exceptions.
         .target(
             name: "AArch64",
-            dependencies: ["CFloatingPoint", .product(name: "Atomics", package: "swift-atomics")]),
+            dependencies: ["CFloatingPoint", "CAtomicPair", .product(name: "Atomics", package: "swift-atomics")]),
         // Lowvisor + highvisor: VM, vCPU runner, exit handlers, MMIO bus, PSCI.
         .target(
             name: "Hypervisor",

@@ -1,5 +1,5 @@
 import Atomics
-import Synchronization
+import CAtomicPair
 
 /// The load/store forms that are rare in hot loops: exclusives with the local and global
 /// monitors, and load-acquire/store-release (Arm ARM B2.9, C3.2.7).
@@ -80,9 +80,10 @@ extension CPU {
     /// address aligned to the whole access.
     static func atomicLoad(_ p: UnsafeMutableRawPointer, sizeLog2: UInt8, pair: Bool) -> (UInt64, UInt64) {
         if pair && sizeLog2 == 3 {
-            return exclusivePairLock.withLock { _ in
-                (p.load(as: UInt64.self), (p + 8).load(as: UInt64.self))
-            }
+            var low: UInt64 = 0
+            var high: UInt64 = 0
+            armvisor_load_pair(p, &low, &high)
+            return (low, high)
         }
         let whole = pair ? sizeLog2 + 1 : sizeLog2
         let value: UInt64
@@ -110,20 +111,13 @@ extension CPU {
 
     /// The store half of a store-exclusive: writes `desired` only if memory still holds
     /// `expected` (the bytes the load-exclusive read: one value of up to 8 bytes in `.0`, or
-    /// the two halves of a 16-byte pair), atomically with respect to every other vCPU's exclusives. A pair of 64-bit
-    /// registers is swapped under `exclusivePairLock` (x86-64 has no 128-bit CAS without CX16).
+    /// the two halves of a 16-byte pair), atomically with respect to every other vCPU's accesses
+    /// (a pair of 64-bit registers through CMPXCHG16B, `CAtomicPair`).
     static func compareAndSwap(
         _ p: UnsafeMutableRawPointer, sizeLog2: UInt8, pair: Bool, expected: (UInt64, UInt64), desired: (UInt64, UInt64)
     ) -> Bool {
         if pair && sizeLog2 == 3 {
-            return exclusivePairLock.withLock { _ in
-                guard p.load(as: UInt64.self) == expected.0, (p + 8).load(as: UInt64.self) == expected.1 else {
-                    return false
-                }
-                p.storeBytes(of: desired.0, as: UInt64.self)
-                (p + 8).storeBytes(of: desired.1, as: UInt64.self)
-                return true
-            }
+            return armvisor_compare_and_swap_pair(p, expected.0, expected.1, desired.0, desired.1)
         }
         // Up to 8 bytes: `expected.0` is the whole value the load-exclusive read.
         let old = expected.0
@@ -170,6 +164,3 @@ extension CPU {
             kind: .synchronous, syndrome: Syndrome.make(ec, iss: iss), preferredReturn: pc, faultAddress: address)
     }
 }
-
-/// Serialises 128-bit exclusive pairs (LDXP/STXP of X registers) across every vCPU.
-let exclusivePairLock = Mutex(())

@@ -160,4 +160,30 @@ final class PSCITests: XCTestCase {
         XCTAssertEqual(cpu.x(5), 0)
         XCTAssertEqual(vm.memory.read(0x4000_0800, count: 8), [42, 0, 0, 0, 0, 0, 0, 0])
     }
+
+    func testStoreExclusivePairFailsWhenAnotherWriterChangedEitherHalf() throws {
+        // LDXP of two X registers, then the "other vCPU" changes the high half, then STXP must
+        // fail and leave memory alone; a second LDXP/STXP writes both halves at once.
+        let program =
+            [
+                "mov x1, #0x800", "movk x1, #0x4000, lsl #16", "ldxp x2, x3, [x1]", "hvc #1", "mov x5, #42",
+                "mov x6, #43", "stxp w4, x5, x6, [x1]", "ldp x7, x8, [x1]", "ldxp x2, x3, [x1]",
+                "stxp w9, x5, x6, [x1]",
+            ] + Self.powerOff
+        var table = ExitTable.standard
+        table[.hvc64] = { vcpu in
+            if vcpu.cpu.x(0) & 0xFFFF_FFFF == PSCI.Function.systemOff { return PSCI.handleCall(vcpu) }
+            // HVC #1: another agent stores to the second doubleword of the monitored pair.
+            _ = [UInt8](repeating: 7, count: 8).withUnsafeBytes { vcpu.vm?.memory.write($0, at: 0x4000_0808) }
+            return .resume
+        }
+        let vm = try makeVM(program, exitTable: table)
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        let cpu = vm.vcpus[0].cpu
+        XCTAssertEqual(cpu.x(4), 1, "STXP after a foreign store to its high half must fail")
+        XCTAssertEqual(cpu.x(7), 0, "the failed STXP wrote nothing")
+        XCTAssertEqual(cpu.x(8), 0x0707_0707_0707_0707)
+        XCTAssertEqual(cpu.x(9), 0)
+        XCTAssertEqual(vm.memory.read(0x4000_0800, count: 16), [42, 0, 0, 0, 0, 0, 0, 0, 43, 0, 0, 0, 0, 0, 0, 0])
+    }
 }

@@ -1,0 +1,16 @@
+// 16-byte atomics for the emulated core's LDXP/STXP of two X registers (Arm ARM B2.2.1: an
+// exclusive pair of 64-bit registers is single-copy atomic). Swift has no 128-bit atomics on
+// x86-64 without CMPXCHG16B, so this small C target provides them.
+#ifndef CATOMICPAIR_H
+#define CATOMICPAIR_H
+#include <stdbool.h>
+#include <stdint.h>
+
+/// Atomically reads the 16 bytes at `address` (16-byte aligned) into `*low` and `*high`.
+void armvisor_load_pair(void *address, uint64_t *low, uint64_t *high);
+
+/// Atomically replaces the 16 bytes at `address` (16-byte aligned) with `desired_low`,
+/// `desired_high` if they still hold `expected_low`, `expected_high`; true when it did.
+bool armvisor_compare_and_swap_pair(
+    void *address, uint64_t expected_low, uint64_t expected_high, uint64_t desired_low, uint64_t desired_high);
+#endif
