@@ -32,14 +32,15 @@ extension CPU {
     /// the memory is Device (an unaligned Device access is an alignment fault, Arm ARM B2.5.2);
     /// `deviceFaults` makes any Device access an alignment fault (DC ZVA). `maintenance` marks
     /// a cache maintenance or AT instruction (ESR.CM).
-    @inline(never)
+    ///
+    /// The TLB hit is inlined into the caller; a miss goes to `dataPointerAfterMiss`.
+    @inline(__always)
     func dataPointer(
         _ va: UInt64, length: UInt64, type: AccessType, unprivileged: Bool = false, alignment: UInt64 = 0,
         insn: UnsafePointer<DecodedInstruction>?, pc: UInt64, maintenance: Bool = false, deviceFaults: Bool = false
     ) -> UnsafeMutableRawPointer? {
         let privileged = state.pointee.exceptionLevel != 0 && !unprivileged
-        let set = tlb.set(privileged)
-        let e = set + TLB.index(va)
+        let e = tlb.set(privileged) + TLB.index(va)
         let page = va >> 12
         let s = state.pointee
         if e.pointee.page == page && (e.pointee.context == s.tlbContext || e.pointee.context == s.tlbGlobalContext) {
@@ -55,6 +56,17 @@ extension CPU {
                 return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: va &+ e.pointee.addend))
             }
         }
+        return dataPointerAfterMiss(
+            va, length: length, type: type, privileged: privileged, alignment: alignment, insn: insn, pc: pc,
+            maintenance: maintenance, deviceFaults: deviceFaults)
+    }
+
+    /// `dataPointer` when the TLB does not hold the access: translate, fill, or fault.
+    @inline(never)
+    private func dataPointerAfterMiss(
+        _ va: UInt64, length: UInt64, type: AccessType, privileged: Bool, alignment: UInt64,
+        insn: UnsafePointer<DecodedInstruction>?, pc: UInt64, maintenance: Bool, deviceFaults: Bool
+    ) -> UnsafeMutableRawPointer? {
         tlb.misses &+= 1
         let result: TranslationResult
         switch translate(va, type: type, privileged: privileged) {

@@ -164,19 +164,6 @@ extension CPU {
     ) -> (head: UnsafeMutableRawPointer, headBytes: Int, tail: UnsafeMutableRawPointer?)? {
         guard checkAlignment(va, element: element, write: type == .write, pc: pc) else { return nil }
         let inPage = min(Int(0x1000 - (va & 0xFFF)), length)
-        // The TLB hit of a one-page access to Normal memory, as the interpreter's inline path.
-        if inPage == length {
-            let s = state.pointee
-            let e = tlb.set(s.exceptionLevel != 0) + TLB.index(va)
-            let tag = type == .write ? e.pointee.writeTag : e.pointee.readTag
-            if tag == va >> 12 && e.pointee.device == 0
-                && (e.pointee.context == s.tlbContext || e.pointee.context == s.tlbGlobalContext)
-            {
-                tlb.hits &+= 1
-                let host = UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: va &+ e.pointee.addend))
-                if let host { return (host, length, nil) }
-            }
-        }
         guard
             let head = dataPointer(
                 va, length: UInt64(inPage), type: type, alignment: element &- 1, insn: insn, pc: pc)

@@ -291,7 +291,6 @@ final class ArmvisorDiffRunner {
         stubs = try Self.assembled.get()
         // calloc: the 64 MiB is committed only where cases touch it.
         memory = calloc(1, Int(Self.ramSize))!
-        let pages = Int(Self.ramSize >> PhysicalMemory.pageShift)
         // Reserving a few MiB of address space cannot fail on a test host.
         codeMap = try! CodeMap(ramSize: Self.ramSize)
         cpu = CPU(memory: PhysicalMemory(base: Self.ramBase, size: Self.ramSize, host: memory, codeMap: codeMap))
