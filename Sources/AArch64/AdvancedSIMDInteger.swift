@@ -35,6 +35,7 @@ extension CPU {
         let elements = (d.sf == 1 ? 16 : 8) >> size
         var result = Vector128.zero
         let pairwise = d.b == 0b10100 || d.b == 0b10101 || d.b == 0b10111
+        var saturated = false
         for e in 0..<elements {
             // Pairwise forms combine adjacent elements of the concatenation m:n.
             let (a, sa, b, sb): (UInt64, Int64, UInt64, Int64)
@@ -52,6 +53,11 @@ extension CPU {
             let greater = unsigned ? a > b : sa > sb
             let value: UInt64
             switch d.b {
+            case 0b00001, 0b00101:
+                let (saturatedValue, clamped) = Self.saturatingAddSubtract(
+                    a, sa, b, sb, subtract: d.b == 0b00101, unsigned: unsigned, esize: 8 << size)
+                if clamped { saturated = true }
+                value = saturatedValue
             case 0b00000: value = unsigned ? (a &+ b) >> 1 : UInt64(bitPattern: (sa &+ sb) >> 1)
             case 0b00010: value = unsigned ? (a &+ b &+ 1) >> 1 : UInt64(bitPattern: (sa &+ sb &+ 1) >> 1)
             case 0b00100:
@@ -75,6 +81,27 @@ extension CPU {
             result.setElement(e, size, value)
         }
         setVector(d.rd, result)
+        if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
+    }
+
+    /// SQADD/UQADD/SQSUB/UQSUB of one element: the result clamped to the element's range, and
+    /// whether it was (FPSR.QC; Arm ARM J1 `SignedSatQ`/`UnsignedSatQ`).
+    static func saturatingAddSubtract(
+        _ a: UInt64, _ sa: Int64, _ b: UInt64, _ sb: Int64, subtract: Bool, unsigned: Bool, esize: Int
+    ) -> (UInt64, Bool) {
+        let ones = Vector128.mask(bits: esize)
+        if unsigned {
+            if subtract { return a < b ? (0, true) : (a &- b, false) }
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow || sum > ones ? (ones, true) : (sum, false)
+        }
+        let largest = Int64(bitPattern: ones >> 1)
+        let smallest = ~largest
+        let (result, overflow) = subtract ? sa.subtractingReportingOverflow(sb) : sa.addingReportingOverflow(sb)
+        if overflow { return (UInt64(bitPattern: sa < 0 ? smallest : largest), true) }
+        if result > largest { return (UInt64(bitPattern: largest), true) }
+        if result < smallest { return (UInt64(bitPattern: smallest), true) }
+        return (UInt64(bitPattern: result), false)
     }
 
     /// Two-register miscellaneous: `d.b` is opcode<16:12> (0b11111 for RBIT), `d.imm2` is U.

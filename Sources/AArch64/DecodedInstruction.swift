@@ -83,6 +83,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case floatEstimate
     /// Advanced SIMD FP, lane by lane (`FloatingPointVector.swift`).
     case simdFloatThreeSame, simdFloatTwoRegisterMisc
+    /// ADDP, FADDP, FMAXP, FMINP, FMAXNMP, FMINNMP (scalar): the two lanes of Vn combined.
+    case simdScalarPairwise
 }
 
 /// Bits of `DecodedInstruction.flags`.

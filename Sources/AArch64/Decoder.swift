@@ -251,7 +251,7 @@ public struct Decoder: Sendable {
         case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
             .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
             return floatingPoint(op, w)
-        case .simdFloatThreeSame, .simdFloatTwoRegisterMisc:
+        case .simdFloatThreeSame, .simdFloatTwoRegisterMisc, .simdScalarPairwise:
             return vectorFloatingPoint(op, w)
 
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:

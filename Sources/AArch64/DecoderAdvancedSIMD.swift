@@ -47,7 +47,7 @@ extension Decoder {
             d.b = UInt8(opcode)
             switch opcode {
             case 0b00011: break
-            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111:
+            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111, 0b00001, 0b00101:
                 if size == 3 && q == 0 { return nil }
             default:
                 if size == 3 { return nil }
@@ -279,6 +279,22 @@ extension Decoder {
         var d = DecodedInstruction(op: op, raw: w)
         let q = field(w, 30, 30)
         let sz = field(w, 22, 22)
+        if op == .simdScalarPairwise {
+            // b: the 2-source scalar opcode of the operation (2 FADD, 4 FMAX, 5 FMIN, 6 FMAXNM,
+            // 7 FMINNM), or 8 for the integer ADDP of two doublewords.
+            d.rd = UInt8(field(w, 4, 0))
+            d.rn = UInt8(field(w, 9, 5))
+            d.a = UInt8(2 + sz)
+            let minimum = field(w, 23, 23) == 1
+            switch field(w, 16, 12) {
+            case 0b11011: d.b = 8
+            case 0b01100: d.b = minimum ? 7 : 6
+            case 0b01101: d.b = 2
+            default: d.b = minimum ? 5 : 4
+            }
+            if d.b == 8 { d.a = 3 }
+            return d
+        }
         if sz == 1 && q == 0 { return nil }
         d.rd = UInt8(field(w, 4, 0))
         d.rn = UInt8(field(w, 9, 5))

@@ -223,6 +223,8 @@ public enum EncodingTable {
             Encoding("0Q0_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "AND/BIC/ORR/ORN (vector)"),
             Encoding("0Q1_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "EOR/BSL/BIT/BIF"),
             Encoding("0QU_01110_zz1_mmmmm_00000_1_nnnnn_ddddd", .simdThreeSame, "SHADD/UHADD"),
+            Encoding("0QU_01110_zz1_mmmmm_00001_1_nnnnn_ddddd", .simdThreeSame, "SQADD/UQADD (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_00101_1_nnnnn_ddddd", .simdThreeSame, "SQSUB/UQSUB (vector)"),
             Encoding("0QU_01110_zz1_mmmmm_00010_1_nnnnn_ddddd", .simdThreeSame, "SRHADD/URHADD"),
             Encoding("0QU_01110_zz1_mmmmm_00100_1_nnnnn_ddddd", .simdThreeSame, "SHSUB/UHSUB"),
             Encoding("0QU_01110_zz1_mmmmm_00110_1_nnnnn_ddddd", .simdThreeSame, "CMGT/CMHI (register)"),
@@ -320,6 +322,12 @@ public enum EncodingTable {
         Encoding("01_0_11110_1t_10000_11111_10_nnnnn_ddddd", .floatEstimate, "FRECPX"),
         Encoding("01_0_11110_0t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRECPS (scalar)"),
         Encoding("01_0_11110_1t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRSQRTS (scalar)"),
+        Encoding("01_0_11110_11_11000_11011_10_nnnnn_ddddd", .simdScalarPairwise, "ADDP (scalar)"),
+        Encoding("01_1_11110_0t_11000_01100_10_nnnnn_ddddd", .simdScalarPairwise, "FMAXNMP (scalar)"),
+        Encoding("01_1_11110_0t_11000_01101_10_nnnnn_ddddd", .simdScalarPairwise, "FADDP (scalar)"),
+        Encoding("01_1_11110_0t_11000_01111_10_nnnnn_ddddd", .simdScalarPairwise, "FMAXP (scalar)"),
+        Encoding("01_1_11110_1t_11000_01100_10_nnnnn_ddddd", .simdScalarPairwise, "FMINNMP (scalar)"),
+        Encoding("01_1_11110_1t_11000_01111_10_nnnnn_ddddd", .simdScalarPairwise, "FMINP (scalar)"),
     ]
 
     /// Advanced SIMD floating point (C4.1.95 "three same" and "two-register miscellaneous"

@@ -388,7 +388,8 @@ extension CPU {
                     .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
                     .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .floatArithmetic,
                     .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
-                    .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc:
+                    .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc,
+                    .simdScalarPairwise:
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
@@ -399,7 +400,7 @@ extension CPU {
                         continuation = executeOrderedAccess(insn, pc: pc)
                     case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
                         .floatConditionalSelect, .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame,
-                        .simdFloatTwoRegisterMisc:
+                        .simdFloatTwoRegisterMisc, .simdScalarPairwise:
                         continuation = executeFloatingPoint(insn, pc: pc)
                     default: continuation = executeAdvancedSIMD(insn, pc: pc)
                     }

@@ -121,4 +121,16 @@ final class AdvancedSIMDTests: XCTestCase {
         XCTAssertEqual(m.cpu.q(6).high, 0x0000_0000_FFFF_FFFF, "NaN > 0 is false")
         XCTAssertEqual(m.cpu.state.pointee.fpsr, 1, "IOC: the saturation and the NaN compare")
     }
+
+    func testSaturatingArithmeticClampsAndSetsQC() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x8000_0000_0000_0000, high: 0x7F01)
+        m.cpu.setQ(1, low: 0x8000_0000_0000_0000, high: 0x0102)
+        try m.run(["sqadd v2.2d, v0.2d, v1.2d", "uqsub v3.16b, v1.16b, v0.16b", "sqadd v4.16b, v0.16b, v1.16b"])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(2).low, 0x8000_0000_0000_0000, "INT64_MIN + INT64_MIN clamps")
+        XCTAssertEqual(m.cpu.q(3).high, 0x0001, "0x01 - 0x7f clamps to 0, 0x02 - 0x01 = 1")
+        XCTAssertEqual(m.cpu.q(4).high, 0x7F03, "0x7f + 0x01 clamps to 0x7f")
+        XCTAssertEqual(m.cpu.state.pointee.fpsr, 1 << 27, "QC")
+    }
 }

@@ -65,7 +65,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
     case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
     case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
-    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame
+    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame, scalarPairwise
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -122,6 +122,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .scalarTwoRegisterMisc: (0xDF3E_0C00, 0x5E20_0800)  // 01 U 11110 size 10000 opcode 10
         case .scalarThreeSame: (0xDF20_0400, 0x5E20_0400)  // 01 U 11110 size 1 Rm opcode 1
         case .simdFloatThreeSame: (0x9F20_C400, 0x0E20_C400)  // three same, opcode 11xxx
+        case .scalarPairwise: (0xDF3E_0C00, 0x5E30_0800)  // 01 U 11110 size 11000 opcode 10
         }
     }
 
@@ -151,7 +152,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
             .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
             .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
-            .scalarThreeSame, .simdFloatThreeSame:
+            .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise:
             true
         default: false
         }
@@ -213,7 +214,7 @@ enum DiffClass: String, CaseIterable, Sendable {
             ]
         case .floatCompare: [.floatCompare, .floatConditionalCompare, .floatConditionalSelect]
         case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
-        case .simdFloat: [.simdFloatThreeSame, .simdFloatThreeSame, .simdTwoRegisterMisc]
+        case .simdFloat: [.simdFloatThreeSame, .simdFloatThreeSame, .simdTwoRegisterMisc, .scalarPairwise]
         }
     }
 
@@ -599,7 +600,7 @@ struct DiffGenerator {
         case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
             .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
-            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame:
+            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise:
             break  // V registers only
         }
         return w
