@@ -104,6 +104,67 @@ extension CPU {
         return (UInt64(bitPattern: result), false)
     }
 
+    /// Three different (Arm ARM C3.5): long (L: both sources narrow), wide (W: Vn wide), high
+    /// narrow (HN) and PMULL of bytes. `d.b` = opcode<15:12>, `d.a` = the narrow element size,
+    /// `d.imm2` = U, Q = 1 (the "2" forms) takes the narrow sources from bits 127:64 and puts a
+    /// narrow result there.
+    func threeDifferent(_ d: DecodedInstruction) {
+        let n = vector(d.rn)
+        let m = vector(d.rm)
+        let old = vector(d.rd)
+        let size = Int(d.a)
+        let esize = 8 << size
+        let unsigned = d.imm2 == 1
+        let half = 8 >> size
+        let offset = d.sf == 1 ? half : 0
+        func narrow(_ v: Vector128, _ e: Int) -> UInt64 {
+            unsigned ? v.element(offset + e, size) : UInt64(bitPattern: v.signedElement(offset + e, size))
+        }
+        func wide(_ v: Vector128, _ e: Int) -> UInt64 {
+            unsigned ? v.element(e, size + 1) : UInt64(bitPattern: v.signedElement(e, size + 1))
+        }
+        if d.b == 0b0100 || d.b == 0b0110 {  // ADDHN/RADDHN, SUBHN/RSUBHN
+            var result = d.sf == 1 ? old : Vector128.zero
+            let round: UInt64 = unsigned ? 1 << UInt64(esize - 1) : 0
+            for e in 0..<half {
+                let a = n.element(e, size + 1)
+                let b = m.element(e, size + 1)
+                let sum = (d.b == 0b0100 ? a &+ b : a &- b) &+ round
+                result.setElement(offset + e, size, sum >> UInt64(esize))
+            }
+            setVector(d.rd, result)
+            return
+        }
+        var result = Vector128.zero
+        for e in 0..<half {
+            let a = d.b == 0b0001 || d.b == 0b0011 ? wide(n, e) : narrow(n, e)
+            let b = narrow(m, e)
+            let value: UInt64
+            switch d.b {
+            case 0b0000, 0b0001: value = a &+ b
+            case 0b0010, 0b0011: value = a &- b
+            case 0b0101, 0b0111:
+                let difference =
+                    unsigned
+                    ? (a > b ? a &- b : b &- a)
+                    : UInt64(
+                        bitPattern: Int64(bitPattern: a) > Int64(bitPattern: b)
+                            ? Int64(bitPattern: a &- b)
+                            : Int64(bitPattern: b &- a))
+                value = d.b == 0b0101 ? old.element(e, size + 1) &+ difference : difference
+            case 0b1000: value = old.element(e, size + 1) &+ a &* b
+            case 0b1010: value = old.element(e, size + 1) &- a &* b
+            case 0b1100: value = a &* b
+            default:  // PMULL: carry-less product of two bytes
+                var product: UInt64 = 0
+                for bit in 0..<8 where (a >> UInt64(bit)) & 1 == 1 { product ^= (b & 0xFF) << UInt64(bit) }
+                value = product
+            }
+            result.setElement(e, size + 1, value)
+        }
+        setVector(d.rd, result)
+    }
+
     /// Two-register miscellaneous: `d.b` is opcode<16:12> (0b11111 for RBIT), `d.imm2` is U.
     func twoRegisterMisc(_ d: DecodedInstruction) {
         let n = vector(d.rn)

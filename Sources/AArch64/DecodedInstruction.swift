@@ -67,7 +67,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     // Advanced SIMD"), one opcode per encoding group; `DecoderAdvancedSIMD.swift` puts the
     // operation in `b`, the element size (log2) in `a`, Q in `sf` and U in `flags`.
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes
-    case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate
+    case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate, simdThreeDifferent
     /// FMOV (general, register, scalar immediate), FABS/FNEG (scalar): moves of FP register
     /// bits that need no FP arithmetic (`FloatingPointMove.swift`).
     case floatMove

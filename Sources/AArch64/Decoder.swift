@@ -246,7 +246,7 @@ public struct Decoder: Sendable {
         case .vectorStructure:
             return structureAccess(w)
         case .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
-            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .simdThreeDifferent:
             return advancedSIMD(op, w)
         case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
             .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:

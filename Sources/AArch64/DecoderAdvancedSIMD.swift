@@ -67,6 +67,9 @@ extension Decoder {
                 d.b = 0b11111
                 d.a = 0
             }
+        case .simdThreeDifferent:
+            if size == 3 { return nil }
+            d.b = UInt8(field(w, 15, 12))
         case .simdAcrossLanes:
             if size == 3 || (size == 2 && q == 0) { return nil }
             d.b = UInt8(field(w, 16, 12))

@@ -386,7 +386,8 @@ extension CPU {
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
                     .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure, .simdCopy,
                     .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
-                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .floatArithmetic,
+                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .simdThreeDifferent, .floatMove,
+                    .floatArithmetic,
                     .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
                     .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc,
                     .simdScalarPairwise:

@@ -133,4 +133,19 @@ final class AdvancedSIMDTests: XCTestCase {
         XCTAssertEqual(m.cpu.q(4).high, 0x7F03, "0x7f + 0x01 clamps to 0x7f")
         XCTAssertEqual(m.cpu.state.pointee.fpsr, 1 << 27, "QC")
     }
+
+    func testThreeDifferentWidensNarrowsAndMultipliesPolynomials() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x0000_0000_FFFF_8001, high: 0x0000_0000_0000_00FF)
+        m.cpu.setQ(1, low: 0x0000_0000_0002_0003, high: 0x0000_0000_0000_0003)
+        try m.run([
+            "umull v2.4s, v0.4h, v1.4h", "smull v3.4s, v0.4h, v1.4h", "pmull2 v4.8h, v0.16b, v1.16b",
+            "addhn v5.4h, v0.4s, v1.4s",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(2).low, 0x0001_FFFE_0001_8003, "0xffff × 2, 0x8001 × 3")
+        XCTAssertEqual(m.cpu.q(3).low, 0xFFFF_FFFE_FFFE_8003, "-1 × 2, -32767 × 3")
+        XCTAssertEqual(m.cpu.q(4).low, 0x0000_0000_0000_0101, "carry-less: 0xff ⊗ 0x03 = 0xff ^ 0x1fe")
+        XCTAssertEqual(m.cpu.q(5).low, 0x0000_0000_0000_0001, "the high half of 0xffff8001 + 0x00020003 (mod 2^32)")
+    }
 }

@@ -66,6 +66,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
     case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
     case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame, scalarPairwise
+    case simdThreeDifferent
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -123,6 +124,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .scalarThreeSame: (0xDF20_0400, 0x5E20_0400)  // 01 U 11110 size 1 Rm opcode 1
         case .simdFloatThreeSame: (0x9F20_C400, 0x0E20_C400)  // three same, opcode 11xxx
         case .scalarPairwise: (0xDF3E_0C00, 0x5E30_0800)  // 01 U 11110 size 11000 opcode 10
+        case .simdThreeDifferent: (0x9F20_0C00, 0x0E20_0000)  // 0 Q U 01110 size 1 Rm opcode 00
         }
     }
 
@@ -152,7 +154,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
             .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
             .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
-            .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise:
+            .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent:
             true
         default: false
         }
@@ -205,7 +207,7 @@ enum DiffClass: String, CaseIterable, Sendable {
         case .simdInteger:
             [
                 .simdThreeSame, .simdThreeSame, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes,
-                .simdShiftImmediate,
+                .simdShiftImmediate, .simdThreeDifferent, .simdThreeDifferent,
             ]
         case .floatArithmetic:
             [
@@ -492,6 +494,8 @@ struct DiffGenerator {
             if w.field(22, 2) == 3 && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements need Q
         case .simdTwoRegisterMisc, .simdFloatThreeSame:
             if w.bit(22) && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements, double lanes need Q
+        case .simdThreeDifferent:
+            if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
         case .simdAcrossLanes:
             if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
             if w.field(22, 2) == 2 { w.setField(30, 1, 1) }
@@ -600,7 +604,7 @@ struct DiffGenerator {
         case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
             .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
-            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise:
+            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent:
             break  // V registers only
         }
         return w
