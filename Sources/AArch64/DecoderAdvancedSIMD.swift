@@ -298,7 +298,8 @@ extension Decoder {
             if d.b == 8 { d.a = 3 }
             return d
         }
-        if sz == 1 && q == 0 { return nil }
+        let precisionConversion = op == .simdFloatTwoRegisterMisc && field(w, 16, 13) == 0b1011  // FCVTN/FCVTL
+        if sz == 1 && q == 0 && !precisionConversion { return nil }
         d.rd = UInt8(field(w, 4, 0))
         d.rn = UInt8(field(w, 9, 5))
         d.rm = UInt8(field(w, 20, 16))

@@ -398,5 +398,7 @@ public enum EncodingTable {
         Encoding("0Q1_01110_1s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTZU (vector)"),
         Encoding("0Q1_01110_1s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRSQRTE (vector)"),
         Encoding("0Q1_01110_1s_10000_11111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FSQRT (vector)"),
+        Encoding("0Q0_01110_0s_10000_10110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTN/FCVTN2"),
+        Encoding("0Q0_01110_0s_10000_10111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTL/FCVTL2"),
     ]
 }

@@ -101,6 +101,10 @@ extension CPU {
     }
 
     func vectorFloatTwoRegisterMisc(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
+        if d.b == 0b0_0_10110 || d.b == 0b0_0_10111 {
+            convertPrecision(d, narrowing: d.b == 0b0_0_10110, &env)
+            return
+        }
         let size = Int(d.a)
         let lanes = (d.sf == 1 ? 16 : 8) >> size
         let n = vector(d.rn)
@@ -152,6 +156,29 @@ extension CPU {
                     bits: format.width, &env)
             }
             result.setElement(e, size, value)
+        }
+        setVector(d.rd, result)
+    }
+
+    /// FCVTN(2) (double → single, single → half, into the low or, for Q = 1, the high half of
+    /// Vd) and FCVTL(2) (the low or high half of Vn widened): `FPConvert` per lane. `d.a` = 3
+    /// for the double/single pair, 2 for single/half.
+    private func convertPrecision(_ d: DecodedInstruction, narrowing: Bool, _ env: inout FPEnvironment) {
+        let wide: FPFormat = d.a == 3 ? .double : .single
+        let narrow: FPFormat = d.a == 3 ? .single : .half
+        let wideSize = Int(d.a)
+        let lanes = 16 >> wideSize
+        let offset = d.sf == 1 ? lanes : 0
+        let n = vector(d.rn)
+        var result = narrowing && d.sf == 1 ? vector(d.rd) : Vector128.zero
+        for e in 0..<lanes {
+            if narrowing {
+                let x = env.unpack(n.element(e, wideSize), wide)
+                result.setElement(offset + e, wideSize - 1, convert(x, from: wide, to: narrow, &env))
+            } else {
+                let x = env.unpack(n.element(offset + e, wideSize - 1), narrow)
+                result.setElement(e, wideSize, convert(x, from: narrow, to: wide, &env))
+            }
         }
         setVector(d.rd, result)
     }
