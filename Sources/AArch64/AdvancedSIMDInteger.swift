@@ -5,9 +5,10 @@
 /// arithmetic is modulo the element size, as the pseudocode's `Elem[...] = result<esize-1:0>`.
 extension CPU {
     /// Three same: `d.b` is opcode<15:11>, `d.imm2` is U.
-    func threeSame(_ d: DecodedInstruction) {
+    /// `second` replaces Vm (the by-element forms pass the element replicated).
+    func threeSame(_ d: DecodedInstruction, second: Vector128? = nil) {
         let n = vector(d.rn)
-        let m = vector(d.rm)
+        let m = second ?? vector(d.rm)
         let old = vector(d.rd)
         let unsigned = d.imm2 == 1
         if d.b == 0b00011 {

@@ -85,6 +85,8 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case simdFloatThreeSame, simdFloatTwoRegisterMisc
     /// ADDP, FADDP, FMAXP, FMINP, FMAXNMP, FMINNMP (scalar): the two lanes of Vn combined.
     case simdScalarPairwise
+    /// MUL/MLA/MLS and FMUL/FMULX/FMLA/FMLS by element (vector forms).
+    case simdByElement
 }
 
 /// Bits of `DecodedInstruction.flags`.

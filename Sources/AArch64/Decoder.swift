@@ -253,6 +253,8 @@ public struct Decoder: Sendable {
             return floatingPoint(op, w)
         case .simdFloatThreeSame, .simdFloatTwoRegisterMisc, .simdScalarPairwise:
             return vectorFloatingPoint(op, w)
+        case .simdByElement:
+            return byElement(w)
 
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:
             let pair = op == .loadExclusivePair || op == .storeExclusivePair

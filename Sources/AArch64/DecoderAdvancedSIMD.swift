@@ -315,4 +315,49 @@ extension Decoder {
         }
         return d
     }
+
+    /// The vector by-element forms (C4.1.95 "Advanced SIMD vector x indexed element"): the
+    /// element index from H:L:M (16-bit, Rm limited to V0–V15), H:L (32-bit) or H (64-bit).
+    static func byElement(_ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: .simdByElement, raw: w)
+        let q = field(w, 30, 30)
+        let u = field(w, 29, 29)
+        let size = field(w, 23, 22)
+        let h = field(w, 11, 11)
+        let l = field(w, 21, 21)
+        let m = field(w, 20, 20)
+        let opcode = field(w, 15, 12)
+        d.rd = UInt8(field(w, 4, 0))
+        d.rn = UInt8(field(w, 9, 5))
+        d.sf = UInt8(q)
+        let floating = opcode & 0b0011 == 0b0001 || opcode == 0b1001
+        if floating {
+            let sz = size & 1
+            if sz == 1 && (l == 1 || q == 0) { return nil }
+            d.a = UInt8(2 + sz)
+            d.imm = UInt64(sz == 1 ? h : h << 1 | l)
+            d.rm = UInt8(m << 4 | field(w, 19, 16))
+            d.flags = 1
+            switch opcode {
+            case 0b0001: d.b = 0b0_0_11001  // FMLA
+            case 0b0101: d.b = 0b0_1_11001  // FMLS
+            default: d.b = u == 1 ? 0b0_0_11011 : 0b1_0_11011  // FMULX, FMUL
+            }
+        } else {
+            switch size {
+            case 1:
+                d.imm = UInt64(h << 2 | l << 1 | m)
+                d.rm = UInt8(field(w, 19, 16))
+            case 2:
+                d.imm = UInt64(h << 1 | l)
+                d.rm = UInt8(m << 4 | field(w, 19, 16))
+            default:
+                return nil
+            }
+            d.a = UInt8(size)
+            d.imm2 = opcode == 0b0100 ? 1 : 0  // MLS
+            d.b = opcode == 0b1000 ? 0b10011 : 0b10010  // MUL; MLA/MLS
+        }
+        return d
+    }
 }

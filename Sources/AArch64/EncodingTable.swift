@@ -398,6 +398,13 @@ public enum EncodingTable {
         Encoding("0Q1_01110_1s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTZU (vector)"),
         Encoding("0Q1_01110_1s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRSQRTE (vector)"),
         Encoding("0Q1_01110_1s_10000_11111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FSQRT (vector)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_1000_H_0_nnnnn_ddddd", .simdByElement, "MUL (by element)"),
+        Encoding("0Q1_01111_zz_L_M_mmmm_0000_H_0_nnnnn_ddddd", .simdByElement, "MLA (by element)"),
+        Encoding("0Q1_01111_zz_L_M_mmmm_0100_H_0_nnnnn_ddddd", .simdByElement, "MLS (by element)"),
+        Encoding("0Q0_01111_1s_L_M_mmmm_0001_H_0_nnnnn_ddddd", .simdByElement, "FMLA (by element)"),
+        Encoding("0Q0_01111_1s_L_M_mmmm_0101_H_0_nnnnn_ddddd", .simdByElement, "FMLS (by element)"),
+        Encoding("0Q0_01111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMUL (by element)"),
+        Encoding("0Q1_01111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMULX (by element)"),
         Encoding("0Q0_01110_0s_10000_10110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTN/FCVTN2"),
         Encoding("0Q0_01110_0s_10000_10111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTL/FCVTL2"),
     ]

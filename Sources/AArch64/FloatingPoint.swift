@@ -56,6 +56,8 @@ extension CPU {
             vectorFloatThreeSame(d, format, &env)
         case .simdFloatTwoRegisterMisc:
             vectorFloatTwoRegisterMisc(d, format, &env)
+        case .simdByElement:
+            byElement(d, format, &env)
         case .simdScalarPairwise:
             let n = vector(d.rn)
             if d.b == 8 {

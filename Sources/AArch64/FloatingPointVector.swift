@@ -9,11 +9,14 @@ import CFloatingPoint
 /// operations; case labels are written 0bU_a_opcode), `d.a` = 2 + sz, `d.sf` = Q, `d.imm` = 1
 /// for the pairwise forms (FADDP, FMAXP, FMINP, FMAXNMP, FMINNMP).
 extension CPU {
-    func vectorFloatThreeSame(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
+    /// `second` replaces Vm (the by-element forms pass the element replicated).
+    func vectorFloatThreeSame(
+        _ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment, second: Vector128? = nil
+    ) {
         let size = Int(d.a)
         let lanes = (d.sf == 1 ? 16 : 8) >> size
         let n = vector(d.rn)
-        let m = vector(d.rm)
+        let m = second ?? vector(d.rm)
         let old = vector(d.rd)
         let ones = Vector128.mask(bits: format.width)
         var result = Vector128.zero
@@ -181,5 +184,21 @@ extension CPU {
             }
         }
         setVector(d.rd, result)
+    }
+
+    /// MUL, MLA, MLS, FMUL, FMULX, FMLA, FMLS (vector, by element): the three-same operation
+    /// with Vm[index] in every lane. `d.b` is the three-same operation it becomes (integer:
+    /// opcode with U in `imm2`; FP: U:a:opcode), `d.imm` the index, `d.flags` 1 for FP.
+    func byElement(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
+        let size = Int(d.a)
+        let element = vector(d.rm).element(Int(d.imm), size)
+        let replicated = Vector128.replicated(element, size, bytes: 16)
+        var same = d
+        same.imm = 0  // not pairwise
+        if d.flags == 1 {
+            vectorFloatThreeSame(same, format, &env, second: replicated)
+        } else {
+            threeSame(same, second: replicated)
+        }
     }
 }

@@ -390,7 +390,7 @@ extension CPU {
                     .floatArithmetic,
                     .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
                     .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc,
-                    .simdScalarPairwise:
+                    .simdScalarPairwise, .simdByElement:
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
@@ -401,7 +401,7 @@ extension CPU {
                         continuation = executeOrderedAccess(insn, pc: pc)
                     case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
                         .floatConditionalSelect, .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame,
-                        .simdFloatTwoRegisterMisc, .simdScalarPairwise:
+                        .simdFloatTwoRegisterMisc, .simdScalarPairwise, .simdByElement:
                         continuation = executeFloatingPoint(insn, pc: pc)
                     default: continuation = executeAdvancedSIMD(insn, pc: pc)
                     }

@@ -148,4 +148,17 @@ final class AdvancedSIMDTests: XCTestCase {
         XCTAssertEqual(m.cpu.q(4).low, 0x0000_0000_0000_0101, "carry-less: 0xff ⊗ 0x03 = 0xff ^ 0x1fe")
         XCTAssertEqual(m.cpu.q(5).low, 0x0000_0000_0000_0001, "the high half of 0xffff8001 + 0x00020003 (mod 2^32)")
     }
+
+    func testByElementUsesOneLaneOfVmForEveryLane() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x4000_0000_3F80_0000, high: 0x4080_0000_4040_0000)  // (1, 2, 3, 4)
+        m.cpu.setQ(17, low: 0, high: 0x4120_0000_0000_0000)  // lane 3 = 10.0
+        m.cpu.setQ(2, low: 0x0003_0002_0001_0000, high: 0)
+        m.cpu.setQ(3, low: 0x0000_0007_0000_0000, high: 0)
+        try m.run(["fmul v1.4s, v0.4s, v17.s[3]", "mul v4.4h, v2.4h, v3.h[2]"])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(1).low, 0x41A0_0000_4120_0000, "(10, 20, ...)")
+        XCTAssertEqual(m.cpu.q(1).high, 0x4220_0000_41F0_0000, "(..., 30, 40)")
+        XCTAssertEqual(m.cpu.q(4).low, 0x0015_000E_0007_0000, "× 7")
+    }
 }
