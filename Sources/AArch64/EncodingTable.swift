@@ -39,12 +39,18 @@ public struct Encoding: Sendable {
 /// `Decoder.operands` rejects the reserved values a pattern cannot express.
 ///
 /// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
-/// pointer authentication, ...) and the FP/AdvSIMD data-processing encodings (op0 x111) that
-/// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
-/// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD
-/// instructions in `advancedSIMD`, the FMOV/FABS/FNEG forms in `floatingPointMoves` and the
-/// scalar single/double arithmetic and the half-precision conversions in `floatingPoint`. A row
-/// per instruction (several rows share a group's opcode), so what is absent stays visible.
+/// pointer authentication, FP16 arithmetic, ...), the cryptographic extension (AES, SHA,
+/// 64-bit PMULL; ID_AA64ISAR0 says so), and the FP/AdvSIMD encodings issue 8 ("Floating point
+/// and Advanced SIMD") has not reached yet: the saturating forms other than SQADD/UQADD/SQSUB/
+/// UQSUB (SQDMULH, SQRDMULH, SQSHL, SQRSHL, SQXTN, SQSHRN, ...), SSHL/USHL and the rounding
+/// register shifts, the long and scalar by-element forms, most AdvSIMD scalar three-same/
+/// two-misc/shift forms, SADDLP/UADDLP/SADALP/UADALP (long pairwise), SHLL, FCVTXN, URECPE/
+/// URSQRTE, FMAXV/FMINV/FMAXNMV/FMINNMV, SCVTF/FCVTZS (vector, fixed point). Present: the
+/// SIMD&FP loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD integer,
+/// permute and move groups (`advancedSIMD`), the FP register moves (`floatingPointMoves`),
+/// all ARMv8.0 scalar FP (`floatingPoint`) and the vector FP three-same/two-misc/by-element
+/// rows (`advancedSIMDFloatingPoint`). A row per instruction (several rows share a group's
+/// opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
