@@ -13,6 +13,7 @@ extension CPU {
         case .simdCopy: copy(d)
         case .simdModifiedImmediate: modifiedImmediate(d)
         case .simdThreeSame: threeSame(d)
+        case .simdThreeDifferent: threeDifferent(d)
         case .simdTwoRegisterMisc: twoRegisterMisc(d)
         case .simdAcrossLanes: acrossLanes(d)
         case .simdShiftImmediate: shiftImmediate(d)

@@ -5,9 +5,10 @@
 /// arithmetic is modulo the element size, as the pseudocode's `Elem[...] = result<esize-1:0>`.
 extension CPU {
     /// Three same: `d.b` is opcode<15:11>, `d.imm2` is U.
-    func threeSame(_ d: DecodedInstruction) {
+    /// `second` replaces Vm (the by-element forms pass the element replicated).
+    func threeSame(_ d: DecodedInstruction, second: Vector128? = nil) {
         let n = vector(d.rn)
-        let m = vector(d.rm)
+        let m = second ?? vector(d.rm)
         let old = vector(d.rd)
         let unsigned = d.imm2 == 1
         if d.b == 0b00011 {
@@ -35,6 +36,7 @@ extension CPU {
         let elements = (d.sf == 1 ? 16 : 8) >> size
         var result = Vector128.zero
         let pairwise = d.b == 0b10100 || d.b == 0b10101 || d.b == 0b10111
+        var saturated = false
         for e in 0..<elements {
             // Pairwise forms combine adjacent elements of the concatenation m:n.
             let (a, sa, b, sb): (UInt64, Int64, UInt64, Int64)
@@ -52,6 +54,11 @@ extension CPU {
             let greater = unsigned ? a > b : sa > sb
             let value: UInt64
             switch d.b {
+            case 0b00001, 0b00101:
+                let (saturatedValue, clamped) = Self.saturatingAddSubtract(
+                    a, sa, b, sb, subtract: d.b == 0b00101, unsigned: unsigned, esize: 8 << size)
+                if clamped { saturated = true }
+                value = saturatedValue
             case 0b00000: value = unsigned ? (a &+ b) >> 1 : UInt64(bitPattern: (sa &+ sb) >> 1)
             case 0b00010: value = unsigned ? (a &+ b &+ 1) >> 1 : UInt64(bitPattern: (sa &+ sb &+ 1) >> 1)
             case 0b00100:
@@ -73,6 +80,88 @@ extension CPU {
             default: value = a &+ b  // ADDP
             }
             result.setElement(e, size, value)
+        }
+        setVector(d.rd, result)
+        if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
+    }
+
+    /// SQADD/UQADD/SQSUB/UQSUB of one element: the result clamped to the element's range, and
+    /// whether it was (FPSR.QC; Arm ARM J1 `SignedSatQ`/`UnsignedSatQ`).
+    static func saturatingAddSubtract(
+        _ a: UInt64, _ sa: Int64, _ b: UInt64, _ sb: Int64, subtract: Bool, unsigned: Bool, esize: Int
+    ) -> (UInt64, Bool) {
+        let ones = Vector128.mask(bits: esize)
+        if unsigned {
+            if subtract { return a < b ? (0, true) : (a &- b, false) }
+            let (sum, overflow) = a.addingReportingOverflow(b)
+            return overflow || sum > ones ? (ones, true) : (sum, false)
+        }
+        let largest = Int64(bitPattern: ones >> 1)
+        let smallest = ~largest
+        let (result, overflow) = subtract ? sa.subtractingReportingOverflow(sb) : sa.addingReportingOverflow(sb)
+        if overflow { return (UInt64(bitPattern: sa < 0 ? smallest : largest), true) }
+        if result > largest { return (UInt64(bitPattern: largest), true) }
+        if result < smallest { return (UInt64(bitPattern: smallest), true) }
+        return (UInt64(bitPattern: result), false)
+    }
+
+    /// Three different (Arm ARM C3.5): long (L: both sources narrow), wide (W: Vn wide), high
+    /// narrow (HN) and PMULL of bytes. `d.b` = opcode<15:12>, `d.a` = the narrow element size,
+    /// `d.imm2` = U, Q = 1 (the "2" forms) takes the narrow sources from bits 127:64 and puts a
+    /// narrow result there.
+    func threeDifferent(_ d: DecodedInstruction) {
+        let n = vector(d.rn)
+        let m = vector(d.rm)
+        let old = vector(d.rd)
+        let size = Int(d.a)
+        let esize = 8 << size
+        let unsigned = d.imm2 == 1
+        let half = 8 >> size
+        let offset = d.sf == 1 ? half : 0
+        func narrow(_ v: Vector128, _ e: Int) -> UInt64 {
+            unsigned ? v.element(offset + e, size) : UInt64(bitPattern: v.signedElement(offset + e, size))
+        }
+        func wide(_ v: Vector128, _ e: Int) -> UInt64 {
+            unsigned ? v.element(e, size + 1) : UInt64(bitPattern: v.signedElement(e, size + 1))
+        }
+        if d.b == 0b0100 || d.b == 0b0110 {  // ADDHN/RADDHN, SUBHN/RSUBHN
+            var result = d.sf == 1 ? old : Vector128.zero
+            let round: UInt64 = unsigned ? 1 << UInt64(esize - 1) : 0
+            for e in 0..<half {
+                let a = n.element(e, size + 1)
+                let b = m.element(e, size + 1)
+                let sum = (d.b == 0b0100 ? a &+ b : a &- b) &+ round
+                result.setElement(offset + e, size, sum >> UInt64(esize))
+            }
+            setVector(d.rd, result)
+            return
+        }
+        var result = Vector128.zero
+        for e in 0..<half {
+            let a = d.b == 0b0001 || d.b == 0b0011 ? wide(n, e) : narrow(n, e)
+            let b = narrow(m, e)
+            let value: UInt64
+            switch d.b {
+            case 0b0000, 0b0001: value = a &+ b
+            case 0b0010, 0b0011: value = a &- b
+            case 0b0101, 0b0111:
+                let difference =
+                    unsigned
+                    ? (a > b ? a &- b : b &- a)
+                    : UInt64(
+                        bitPattern: Int64(bitPattern: a) > Int64(bitPattern: b)
+                            ? Int64(bitPattern: a &- b)
+                            : Int64(bitPattern: b &- a))
+                value = d.b == 0b0101 ? old.element(e, size + 1) &+ difference : difference
+            case 0b1000: value = old.element(e, size + 1) &+ a &* b
+            case 0b1010: value = old.element(e, size + 1) &- a &* b
+            case 0b1100: value = a &* b
+            default:  // PMULL: carry-less product of two bytes
+                var product: UInt64 = 0
+                for bit in 0..<8 where (a >> UInt64(bit)) & 1 == 1 { product ^= (b & 0xFF) << UInt64(bit) }
+                value = product
+            }
+            result.setElement(e, size + 1, value)
         }
         setVector(d.rd, result)
     }

@@ -67,7 +67,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     // Advanced SIMD"), one opcode per encoding group; `DecoderAdvancedSIMD.swift` puts the
     // operation in `b`, the element size (log2) in `a`, Q in `sf` and U in `imm2`.
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes
-    case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate
+    case simdPermute, simdExtract, simdTableLookup, simdShiftImmediate, simdThreeDifferent
     /// FMOV (general, register, scalar immediate), FABS/FNEG (scalar): moves of FP register
     /// bits that need no FP arithmetic (`AdvancedSIMD.swift`, `floatMove`).
     case floatMove
@@ -83,6 +83,10 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case floatEstimate
     /// Advanced SIMD FP, lane by lane (`FloatingPointVector.swift`).
     case simdFloatThreeSame, simdFloatTwoRegisterMisc
+    /// ADDP, FADDP, FMAXP, FMINP, FMAXNMP, FMINNMP (scalar): the two lanes of Vn combined.
+    case simdScalarPairwise
+    /// MUL/MLA/MLS and FMUL/FMULX/FMLA/FMLS by element (vector forms).
+    case simdByElement
 }
 
 /// Bits of `DecodedInstruction.flags`.

@@ -246,13 +246,15 @@ public struct Decoder: Sendable {
         case .vectorStructure:
             return structureAccess(w)
         case .simdCopy, .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
-            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove:
+            .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .simdThreeDifferent:
             return advancedSIMD(op, w)
         case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
             .floatConditionalSelect, .floatIntegerConvert, .floatEstimate:
             return floatingPoint(op, w)
-        case .simdFloatThreeSame, .simdFloatTwoRegisterMisc:
+        case .simdFloatThreeSame, .simdFloatTwoRegisterMisc, .simdScalarPairwise:
             return vectorFloatingPoint(op, w)
+        case .simdByElement:
+            return byElement(w)
 
         case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire, .storeRelease:
             let pair = op == .loadExclusivePair || op == .storeExclusivePair

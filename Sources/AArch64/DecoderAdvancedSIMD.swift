@@ -43,7 +43,7 @@ extension Decoder {
             d.b = UInt8(opcode)
             switch opcode {
             case 0b00011: break
-            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111:
+            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111, 0b00001, 0b00101:
                 if size == 3 && q == 0 { return nil }
             default:
                 if size == 3 { return nil }
@@ -63,6 +63,9 @@ extension Decoder {
                 d.b = 0b11111
                 d.a = 0
             }
+        case .simdThreeDifferent:
+            if size == 3 { return nil }
+            d.b = UInt8(bits(w, 15, 12))
         case .simdAcrossLanes:
             if size == 3 || (size == 2 && q == 0) { return nil }
             d.b = UInt8(bits(w, 16, 12))
@@ -271,7 +274,24 @@ extension Decoder {
         var d = DecodedInstruction(op: op, raw: w)
         let q = bits(w, 30, 30)
         let sz = bits(w, 22, 22)
-        if sz == 1 && q == 0 { return nil }
+        if op == .simdScalarPairwise {
+            // b: the 2-source scalar opcode of the operation (2 FADD, 4 FMAX, 5 FMIN, 6 FMAXNM,
+            // 7 FMINNM), or 8 for the integer ADDP of two doublewords.
+            d.rd = UInt8(bits(w, 4, 0))
+            d.rn = UInt8(bits(w, 9, 5))
+            d.a = UInt8(2 + sz)
+            let minimum = bits(w, 23, 23) == 1
+            switch bits(w, 16, 12) {
+            case 0b11011: d.b = 8
+            case 0b01100: d.b = minimum ? 7 : 6
+            case 0b01101: d.b = 2
+            default: d.b = minimum ? 5 : 4
+            }
+            if d.b == 8 { d.a = 3 }
+            return d
+        }
+        let precisionConversion = op == .simdFloatTwoRegisterMisc && bits(w, 16, 13) == 0b1011  // FCVTN/FCVTL
+        if sz == 1 && q == 0 && !precisionConversion { return nil }
         d.rd = UInt8(bits(w, 4, 0))
         d.rn = UInt8(bits(w, 9, 5))
         d.rm = UInt8(bits(w, 20, 16))
@@ -284,6 +304,51 @@ extension Decoder {
             && (opcode == 0b11000 || opcode == 0b11110 || (opcode == 0b11010 && bits(w, 23, 23) == 0))
         {
             d.imm = 1
+        }
+        return d
+    }
+
+    /// The vector by-element forms (C4.1.95 "Advanced SIMD vector x indexed element"): the
+    /// element index from H:L:M (16-bit, Rm limited to V0–V15), H:L (32-bit) or H (64-bit).
+    static func byElement(_ w: UInt32) -> DecodedInstruction? {
+        var d = DecodedInstruction(op: .simdByElement, raw: w)
+        let q = bits(w, 30, 30)
+        let u = bits(w, 29, 29)
+        let size = bits(w, 23, 22)
+        let h = bits(w, 11, 11)
+        let l = bits(w, 21, 21)
+        let m = bits(w, 20, 20)
+        let opcode = bits(w, 15, 12)
+        d.rd = UInt8(bits(w, 4, 0))
+        d.rn = UInt8(bits(w, 9, 5))
+        d.sf = UInt8(q)
+        let floating = opcode & 0b0011 == 0b0001 || opcode == 0b1001
+        if floating {
+            let sz = size & 1
+            if sz == 1 && (l == 1 || q == 0) { return nil }
+            d.a = UInt8(2 + sz)
+            d.imm = UInt64(sz == 1 ? h : h << 1 | l)
+            d.rm = UInt8(m << 4 | bits(w, 19, 16))
+            d.flags = 1
+            switch opcode {
+            case 0b0001: d.b = 0b0_0_11001  // FMLA
+            case 0b0101: d.b = 0b0_1_11001  // FMLS
+            default: d.b = u == 1 ? 0b0_0_11011 : 0b1_0_11011  // FMULX, FMUL
+            }
+        } else {
+            switch size {
+            case 1:
+                d.imm = UInt64(h << 2 | l << 1 | m)
+                d.rm = UInt8(bits(w, 19, 16))
+            case 2:
+                d.imm = UInt64(h << 1 | l)
+                d.rm = UInt8(m << 4 | bits(w, 19, 16))
+            default:
+                return nil
+            }
+            d.a = UInt8(size)
+            d.imm2 = opcode == 0b0100 ? 1 : 0  // MLS
+            d.b = opcode == 0b1000 ? 0b10011 : 0b10010  // MUL; MLA/MLS
         }
         return d
     }

@@ -39,12 +39,18 @@ public struct Encoding: Sendable {
 /// `Decoder.operands` rejects the reserved values a pattern cannot express.
 ///
 /// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
-/// pointer authentication, ...) and the FP/AdvSIMD data-processing encodings (op0 x111) that
-/// issue 8 ("Floating point and Advanced SIMD") has not reached yet. Present: the SIMD&FP
-/// register file's loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD
-/// instructions in `advancedSIMD`, the FMOV/FABS/FNEG forms in `floatingPointMoves` and the
-/// scalar single/double arithmetic and the half-precision conversions in `floatingPoint`. A row
-/// per instruction (several rows share a group's opcode), so what is absent stays visible.
+/// pointer authentication, FP16 arithmetic, ...), the cryptographic extension (AES, SHA,
+/// 64-bit PMULL; ID_AA64ISAR0 says so), and the FP/AdvSIMD encodings issue 8 ("Floating point
+/// and Advanced SIMD") has not reached yet: the saturating forms other than SQADD/UQADD/SQSUB/
+/// UQSUB (SQDMULH, SQRDMULH, SQSHL, SQRSHL, SQXTN, SQSHRN, ...), SSHL/USHL and the rounding
+/// register shifts, the long and scalar by-element forms, most AdvSIMD scalar three-same/
+/// two-misc/shift forms, SADDLP/UADDLP/SADALP/UADALP (long pairwise), SHLL, FCVTXN, URECPE/
+/// URSQRTE, FMAXV/FMINV/FMAXNMV/FMINNMV, SCVTF/FCVTZS (vector, fixed point). Present: the
+/// SIMD&FP loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD integer,
+/// permute and move groups (`advancedSIMD`), the FP register moves (`floatingPointMoves`),
+/// all ARMv8.0 scalar FP (`floatingPoint`) and the vector FP three-same/two-misc/by-element
+/// rows (`advancedSIMDFloatingPoint`). A row per instruction (several rows share a group's
+/// opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
@@ -223,6 +229,8 @@ public enum EncodingTable {
             Encoding("0Q0_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "AND/BIC/ORR/ORN (vector)"),
             Encoding("0Q1_01110_zz1_mmmmm_00011_1_nnnnn_ddddd", .simdThreeSame, "EOR/BSL/BIT/BIF"),
             Encoding("0QU_01110_zz1_mmmmm_00000_1_nnnnn_ddddd", .simdThreeSame, "SHADD/UHADD"),
+            Encoding("0QU_01110_zz1_mmmmm_00001_1_nnnnn_ddddd", .simdThreeSame, "SQADD/UQADD (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_00101_1_nnnnn_ddddd", .simdThreeSame, "SQSUB/UQSUB (vector)"),
             Encoding("0QU_01110_zz1_mmmmm_00010_1_nnnnn_ddddd", .simdThreeSame, "SRHADD/URHADD"),
             Encoding("0QU_01110_zz1_mmmmm_00100_1_nnnnn_ddddd", .simdThreeSame, "SHSUB/UHSUB"),
             Encoding("0QU_01110_zz1_mmmmm_00110_1_nnnnn_ddddd", .simdThreeSame, "CMGT/CMHI (register)"),
@@ -254,6 +262,18 @@ public enum EncodingTable {
             Encoding("0QU_01110_zz_11000_11010_10_nnnnn_ddddd", .simdAcrossLanes, "SMINV/UMINV"),
             Encoding("0Q0_01110_zz_11000_11011_10_nnnnn_ddddd", .simdAcrossLanes, "ADDV"),
 
+            Encoding("0QU_01110_zz1_mmmmm_0000_00_nnnnn_ddddd", .simdThreeDifferent, "SADDL/UADDL"),
+            Encoding("0QU_01110_zz1_mmmmm_0001_00_nnnnn_ddddd", .simdThreeDifferent, "SADDW/UADDW"),
+            Encoding("0QU_01110_zz1_mmmmm_0010_00_nnnnn_ddddd", .simdThreeDifferent, "SSUBL/USUBL"),
+            Encoding("0QU_01110_zz1_mmmmm_0011_00_nnnnn_ddddd", .simdThreeDifferent, "SSUBW/USUBW"),
+            Encoding("0QU_01110_zz1_mmmmm_0100_00_nnnnn_ddddd", .simdThreeDifferent, "ADDHN/RADDHN"),
+            Encoding("0QU_01110_zz1_mmmmm_0101_00_nnnnn_ddddd", .simdThreeDifferent, "SABAL/UABAL"),
+            Encoding("0QU_01110_zz1_mmmmm_0110_00_nnnnn_ddddd", .simdThreeDifferent, "SUBHN/RSUBHN"),
+            Encoding("0QU_01110_zz1_mmmmm_0111_00_nnnnn_ddddd", .simdThreeDifferent, "SABDL/UABDL"),
+            Encoding("0QU_01110_zz1_mmmmm_1000_00_nnnnn_ddddd", .simdThreeDifferent, "SMLAL/UMLAL"),
+            Encoding("0QU_01110_zz1_mmmmm_1010_00_nnnnn_ddddd", .simdThreeDifferent, "SMLSL/UMLSL"),
+            Encoding("0QU_01110_zz1_mmmmm_1100_00_nnnnn_ddddd", .simdThreeDifferent, "SMULL/UMULL"),
+            Encoding("0Q0_01110_001_mmmmm_1110_00_nnnnn_ddddd", .simdThreeDifferent, "PMULL (8-bit)"),
             Encoding("0Q0_01110_zz0_mmmmm_0_ooo_10_nnnnn_ddddd", .simdPermute, "UZP1/UZP2/TRN1/TRN2/ZIP1/ZIP2"),
             Encoding("0Q1_01110_000_mmmmm_0_iiii_0_nnnnn_ddddd", .simdExtract, "EXT"),
             Encoding("0Q0_01110_000_mmmmm_0_oo_p_00_nnnnn_ddddd", .simdTableLookup, "TBL/TBX"),
@@ -320,6 +340,12 @@ public enum EncodingTable {
         Encoding("01_0_11110_1t_10000_11111_10_nnnnn_ddddd", .floatEstimate, "FRECPX"),
         Encoding("01_0_11110_0t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRECPS (scalar)"),
         Encoding("01_0_11110_1t_1_mmmmm_11111_1_nnnnn_ddddd", .floatEstimate, "FRSQRTS (scalar)"),
+        Encoding("01_0_11110_11_11000_11011_10_nnnnn_ddddd", .simdScalarPairwise, "ADDP (scalar)"),
+        Encoding("01_1_11110_0t_11000_01100_10_nnnnn_ddddd", .simdScalarPairwise, "FMAXNMP (scalar)"),
+        Encoding("01_1_11110_0t_11000_01101_10_nnnnn_ddddd", .simdScalarPairwise, "FADDP (scalar)"),
+        Encoding("01_1_11110_0t_11000_01111_10_nnnnn_ddddd", .simdScalarPairwise, "FMAXP (scalar)"),
+        Encoding("01_1_11110_1t_11000_01100_10_nnnnn_ddddd", .simdScalarPairwise, "FMINNMP (scalar)"),
+        Encoding("01_1_11110_1t_11000_01111_10_nnnnn_ddddd", .simdScalarPairwise, "FMINP (scalar)"),
     ]
 
     /// Advanced SIMD floating point (C4.1.95 "three same" and "two-register miscellaneous"
@@ -378,5 +404,14 @@ public enum EncodingTable {
         Encoding("0Q1_01110_1s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTZU (vector)"),
         Encoding("0Q1_01110_1s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FRSQRTE (vector)"),
         Encoding("0Q1_01110_1s_10000_11111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FSQRT (vector)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_1000_H_0_nnnnn_ddddd", .simdByElement, "MUL (by element)"),
+        Encoding("0Q1_01111_zz_L_M_mmmm_0000_H_0_nnnnn_ddddd", .simdByElement, "MLA (by element)"),
+        Encoding("0Q1_01111_zz_L_M_mmmm_0100_H_0_nnnnn_ddddd", .simdByElement, "MLS (by element)"),
+        Encoding("0Q0_01111_1s_L_M_mmmm_0001_H_0_nnnnn_ddddd", .simdByElement, "FMLA (by element)"),
+        Encoding("0Q0_01111_1s_L_M_mmmm_0101_H_0_nnnnn_ddddd", .simdByElement, "FMLS (by element)"),
+        Encoding("0Q0_01111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMUL (by element)"),
+        Encoding("0Q1_01111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMULX (by element)"),
+        Encoding("0Q0_01110_0s_10000_10110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTN/FCVTN2"),
+        Encoding("0Q0_01110_0s_10000_10111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTL/FCVTL2"),
     ]
 }

@@ -56,6 +56,16 @@ extension CPU {
             vectorFloatThreeSame(d, format, &env)
         case .simdFloatTwoRegisterMisc:
             vectorFloatTwoRegisterMisc(d, format, &env)
+        case .simdByElement:
+            byElement(d, format, &env)
+        case .simdScalarPairwise:
+            let n = vector(d.rn)
+            if d.b == 8 {
+                writeScalar(d.rd, n.low &+ n.high, .double)
+            } else {
+                let size = Int(d.a)
+                writeScalar(d.rd, arithmetic(d.b, n.element(0, size), n.element(1, size), format, &env), format)
+            }
         default:
             return .jumped(undefinedInstruction(at: pc))
         }

@@ -9,11 +9,14 @@ import CFloatingPoint
 /// operations; case labels are written 0bU_a_opcode), `d.a` = 2 + sz, `d.sf` = Q, `d.imm` = 1
 /// for the pairwise forms (FADDP, FMAXP, FMINP, FMAXNMP, FMINNMP).
 extension CPU {
-    func vectorFloatThreeSame(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
+    /// `second` replaces Vm (the by-element forms pass the element replicated).
+    func vectorFloatThreeSame(
+        _ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment, second: Vector128? = nil
+    ) {
         let size = Int(d.a)
         let lanes = (d.sf == 1 ? 16 : 8) >> size
         let n = vector(d.rn)
-        let m = vector(d.rm)
+        let m = second ?? vector(d.rm)
         let old = vector(d.rd)
         let ones = Vector128.mask(bits: format.width)
         var result = Vector128.zero
@@ -101,6 +104,10 @@ extension CPU {
     }
 
     func vectorFloatTwoRegisterMisc(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
+        if d.b == 0b0_0_10110 || d.b == 0b0_0_10111 {
+            convertPrecision(d, narrowing: d.b == 0b0_0_10110, &env)
+            return
+        }
         let size = Int(d.a)
         let lanes = (d.sf == 1 ? 16 : 8) >> size
         let n = vector(d.rn)
@@ -154,5 +161,44 @@ extension CPU {
             result.setElement(e, size, value)
         }
         setVector(d.rd, result)
+    }
+
+    /// FCVTN(2) (double → single, single → half, into the low or, for Q = 1, the high half of
+    /// Vd) and FCVTL(2) (the low or high half of Vn widened): `FPConvert` per lane. `d.a` = 3
+    /// for the double/single pair, 2 for single/half.
+    private func convertPrecision(_ d: DecodedInstruction, narrowing: Bool, _ env: inout FPEnvironment) {
+        let wide: FPFormat = d.a == 3 ? .double : .single
+        let narrow: FPFormat = d.a == 3 ? .single : .half
+        let wideSize = Int(d.a)
+        let lanes = 16 >> wideSize
+        let offset = d.sf == 1 ? lanes : 0
+        let n = vector(d.rn)
+        var result = narrowing && d.sf == 1 ? vector(d.rd) : Vector128.zero
+        for e in 0..<lanes {
+            if narrowing {
+                let x = env.unpack(n.element(e, wideSize), wide)
+                result.setElement(offset + e, wideSize - 1, convert(x, from: wide, to: narrow, &env))
+            } else {
+                let x = env.unpack(n.element(offset + e, wideSize - 1), narrow)
+                result.setElement(e, wideSize, convert(x, from: narrow, to: wide, &env))
+            }
+        }
+        setVector(d.rd, result)
+    }
+
+    /// MUL, MLA, MLS, FMUL, FMULX, FMLA, FMLS (vector, by element): the three-same operation
+    /// with Vm[index] in every lane. `d.b` is the three-same operation it becomes (integer:
+    /// opcode with U in `imm2`; FP: U:a:opcode), `d.imm` the index, `d.flags` 1 for FP.
+    func byElement(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
+        let size = Int(d.a)
+        let element = vector(d.rm).element(Int(d.imm), size)
+        let replicated = Vector128.replicated(element, size, bytes: 16)
+        var same = d
+        same.imm = 0  // not pairwise
+        if d.flags == 1 {
+            vectorFloatThreeSame(same, format, &env, second: replicated)
+        } else {
+            threeSame(same, second: replicated)
+        }
     }
 }

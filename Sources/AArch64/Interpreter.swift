@@ -401,9 +401,11 @@ extension CPU {
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
                     .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure, .simdCopy,
                     .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
-                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatMove, .floatArithmetic,
+                    .simdExtract, .simdTableLookup, .simdShiftImmediate, .simdThreeDifferent, .floatMove,
+                    .floatArithmetic,
                     .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare, .floatConditionalSelect,
-                    .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc:
+                    .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc,
+                    .simdScalarPairwise, .simdByElement:
                     // Rare instructions run out of line; the helper says how to continue.
                     let continuation: Continuation
                     switch op {
@@ -417,7 +419,7 @@ extension CPU {
                         continuation = executeOrderedAccess(insn, pc: pc)
                     case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
                         .floatConditionalSelect, .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame,
-                        .simdFloatTwoRegisterMisc:
+                        .simdFloatTwoRegisterMisc, .simdScalarPairwise, .simdByElement:
                         continuation = executeFloatingPoint(insn, pc: pc)
                     default: continuation = executeAdvancedSIMD(insn, pc: pc)
                     }

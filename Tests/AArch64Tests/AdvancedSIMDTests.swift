@@ -121,4 +121,44 @@ final class AdvancedSIMDTests: XCTestCase {
         XCTAssertEqual(m.cpu.q(6).high, 0x0000_0000_FFFF_FFFF, "NaN > 0 is false")
         XCTAssertEqual(m.cpu.state.pointee.fpsr, 1, "IOC: the saturation and the NaN compare")
     }
+
+    func testSaturatingArithmeticClampsAndSetsQC() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x8000_0000_0000_0000, high: 0x7F01)
+        m.cpu.setQ(1, low: 0x8000_0000_0000_0000, high: 0x0102)
+        try m.run(["sqadd v2.2d, v0.2d, v1.2d", "uqsub v3.16b, v1.16b, v0.16b", "sqadd v4.16b, v0.16b, v1.16b"])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(2).low, 0x8000_0000_0000_0000, "INT64_MIN + INT64_MIN clamps")
+        XCTAssertEqual(m.cpu.q(3).high, 0x0001, "0x01 - 0x7f clamps to 0, 0x02 - 0x01 = 1")
+        XCTAssertEqual(m.cpu.q(4).high, 0x7F03, "0x7f + 0x01 clamps to 0x7f")
+        XCTAssertEqual(m.cpu.state.pointee.fpsr, 1 << 27, "QC")
+    }
+
+    func testThreeDifferentWidensNarrowsAndMultipliesPolynomials() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x0000_0000_FFFF_8001, high: 0x0000_0000_0000_00FF)
+        m.cpu.setQ(1, low: 0x0000_0000_0002_0003, high: 0x0000_0000_0000_0003)
+        try m.run([
+            "umull v2.4s, v0.4h, v1.4h", "smull v3.4s, v0.4h, v1.4h", "pmull2 v4.8h, v0.16b, v1.16b",
+            "addhn v5.4h, v0.4s, v1.4s",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(2).low, 0x0001_FFFE_0001_8003, "0xffff × 2, 0x8001 × 3")
+        XCTAssertEqual(m.cpu.q(3).low, 0xFFFF_FFFE_FFFE_8003, "-1 × 2, -32767 × 3")
+        XCTAssertEqual(m.cpu.q(4).low, 0x0000_0000_0000_0101, "carry-less: 0xff ⊗ 0x03 = 0xff ^ 0x1fe")
+        XCTAssertEqual(m.cpu.q(5).low, 0x0000_0000_0000_0001, "the high half of 0xffff8001 + 0x00020003 (mod 2^32)")
+    }
+
+    func testByElementUsesOneLaneOfVmForEveryLane() throws {
+        let m = machine()
+        m.cpu.setQ(0, low: 0x4000_0000_3F80_0000, high: 0x4080_0000_4040_0000)  // (1, 2, 3, 4)
+        m.cpu.setQ(17, low: 0, high: 0x4120_0000_0000_0000)  // lane 3 = 10.0
+        m.cpu.setQ(2, low: 0x0003_0002_0001_0000, high: 0)
+        m.cpu.setQ(3, low: 0x0000_0007_0000_0000, high: 0)
+        try m.run(["fmul v1.4s, v0.4s, v17.s[3]", "mul v4.4h, v2.4h, v3.h[2]"])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.q(1).low, 0x41A0_0000_4120_0000, "(10, 20, ...)")
+        XCTAssertEqual(m.cpu.q(1).high, 0x4220_0000_41F0_0000, "(..., 30, 40)")
+        XCTAssertEqual(m.cpu.q(4).low, 0x0015_000E_0007_0000, "× 7")
+    }
 }

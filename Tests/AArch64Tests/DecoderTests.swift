@@ -89,7 +89,7 @@ final class DecoderTests: XCTestCase {
         // and reserved forms.
         let words = try CrossAssembler.assemble([
             ".arch armv8.3-a+fp16", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd h0, h1, h2",
-            "sqadd v0.4s, v1.4s, v2.4s",
+            "sqdmull v0.4s, v1.4h, v2.4h",
         ])
         XCTAssertEqual(words.count, 5)
         for word in words + [0x0000_0000, 0xFFFF_FFFF] {

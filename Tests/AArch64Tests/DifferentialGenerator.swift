@@ -65,7 +65,8 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case simdCopy, simdModifiedImmediate, simdThreeSame, simdTwoRegisterMisc, simdAcrossLanes, simdPermute
     case simdExtract, simdTableLookup, simdShiftImmediate, floatIntegerMove, floatDataProcessing1, floatImmediate
     case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
-    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame
+    case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame, scalarPairwise
+    case simdThreeDifferent, simdByElement
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -122,6 +123,9 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .scalarTwoRegisterMisc: (0xDF3E_0C00, 0x5E20_0800)  // 01 U 11110 size 10000 opcode 10
         case .scalarThreeSame: (0xDF20_0400, 0x5E20_0400)  // 01 U 11110 size 1 Rm opcode 1
         case .simdFloatThreeSame: (0x9F20_C400, 0x0E20_C400)  // three same, opcode 11xxx
+        case .scalarPairwise: (0xDF3E_0C00, 0x5E30_0800)  // 01 U 11110 size 11000 opcode 10
+        case .simdThreeDifferent: (0x9F20_0C00, 0x0E20_0000)  // 0 Q U 01110 size 1 Rm opcode 00
+        case .simdByElement: (0x9F00_0400, 0x0F00_0000)  // 0 Q U 01111 size L M Rm opcode H 0
         }
     }
 
@@ -151,7 +155,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
             .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
             .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
-            .scalarThreeSame, .simdFloatThreeSame:
+            .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent, .simdByElement:
             true
         default: false
         }
@@ -204,7 +208,7 @@ enum DiffClass: String, CaseIterable, Sendable {
         case .simdInteger:
             [
                 .simdThreeSame, .simdThreeSame, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes,
-                .simdShiftImmediate,
+                .simdShiftImmediate, .simdThreeDifferent, .simdThreeDifferent,
             ]
         case .floatArithmetic:
             [
@@ -213,7 +217,8 @@ enum DiffClass: String, CaseIterable, Sendable {
             ]
         case .floatCompare: [.floatCompare, .floatConditionalCompare, .floatConditionalSelect]
         case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
-        case .simdFloat: [.simdFloatThreeSame, .simdFloatThreeSame, .simdTwoRegisterMisc]
+        case .simdFloat:
+            [.simdFloatThreeSame, .simdFloatThreeSame, .simdTwoRegisterMisc, .scalarPairwise, .simdByElement]
         }
     }
 
@@ -491,6 +496,17 @@ struct DiffGenerator {
             if w.field(22, 2) == 3 && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements need Q
         case .simdTwoRegisterMisc, .simdFloatThreeSame:
             if w.bit(22) && !w.bit(30) { w.setField(30, 1, 1) }  // 64-bit elements, double lanes need Q
+        case .simdThreeDifferent:
+            if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
+        case .simdByElement:
+            if w.bit(23) {  // FP lanes: a double index is H alone, and needs Q
+                if w.bit(22) {
+                    w.setField(21, 1, 0)
+                    w.setField(30, 1, 1)
+                }
+            } else {
+                w.setField(22, 2, UInt32(1 + rng.below(2)))  // integer: 16- or 32-bit lanes
+            }
         case .simdAcrossLanes:
             if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
             if w.field(22, 2) == 2 { w.setField(30, 1, 1) }
@@ -599,7 +615,8 @@ struct DiffGenerator {
         case .simdModifiedImmediate, .simdThreeSame, .simdTwoRegisterMisc, .simdAcrossLanes, .simdPermute,
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
             .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
-            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame:
+            .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent,
+            .simdByElement:
             break  // V registers only
         }
         return w
