@@ -139,6 +139,14 @@ final class DaemonTests: DaemonTestCase {
             ["create", "y", "--kernel", "nothing-here.bin", "--socket", socketPath], expectedStatus: 1,
             directory: workDirectory)
         XCTAssertTrue(relative.stderr.contains("\(workDirectory)/nothing-here.bin"), relative.stderr)
+        // So are the ones a --config file names (here `bios`), not only the kernel.
+        try Data(#"{"bios": "no-bios-here.bin", "console": "null"}"#.utf8)
+            .write(to: URL(fileURLWithPath: "\(workDirectory)/relative-bios.json"))
+        let relativeBIOS = try cli(
+            ["create", "z", "--config", "relative-bios.json", "--socket", socketPath], expectedStatus: 1,
+            directory: workDirectory)
+        XCTAssertTrue(relativeBIOS.stderr.contains("bios \(workDirectory)/no-bios-here.bin"), relativeBIOS.stderr)
+        XCTAssertTrue(relativeBIOS.stderr.contains("invalid-config"), relativeBIOS.stderr)
         let invalid = try cli(["create", "../x", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(invalid.stderr.contains("invalid-name"), invalid.stderr)
         XCTAssertEqual(try cli(["list", "--json", "--socket", socketPath]).stdout, #"{"vms":[]}"# + "\n")
