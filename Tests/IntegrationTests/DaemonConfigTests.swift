@@ -230,10 +230,12 @@ final class DaemonConfigTests: DaemonTestCase {
         let waiter = try LineSocket(path: socketPath)
         waiter.writeLine(#"{"id":4,"command":"wait","arguments":{"name":"idle"}}"#)
 
-        // A silent connection: closed after about a second (the read times out after 10 s).
+        // A silent connection: closed after about a second (the read times out after 10 s). The
+        // clock starts before the ping is sent: the daemon's idle time starts after it answered,
+        // so the connection cannot close less than a second after this.
         let silent = try LineSocket(path: socketPath)
-        XCTAssertEqual(try silent.exchangeLine(#"{"id":5,"command":"ping"}"#), pong(5))
         let start = Date()
+        XCTAssertEqual(try silent.exchangeLine(#"{"id":5,"command":"ping"}"#), pong(5))
         XCTAssertEqual(
             try silent.readLine(),
             #"{"error":{"code":"idle-timeout","message":"no request for 1 s; closing the connection"},"id":null,"ok":false}"#
