@@ -108,11 +108,12 @@ final class PSCITests: XCTestCase {
     }
 
     func testCPUSuspendReturnsSuccessAfterAWakeUp() throws {
-        // CNTV fires after ~1 ms; the suspend (a standby) wakes on the timer's pending PPI only
-        // with a GIC, so here a kick from outside wakes it: the call must return SUCCESS and
-        // continue after the HVC.
+        // CPU_SUSPEND with power_state 0 (a standby) sleeps like WFI. No timer is programmed and
+        // this VM has no GIC, so nothing in the guest can end the standby: a kick from outside
+        // wakes it, and the call must return SUCCESS (x19 = 0) and continue after the HVC
+        // (x20 = 1).
         let program =
-            ["mov x0, #7"] + Self.function(PSCI.Function.cpuSuspend64) + ["mov x1, #0", "hvc #0", "mov x19, x0"]
+            Self.function(PSCI.Function.cpuSuspend64) + ["mov x1, #0", "hvc #0", "mov x19, x0"]
             + ["mov x20, #1"] + powerOffProgram
         let vm = try makeVM(program)
         try vm.start()
