@@ -11,6 +11,8 @@ extension VMManager {
     {
         try VMName.validate(name)
         guard let store else { throw ControlError(.internal, "this daemon has no state directory for definitions") }
+        // A value the board would refuse is refused now, not at the first start.
+        try Self.checkSettings(configuration)
         // The request names host paths: they must be allowed now (and again when it is built).
         _ = try imagePaths.resolve(configuration, exemptConsole: defaultConsole(for: name))
         let definition = VMDefinition(name: name, config: configuration, autostart: autostart)

@@ -74,10 +74,30 @@ public actor VMManager {
         consoleDirectory.map { "file:\($0)/\(name).console.log" }
     }
 
-    /// Checks the host paths of `configuration` against the allowed image directories
-    /// (`path-not-allowed`) and builds the VM from their resolved forms (`invalid-config` when
-    /// the board refuses).
+    /// Checks the settings of `configuration` that need no file — `memory`, `cpus`, `psci`, `gic`,
+    /// `clock` (with `cpus`) and `stop-timeout` — with the board's own checks, in the board's
+    /// order: `invalid-config` with the first one's message. `create` and `define` refuse a bad
+    /// value up front, before any host path is looked at or anything is stored.
+    static func checkSettings(_ configuration: VMConfiguration) throws(ControlError) {
+        do {
+            _ = try configuration.memoryBytes()
+            _ = try configuration.cpuCount()
+            _ = try configuration.psciConduit()
+            _ = try configuration.gicVersion()
+            _ = try configuration.usesInstructionCountClock()
+            _ = try configuration.stopTimeoutSeconds()
+        } catch let error as ConfigurationError {
+            throw ControlError(.invalidConfig, error.message)
+        } catch {
+            throw ControlError(.invalidConfig, "\(error)")
+        }
+    }
+
+    /// Checks the settings of `configuration` (`invalid-config`) and its host paths against the
+    /// allowed image directories (`path-not-allowed`), and builds the VM from their resolved forms
+    /// (`invalid-config` when the board refuses).
     func buildVM(name: String, configuration: VMConfiguration) throws(ControlError) -> VirtualMachine {
+        try Self.checkSettings(configuration)
         let resolved = try imagePaths.resolve(configuration, exemptConsole: defaultConsole(for: name))
         do {
             return try makeVM(name, resolved)

@@ -30,6 +30,9 @@ struct ConfigOptions: ParsableArguments {
                 gic: gic, clock: clock)
         ).overridden(by: virtio.configuration())
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
+        configuration.dtb = configuration.dtb.map { ControlPaths.absolute($0) }
+        configuration.bios = configuration.bios.map { ControlPaths.absolute($0) }
+        configuration.initrd = configuration.initrd.map { ControlPaths.absolute($0) }
         configuration.console = configuration.console.map(Self.absoluteConsole)
         configuration.virtioConsole = configuration.virtioConsole.map(Self.absoluteConsole)
         configuration.disks = configuration.disks?.map {
@@ -38,10 +41,13 @@ struct ConfigOptions: ParsableArguments {
         return try JSONValue(encoding: configuration)
     }
 
-    /// A `file:PATH` console with PATH made absolute; other specs unchanged.
+    /// A `file:PATH`, `unix:PATH` or `pty:LINK` console with its path made absolute; other specs
+    /// (`stdio`, `null`, a bare `pty`) unchanged.
     static func absoluteConsole(_ spec: String) -> String {
-        guard spec.hasPrefix("file:"), spec.count > 5 else { return spec }
-        return "file:" + ControlPaths.absolute(String(spec.dropFirst(5)))
+        for scheme in ["file:", "unix:", "pty:"] where spec.hasPrefix(scheme) && spec.count > scheme.count {
+            return scheme + ControlPaths.absolute(String(spec.dropFirst(scheme.count)))
+        }
+        return spec
     }
 }
 
@@ -51,8 +57,9 @@ struct Create: ParsableCommand {
         abstract: "Create a VM in the daemon.",
         discussion: """
             Settings come from --config (a JSON file, see docs/CONFIG.md); flags override it. \
-            Relative paths (the config file, the kernel, a file: console) are taken relative to \
-            the current directory. Without a console the daemon logs it to <state-dir>/NAME.console.log.
+            Relative paths (the config file, kernel, dtb, bios, initrd, disks, and the path of a \
+            file:, unix: or pty: console) are taken relative to the current directory. Without a \
+            console the daemon logs it to <state-dir>/NAME.console.log.
             """)
 
     @Argument(help: "VM name: 1-64 characters of A-Z a-z 0-9 . _ -, not starting with . or -.")

@@ -6,9 +6,10 @@ struct Regs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the registers of every vCPU of a paused, stopped or not yet started VM.",
         discussion: """
-            Prints PC, SP, PSTATE, X0-X30, the banked stack pointers and the EL1/EL2 system registers \
-            a debugger wants (SCTLR/TCR/TTBRn/MAIR/VBAR/ESR/FAR/ELR/SPSR/PAR_EL1, HCR/VTTBR/VTCR_EL2). A running \
-            VM is refused (vm-not-paused): pause it first.
+            Prints PC, SP, PSTATE, X0-X30, the banked stack pointers, the EL1/EL2 system registers \
+            a debugger wants (SCTLR/TCR/TTBRn/MAIR/VBAR/ESR/FAR/ELR/SPSR/PAR_EL1, HCR/VTTBR/VTCR/CPTR_EL2, \
+            CPACR_EL1), the FP control and status registers FPCR and FPSR, and the SIMD&FP registers \
+            Q0-Q31 (128 bits each). A running VM is refused (vm-not-paused): pause it first.
             """)
     @Argument(help: "VM name.") var name: String
     @OptionGroup var client: ClientOptions

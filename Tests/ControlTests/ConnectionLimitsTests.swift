@@ -38,6 +38,9 @@ final class ConnectionLimitsTests: XCTestCase {
             // Batches of 1000 requests, until the socket is full in both directions (the server
             // stopped reading because it cannot deliver its replies).
             let batch = Array(String(repeating: #"{"id":1,"command":"ping"}"# + "\n", count: 1000).utf8)
+            // The clock starts before the first request: the server's idle time can only start
+            // after it has read it, so the close comes at least the idle timeout after this.
+            let start = Date()
             var sent = 0
             while sent < 1_000_000 {
                 let count = batch.withUnsafeBytes {
@@ -48,7 +51,6 @@ final class ConnectionLimitsTests: XCTestCase {
             }
             XCTAssertLessThan(sent, 1_000_000, "the server read everything")
             // Without reading a byte: wait (at most 10 s) for the server to close its end.
-            let start = Date()
             var descriptor = pollfd(fd: socket.fd, events: 0, revents: 0)
             XCTAssertEqual(poll(&descriptor, 1, 10_000), 1, "the connection was not closed")
             XCTAssertNotEqual(descriptor.revents & Int16(POLLHUP), 0)

@@ -129,6 +129,39 @@ final class DefinitionTests: XCTestCase {
         try await server.stop()
     }
 
+    /// `create` and `define` refuse a setting the board would refuse, up front (the factory here
+    /// ignores the configuration, so only the manager's own check can refuse it), with
+    /// `invalid-config` and the board's message, and keep nothing.
+    func testCreateAndDefineRefuseInvalidSettings() async throws {
+        let cases: [(config: JSONValue, message: String)] = [
+            (["gic": "v4"], "invalid gic 'v4' (expected v2 or v3)"),
+            (["cpus": 9], "cpus = 9: this build supports 1...8 vCPUs"),
+            (["cpus": 0], "cpus = 0: this build supports 1...8 vCPUs"),
+            (["clock": "icount", "cpus": 2], "clock = icount needs cpus = 1 (vCPUs run in parallel on host threads)"),
+            (["clock": "wall"], "invalid clock 'wall' (expected host or icount)"),
+            (["stop-timeout": -1], "stop-timeout -1.0 is outside 0...3600 seconds"),
+            (["stop-timeout": 3601], "stop-timeout 3601.0 is outside 0...3600 seconds"),
+            (["psci": "svc"], "invalid psci 'svc' (expected hvc or smc)"),
+            (["memory": "12Q"], "invalid memory size '12Q' (expected bytes or a number with K, M or G)"),
+            (["memory": "512K"], "memory size '512K' is outside 1M...255G"),
+            (["memory": "1048577"], "memory size '1048577' is not a multiple of 4 KiB"),
+        ]
+        let server = try await TestServer.start(manager: makeManager())
+        do {
+            let socket = try server.connect()
+            for (config, expected) in cases {
+                for command in ["create", "define"] {
+                    let message = assertError(
+                        try socket.request(command, ["name": "bad", "config": config]), .invalidConfig)
+                    XCTAssertEqual(message, expected, "\(command) \(config.jsonText())")
+                }
+            }
+            XCTAssertEqual(assertOK(try socket.request("list")), ["vms": []])
+            XCTAssertEqual(try files(), [])
+        }
+        try await server.stop()
+    }
+
     func testLoadingStartsAutostartVMs() async throws {
         let first = makeManager()
         _ = try await first.define(name: "auto", configuration: VMConfiguration(memory: "1M"), autostart: true)

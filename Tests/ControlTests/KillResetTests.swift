@@ -9,8 +9,6 @@ import XCTest
 /// `kill` and `reset` over the socket: which states they accept, what they reply, which events
 /// they cause, and that a failed reset changes nothing.
 final class KillResetTests: XCTestCase {
-    private static let ramBase: UInt64 = 0x4000_0000
-
     /// Every configuration the factory was asked to build, and from which build on it fails.
     private final class Builds: Sendable {
         let configurations = Mutex<[VMConfiguration]>([])
@@ -35,17 +33,8 @@ final class KillResetTests: XCTestCase {
 
     /// Increments the word at RAM + 0x1_0000, then powers off: 7 instructions every run.
     private static func countingGuest() throws -> VMManager.Factory {
-        let code = try CrossAssembler.assemble([
-            "movz x1, #0x4001, lsl #16", "ldr x2, [x1]", "add x2, x2, #1", "str x2, [x1]",
-            "movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0",
-        ])
-        return { name, _ in
-            let memory = try MachineMemory(base: ramBase, size: 1 << 20)
-            _ = code.withUnsafeBytes { memory.write($0, at: ramBase) }
-            let vm = VirtualMachine(name: name, memory: memory, bus: try MMIOBus(windows: []))
-            vm.setBootState(entry: ramBase, x0: 0)
-            return vm
-        }
+        try assembledGuest(
+            ["movz x1, #0x4001, lsl #16", "ldr x2, [x1]", "add x2, x2, #1", "str x2, [x1]"] + powerOffProgram)
     }
 
     private func retired(_ socket: LineSocket, _ name: JSONValue) throws -> Int64 {

@@ -7,21 +7,6 @@ import XCTest
 /// The debugging commands `regs` and `read-memory` over the socket, with tiny assembled guests in
 /// 1 MiB of RAM at 0x4000_0000.
 final class RegsReadMemoryTests: XCTestCase {
-    private static let ramBase: UInt64 = 0x4000_0000
-    private static let powerOff = ["movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0"]
-
-    /// A factory building `program` at the RAM base.
-    private static func guest(_ program: [String]) throws -> VMManager.Factory {
-        let code = try CrossAssembler.assemble(program)
-        return { name, _ in
-            let memory = try MachineMemory(base: ramBase, size: 1 << 20)
-            _ = code.withUnsafeBytes { memory.write($0, at: ramBase) }
-            let vm = VirtualMachine(name: name, memory: memory, bus: try MMIOBus(windows: []))
-            vm.setBootState(entry: ramBase, x0: 0)
-            return vm
-        }
-    }
-
     private func startServer(_ factory: @escaping VMManager.Factory) async throws -> TestServer {
         try await TestServer.start(manager: VMManager(logger: quietLogger, makeVM: factory))
     }
@@ -50,10 +35,10 @@ final class RegsReadMemoryTests: XCTestCase {
         "subs x9, x1, x1",
         "1: b 1b",
     ]
-    private static let loopAddress = ramBase + 14 * 4
+    private static let loopAddress = guestRAMBase + 14 * 4
 
     func testRegistersOfCreatedPausedAndStoppedVMs() async throws {
-        let server = try await startServer(try Self.guest(Self.registerProgram))
+        let server = try await startServer(try assembledGuest(Self.registerProgram))
         do {
             let socket = try server.connect()
             assertOK(try socket.request("create", ["name": "r"]))
@@ -157,8 +142,8 @@ final class RegsReadMemoryTests: XCTestCase {
             "movk x2, #0x0123, lsl #48", "str x2, [x1]", "movz w3, #0x6948", "movk w3, #0x0a21, lsl #16",
             "str w3, [x1, #8]",
         ]
-        let code = try CrossAssembler.assemble(program + Self.powerOff)
-        let server = try await startServer(try Self.guest(program + Self.powerOff))
+        let code = try CrossAssembler.assemble(program + powerOffProgram)
+        let server = try await startServer(try assembledGuest(program + powerOffProgram))
         do {
             let socket = try server.connect()
             assertOK(try socket.request("create", ["name": "m"]))

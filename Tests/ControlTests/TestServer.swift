@@ -44,15 +44,32 @@ let quietLogger: Logger = {
     return logger
 }()
 
-/// A VM factory that ignores the configuration and builds a guest spinning forever
-/// (`add x0, x0, #1; b .-4`) in 1 MiB of RAM at 0x4000_0000: no image file needed.
-let spinningGuest: VMManager.Factory = { name, _ in
-    let ramBase: UInt64 = 0x4000_0000
-    let memory = try MachineMemory(base: ramBase, size: 1 << 20)
-    let program: [UInt32] = [0x9100_0400, 0x17FF_FFFF]
-    let bytes = program.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
-    _ = bytes.withUnsafeBytes { memory.write($0, at: ramBase) }
-    let vm = VirtualMachine(name: name, memory: memory, bus: try MMIOBus(windows: []))
-    vm.setBootState(entry: ramBase, x0: 0)
-    return vm
+/// Where the guests of the factories below live: 1 MiB of RAM at 0x4000_0000 (their entry point).
+let guestRAMBase: UInt64 = 0x4000_0000
+
+/// PSCI SYSTEM_OFF through HVC: the end of an assembled guest that powers off.
+let powerOffProgram = ["movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0"]
+
+/// A VM factory that ignores the configuration and builds a guest of the A64 instruction words
+/// `code` at `guestRAMBase`, entered there with X0 = 0, then calls `setup` (registers, tables):
+/// no image file needed.
+func rawGuest(_ code: [UInt32], setup: @escaping @Sendable (VirtualMachine) -> Void = { _ in }) -> VMManager.Factory {
+    { name, _ in
+        let memory = try MachineMemory(base: guestRAMBase, size: 1 << 20)
+        _ = code.withUnsafeBytes { memory.write($0, at: guestRAMBase) }
+        let vm = VirtualMachine(name: name, memory: memory, bus: try MMIOBus(windows: []))
+        vm.setBootState(entry: guestRAMBase, x0: 0)
+        setup(vm)
+        return vm
+    }
 }
+
+/// `rawGuest(_:setup:)` of `program`, assembled once (`CrossAssembler`).
+func assembledGuest(_ program: [String], setup: @escaping @Sendable (VirtualMachine) -> Void = { _ in }) throws
+    -> VMManager.Factory
+{
+    rawGuest(try CrossAssembler.assemble(program), setup: setup)
+}
+
+/// A guest spinning forever (`add x0, x0, #1; b .-4`).
+let spinningGuest: VMManager.Factory = rawGuest([0x9100_0400, 0x17FF_FFFF])

@@ -9,24 +9,6 @@ import XCTest
 /// memory-virtualization counters of `stats`, over the socket, with tiny assembled guests in
 /// 1 MiB of RAM at 0x4000_0000 (RAM IPA = machine-physical address).
 final class TranslateCommandTests: XCTestCase {
-    private static let ramBase: UInt64 = 0x4000_0000
-    private static let powerOff = ["movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0"]
-
-    /// A factory building `program` at the RAM base, then calling `setup` (registers, tables).
-    private static func guest(
-        _ program: [String], setup: @escaping @Sendable (VirtualMachine) -> Void = { _ in }
-    ) throws -> VMManager.Factory {
-        let code = try CrossAssembler.assemble(program)
-        return { name, _ in
-            let memory = try MachineMemory(base: ramBase, size: 1 << 20)
-            _ = code.withUnsafeBytes { memory.write($0, at: ramBase) }
-            let vm = VirtualMachine(name: name, memory: memory, bus: try MMIOBus(windows: []))
-            vm.setBootState(entry: ramBase, x0: 0)
-            setup(vm)
-            return vm
-        }
-    }
-
     private func startServer(_ factory: @escaping VMManager.Factory) async throws -> TestServer {
         try await TestServer.start(manager: VMManager(logger: quietLogger, makeVM: factory))
     }
@@ -40,7 +22,7 @@ final class TranslateCommandTests: XCTestCase {
 
     /// The guest stores to 0x4001_0000 with the MMU off and powers off.
     func testMMUOffBeforeAndAfterTheGuestTouchedThePage() async throws {
-        let factory = try Self.guest(["movz x1, #0x4001, lsl #16", "str x1, [x1]"] + Self.powerOff)
+        let factory = try assembledGuest(["movz x1, #0x4001, lsl #16", "str x1, [x1]"] + powerOffProgram)
         let server = try await startServer(factory)
         do {
             let socket = try server.connect()
@@ -111,7 +93,7 @@ final class TranslateCommandTests: XCTestCase {
     /// first 2 MiB 1:1 with a block, for the code; TTBR1 (48-bit VA, level 0) maps the page
     /// 0xffff_0000_0000_1000 to RAM + 0x2_0000 through levels 0-3.
     private static let upperVA: UInt64 = 0xFFFF_0000_0000_1234
-    private static let l0 = ramBase + 0x8_0000
+    private static let l0 = guestRAMBase + 0x8_0000
     private static let l1 = l0 + 0x1000
     private static let l2 = l0 + 0x2000
     private static let l3 = l0 + 0x3000
@@ -128,9 +110,9 @@ final class TranslateCommandTests: XCTestCase {
         put(l0 + (upperVA >> 39 & 0x1FF) * 8, l1 | 3)
         put(l1 + (upperVA >> 30 & 0x1FF) * 8, l2 | 3)
         put(l2 + (upperVA >> 21 & 0x1FF) * 8, l3 | 3)
-        put(l3 + (upperVA >> 12 & 0x1FF) * 8, (ramBase + 0x2_0000) | 3 | attributes)
-        put(lowL1 + (ramBase >> 30) * 8, lowL2 | 3)
-        put(lowL2, ramBase | 1 | attributes)
+        put(l3 + (upperVA >> 12 & 0x1FF) * 8, (guestRAMBase + 0x2_0000) | 3 | attributes)
+        put(lowL1 + (guestRAMBase >> 30) * 8, lowL2 | 3)
+        put(lowL2, guestRAMBase | 1 | attributes)
         let s = vm.vcpus[0].cpu.state
         s.pointee.mairEL1 = 0xFF00
         // T0SZ = 25, T1SZ = 16, TG1 = 4 KB, IPS = 40 bits.
@@ -144,8 +126,8 @@ final class TranslateCommandTests: XCTestCase {
     /// The guest runs with the MMU on from its first instruction, loads through the upper-half
     /// VA and powers off.
     func testStage1WalkOfAnUpperHalfAddress() async throws {
-        let program = ["movz x1, #0xffff, lsl #48", "movk x1, #0x1234", "ldr x2, [x1]"] + Self.powerOff
-        let server = try await startServer(try Self.guest(program, setup: Self.mmuOn))
+        let program = ["movz x1, #0xffff, lsl #48", "movk x1, #0x1234", "ldr x2, [x1]"] + powerOffProgram
+        let server = try await startServer(try assembledGuest(program, setup: Self.mmuOn))
         do {
             let socket = try server.connect()
             assertOK(try socket.request("create", ["name": "paged"]))
@@ -201,7 +183,7 @@ final class TranslateCommandTests: XCTestCase {
     // MARK: Errors
 
     func testBadRequestsAndMissingVMs() async throws {
-        let server = try await startServer(try Self.guest(Self.powerOff))
+        let server = try await startServer(try assembledGuest(powerOffProgram))
         do {
             let socket = try server.connect()
             assertOK(try socket.request("create", ["name": "t"]))
@@ -256,7 +238,7 @@ final class TranslateCommandTests: XCTestCase {
     // MARK: Stats
 
     func testStatsReplyHasTheMemoryCounters() async throws {
-        let factory = try Self.guest(["movz x1, #0x4001, lsl #16", "str x1, [x1]"] + Self.powerOff)
+        let factory = try assembledGuest(["movz x1, #0x4001, lsl #16", "str x1, [x1]"] + powerOffProgram)
         let server = try await startServer(factory)
         do {
             let socket = try server.connect()

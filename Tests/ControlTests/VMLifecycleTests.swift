@@ -7,18 +7,8 @@ import XCTest
 /// Which command is legal in which VM state, with a tiny in-memory guest (`wfi; b .-4`) that
 /// runs until it is stopped, so no image file is needed.
 final class VMLifecycleTests: XCTestCase {
-    private static let ramBase: UInt64 = 0x4000_0000
-
     /// Builds the idling guest instead of asking the board.
-    private static let idleGuest: VMManager.Factory = { name, _ in
-        let memory = try MachineMemory(base: ramBase, size: 1 << 20)
-        let program: [UInt32] = [0xD503_207F, 0x17FF_FFFF]  // wfi; b .-4
-        let bytes = program.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
-        _ = bytes.withUnsafeBytes { memory.write($0, at: ramBase) }
-        let vm = VirtualMachine(name: name, memory: memory, bus: try MMIOBus(windows: []))
-        vm.setBootState(entry: ramBase, x0: 0)
-        return vm
-    }
+    private static let idleGuest: VMManager.Factory = rawGuest([0xD503_207F, 0x17FF_FFFF])  // wfi; b .-4
 
     private func startServer() async throws -> TestServer {
         try await TestServer.start(manager: VMManager(logger: quietLogger, makeVM: Self.idleGuest))

@@ -52,18 +52,6 @@ final class HighvisorTests: XCTestCase {
         return vm
     }
 
-    private func run(_ vm: VirtualMachine) throws -> StopRecord {
-        try vm.start()
-        guard let record = vm.waitUntilStopped(timeout: .now() + 20) else {
-            vm.requestStop()
-            XCTFail("VM did not stop")
-            return vm.waitUntilStopped()
-        }
-        return record
-    }
-
-    private static let powerOff = ["movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0"]
-
     func testMMIOReadsAreSizedAndSignExtendedFromTheSyndrome() throws {
         let device = RecordingDevice(readValue: 0xFFFF_FFFF_FFFF_FF80)
         let vm = try makeVM(
@@ -71,7 +59,7 @@ final class HighvisorTests: XCTestCase {
                 "movz x1, #0x900, lsl #16",
                 "ldrb w2, [x1, #1]", "ldrsb w3, [x1]", "ldrsb x4, [x1]", "ldrh w5, [x1, #2]", "ldrsh x6, [x1, #2]",
                 "ldr w7, [x1, #4]", "ldrsw x8, [x1, #4]", "ldr x9, [x1, #8]", "ldr xzr, [x1, #8]",
-            ] + Self.powerOff, device: device)
+            ] + powerOffProgram, device: device)
         XCTAssertEqual(try run(vm).reason, .poweroff)
         let cpu = vm.vcpus[0].cpu
         XCTAssertEqual(cpu.x(2), 0x80)
@@ -97,7 +85,7 @@ final class HighvisorTests: XCTestCase {
             [
                 "movz x1, #0x900, lsl #16", "movn x2, #0",
                 "strb w2, [x1]", "strh w2, [x1, #2]", "str w2, [x1, #4]", "str x2, [x1, #8]", "str xzr, [x1, #16]",
-            ] + Self.powerOff, device: device)
+            ] + powerOffProgram, device: device)
         XCTAssertEqual(try run(vm).reason, .poweroff)
         XCTAssertEqual(
             device.accesses,
@@ -112,7 +100,7 @@ final class HighvisorTests: XCTestCase {
     func testUnclaimedMMIOInjectsASynchronousExternalAbort() throws {
         let vm = try makeVM(
             ["movz x1, #0x0a00, lsl #16", "str w2, [x1, #8]"],
-            vectors: ["mrs x10, esr_el1", "mrs x11, far_el1", "mrs x12, elr_el1"] + Self.powerOff,
+            vectors: ["mrs x10, esr_el1", "mrs x11, far_el1", "mrs x12, elr_el1"] + powerOffProgram,
             device: RecordingDevice(readValue: 0))
         XCTAssertEqual(try run(vm).reason, .poweroff)
         let cpu = vm.vcpus[0].cpu
@@ -132,7 +120,7 @@ final class HighvisorTests: XCTestCase {
                 "movz w0, #0x1234", "movk w0, #0xc500, lsl #16", "hvc #0", "mov x13, x0",  // unknown
                 "movz w0, #0", "movk w0, #0x8000, lsl #16", "hvc #0", "mov x14, x0",  // SMCCC_VERSION
                 "movz w0, #4", "movk w0, #0xc400, lsl #16", "movz x1, #0", "movz x2, #0", "hvc #0", "mov x15, x0",
-            ] + Self.powerOff, device: RecordingDevice(readValue: 0))
+            ] + powerOffProgram, device: RecordingDevice(readValue: 0))
         XCTAssertEqual(try run(vm), StopRecord(reason: .poweroff, detail: "PSCI SYSTEM_OFF"))
         let cpu = vm.vcpus[0].cpu
         XCTAssertEqual(cpu.x(10), 0x1_0000)
@@ -151,7 +139,7 @@ final class HighvisorTests: XCTestCase {
             [
                 "mrs x10, id_aa64isar0_el1", "movz x1, #0x1234", "msr mair_el1, x1", "mrs x11, mair_el1",
                 "msr actlr_el1, x1", "mrs x12, actlr_el1",
-            ] + Self.powerOff, device: RecordingDevice(readValue: 0))
+            ] + powerOffProgram, device: RecordingDevice(readValue: 0))
         vm.vcpus[0].cpu.state.pointee.hcrEL2 |=
             HypervisorConfiguration.tid3 | HypervisorConfiguration.tvm | HypervisorConfiguration.tacr
         XCTAssertEqual(try run(vm).reason, .poweroff)
@@ -205,7 +193,7 @@ final class HighvisorTests: XCTestCase {
         let vm = VirtualMachine(name: "t", memory: memory, bus: try MMIOBus(windows: []), exitTable: table)
         let code = try CrossAssembler.assemble(["wfe"])
         code.withUnsafeBytes { _ = memory.write($0, at: Self.ramBase) }
-        let handler = try CrossAssembler.assemble(["mrs x10, esr_el1"] + Self.powerOff)
+        let handler = try CrossAssembler.assemble(["mrs x10, esr_el1"] + powerOffProgram)
         handler.withUnsafeBytes { _ = memory.write($0, at: Self.ramBase + 0x1200) }
         vm.setBootState(entry: Self.ramBase, x0: 0)
         vm.vcpus[0].cpu.state.pointee.vbarEL1 = Self.ramBase + 0x1000
@@ -223,7 +211,7 @@ final class HighvisorTests: XCTestCase {
                 "ldr q0, [x9]", "ldr q1, [x9]", "str q1, [x9, #0x800]",  // first trap, then none
                 "str w0, [x10]",  // an MMIO exit: a world switch
                 "ldr d2, [x9]", "str d2, [x9, #0x808]",  // second trap, then none
-            ] + Self.powerOff, device: device)
+            ] + powerOffProgram, device: device)
         XCTAssertEqual(try run(vm).reason, .poweroff)
         XCTAssertEqual(device.accesses.count, 1)
         XCTAssertEqual(vm.statistics.fpTraps, 2)

@@ -25,24 +25,12 @@ final class PSCITests: XCTestCase {
         return vm
     }
 
-    private func run(_ vm: VirtualMachine) throws -> StopRecord {
-        try vm.start()
-        guard let record = vm.waitUntilStopped(timeout: .now() + 20) else {
-            vm.requestStop()
-            XCTFail("VM did not stop")
-            return vm.waitUntilStopped()
-        }
-        return record
-    }
-
     private static func function(_ id: UInt32, into register: String = "w0") -> [String] {
         [
             "movz \(register), #0x\(String(id & 0xFFFF, radix: 16))",
             "movk \(register), #0x\(String(id >> 16, radix: 16)), lsl #16",
         ]
     }
-
-    private static let powerOff = function(PSCI.Function.systemOff) + ["hvc #0"]
 
     func testSMCConduitAnswersPSCIAndMovesPastTheSMC() throws {
         let program =
@@ -60,7 +48,7 @@ final class PSCITests: XCTestCase {
     func testWithTheHVCConduitSMCIsUndefined() throws {
         // The UNDEF vector (current EL, SPx, synchronous: VBAR + 0x200) records ESR_EL1 and powers off.
         let program = ["movz x1, #0x4000, lsl #16", "add x1, x1, #0x1000", "msr vbar_el1, x1", "isb", "smc #0"]
-        let vector = ["mrs x19, esr_el1"] + Self.powerOff
+        let vector = ["mrs x19, esr_el1"] + powerOffProgram
         let vm = try makeVM(program, more: [(0x1200, vector)])
         XCTAssertEqual(try run(vm).reason, .poweroff)
         XCTAssertEqual(vm.vcpus[0].cpu.x(19), 0x0200_0000)
@@ -84,7 +72,7 @@ final class PSCITests: XCTestCase {
             + affinity + ["mov x1, #5", "mov x2, #1", "hvc #0", "mov x23, x0"]
             + affinity + ["mov x1, #1", "mov x2, #4", "hvc #0", "mov x24, x0"]
             + affinity + ["mov x1, #1", "mov x2, #0", "hvc #0", "cmp x0, #1", "b.ne #-24"]
-            + ["mov x25, #0x800", "movk x25, #0x4000, lsl #16", "ldp x26, x27, [x25]"] + Self.powerOff
+            + ["mov x25, #0x800", "movk x25, #0x4000, lsl #16", "ldp x26, x27, [x25]"] + powerOffProgram
         let secondary =
             ["mov x25, #0x800", "movk x25, #0x4000, lsl #16", "mrs x1, mpidr_el1", "stp x0, x1, [x25]"]
             + Self.function(PSCI.Function.cpuOff) + ["hvc #0", "b #0"]
@@ -120,12 +108,13 @@ final class PSCITests: XCTestCase {
     }
 
     func testCPUSuspendReturnsSuccessAfterAWakeUp() throws {
-        // CNTV fires after ~1 ms; the suspend (a standby) wakes on the timer's pending PPI only
-        // with a GIC, so here a kick from outside wakes it: the call must return SUCCESS and
-        // continue after the HVC.
+        // CPU_SUSPEND with power_state 0 (a standby) sleeps like WFI. No timer is programmed and
+        // this VM has no GIC, so nothing in the guest can end the standby: a kick from outside
+        // wakes it, and the call must return SUCCESS (x19 = 0) and continue after the HVC
+        // (x20 = 1).
         let program =
-            ["mov x0, #7"] + Self.function(PSCI.Function.cpuSuspend64) + ["mov x1, #0", "hvc #0", "mov x19, x0"]
-            + ["mov x20, #1"] + Self.powerOff
+            Self.function(PSCI.Function.cpuSuspend64) + ["mov x1, #0", "hvc #0", "mov x19, x0"]
+            + ["mov x20, #1"] + powerOffProgram
         let vm = try makeVM(program)
         try vm.start()
         let deadline = Date() + 10
@@ -145,7 +134,7 @@ final class PSCITests: XCTestCase {
             [
                 "mov x1, #0x800", "movk x1, #0x4000, lsl #16", "ldxr x2, [x1]", "hvc #1", "mov x3, #42",
                 "stxr w4, x3, [x1]", "ldxr x2, [x1]", "stxr w5, x3, [x1]",
-            ] + Self.powerOff
+            ] + powerOffProgram
         var table = ExitTable.standard
         table[.hvc64] = { vcpu in
             if vcpu.cpu.x(0) & 0xFFFF_FFFF == PSCI.Function.systemOff { return PSCI.handleCall(vcpu) }

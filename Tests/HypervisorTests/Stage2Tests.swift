@@ -10,7 +10,6 @@ import XCTest
 /// costs the host.
 final class Stage2Tests: XCTestCase {
     static let ramBase: UInt64 = 0x4000_0000
-    static let powerOff = ["movz w0, #0x0008", "movk w0, #0x8400, lsl #16", "hvc #0"]
 
     private func makeVM(
         _ program: [String], ramSize: UInt64 = 1 << 20, romAddress: UInt64? = nil, rom: [UInt32] = []
@@ -23,16 +22,6 @@ final class Stage2Tests: XCTestCase {
         rom.withUnsafeBytes { _ = memory.writeROM($0, at: 0) }
         vm.setBootState(entry: Self.ramBase, x0: 0)
         return vm
-    }
-
-    private func run(_ vm: VirtualMachine) throws -> StopRecord {
-        try vm.start()
-        guard let record = vm.waitUntilStopped(timeout: .now() + 60) else {
-            vm.requestStop()
-            XCTFail("VM did not stop")
-            return vm.waitUntilStopped()
-        }
-        return record
     }
 
     private func read64(_ vm: VirtualMachine, _ address: UInt64) -> UInt64 {
@@ -50,13 +39,13 @@ final class Stage2Tests: XCTestCase {
             "movz x2, #16", "mov x3, x1", "movz x4, #0",
             "2: ldr x5, [x3]", "add x4, x4, x5", "add x3, x3, #0x1000", "subs x2, x2, #1", "b.ne 2b",
         ]
-        program += Self.powerOff
+        program += powerOffProgram
         let vm = try makeVM(program)
         var marker: UInt64 = 0x1234_5678_9ABC_DEF0
         withUnsafeBytes(of: &marker) { _ = vm.memory.write($0, at: Self.ramBase + 0x3000) }
         XCTAssertEqual(vm.statistics.pagesMapped, 0, "nothing is mapped before the guest runs")
 
-        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(try run(vm, timeout: 60).reason, .poweroff)
         let cpu = vm.vcpus[0].cpu
         XCTAssertEqual(cpu.x(9), 0x1234_5678_9ABC_DEF0, "the loaded image survives demand paging")
         XCTAssertEqual(cpu.x(4), (1...16).reduce(0, +), "written data reads back")
@@ -77,7 +66,7 @@ final class Stage2Tests: XCTestCase {
         // Identity-map the 1 MiB of RAM with 4 KB pages (tables at +0x80000, written by the
         // host, so their pages are not yet mapped at stage 2), MMU on from the first
         // instruction.
-        let vm = try makeVM(["movz x1, #0x4000, lsl #16", "ldr x2, [x1, #0x800]"] + Self.powerOff)
+        let vm = try makeVM(["movz x1, #0x4000, lsl #16", "ldr x2, [x1, #0x800]"] + powerOffProgram)
         let l1 = Self.ramBase + 0x8_0000
         let l2 = l1 + 0x1000
         let l3 = l1 + 0x2000
@@ -97,7 +86,7 @@ final class Stage2Tests: XCTestCase {
         s.pointee.sctlrEL1 |= 1
         vm.vcpus[0].cpu.updateTranslationContext()
 
-        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(try run(vm, timeout: 60).reason, .poweroff)
         let stats = vm.statistics
         XCTAssertEqual(stats.stage2Faults["walk"], 3, "one per table page, on the first walk that reads it")
         // Three table pages, the code page; the data is in the code page.
@@ -119,14 +108,14 @@ final class Stage2Tests: XCTestCase {
     func testGuestTablesInADeviceWindowStopTheGuestInsteadOfLooping() throws {
         // TTBR0 points at MMIO: every walk, including the fetch of the exception vector the
         // external abort goes to, fails. The VM must stop with a guest fault, not spin.
-        let vm = try makeVM(["nop"] + Self.powerOff)
+        let vm = try makeVM(["nop"] + powerOffProgram)
         let s = vm.vcpus[0].cpu.state
         s.pointee.tcrEL1 = 25 | 1 << 23 | 2 << 30 | 2 << 32
         s.pointee.ttbr0EL1 = 0x0900_0000
         s.pointee.vbarEL1 = Self.ramBase + 0x1000
         s.pointee.sctlrEL1 |= 1
         vm.vcpus[0].cpu.updateTranslationContext()
-        let record = try run(vm)
+        let record = try run(vm, timeout: 60)
         XCTAssertEqual(record.reason, .guestFault)
         XCTAssertTrue(record.detail.contains("exception vector"), record.detail)
         XCTAssertEqual(vm.statistics.stage2Faults["walk"], 2, "the entry point, then the vector")
@@ -142,8 +131,8 @@ final class Stage2Tests: XCTestCase {
             [
                 "movz x1, #0", "ldr w2, [x1]", "movz w3, #1", "str w3, [x1]", "ldr w4, [x1]", "add x5, x1, #0x400",
                 "blr x5",
-            ] + Self.powerOff, romAddress: 0, rom: rom)
-        XCTAssertEqual(try run(vm).reason, .poweroff)
+            ] + powerOffProgram, romAddress: 0, rom: rom)
+        XCTAssertEqual(try run(vm, timeout: 60).reason, .poweroff)
         let cpu = vm.vcpus[0].cpu
         XCTAssertEqual(cpu.x(2), 0xCAFE_F00D)
         XCTAssertEqual(cpu.x(4), 0xCAFE_F00D, "the write did not change ROM")
@@ -158,9 +147,9 @@ final class Stage2Tests: XCTestCase {
             [
                 "movz x1, #0x4000, lsl #16", "ldr x2, [x1, #0x4000]", "str x2, [x1, #0x5000]",
                 "str x2, [x1, #0x5008]", "ldr x3, [x1, #0x6000]", "str x3, [x1, #0x6000]",
-            ] + Self.powerOff)
+            ] + powerOffProgram)
         vm.startDirtyLog()
-        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(try run(vm, timeout: 60).reason, .poweroff)
         XCTAssertEqual(vm.collectDirtyPages(), [Self.ramBase + 0x5000, Self.ramBase + 0x6000])
         XCTAssertEqual(vm.collectDirtyPages(), [], "collecting starts a new round")
         XCTAssertEqual(vm.statistics.stage2Faults["permission"], 1, "page 0x6000: read first, written later")
@@ -169,12 +158,12 @@ final class Stage2Tests: XCTestCase {
     func testInnerShareableTLBIReachesTheOtherVCPUs() throws {
         let memory = try MachineMemory(base: Self.ramBase, size: 1 << 20)
         let vm = VirtualMachine(name: "smp", memory: memory, bus: try MMIOBus(windows: []), vcpuCount: 2)
-        let code = try CrossAssembler.assemble(["tlbi vmalle1is", "tlbi vmalle1"] + Self.powerOff)
+        let code = try CrossAssembler.assemble(["tlbi vmalle1is", "tlbi vmalle1"] + powerOffProgram)
         code.withUnsafeBytes { _ = memory.write($0, at: Self.ramBase) }
         vm.setBootState(entry: Self.ramBase, x0: 0)
         let other = vm.vcpus[1].cpu
         let before = other.tlb.flushes
-        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(try run(vm, timeout: 60).reason, .poweroff)
         // The second vCPU never ran; its next block boundary acts on the request.
         _ = other.run(budget: 1)
         XCTAssertEqual(other.tlb.flushes, before + 1, "one flush for the IS operation, none for the local one")
@@ -188,8 +177,8 @@ final class Stage2Tests: XCTestCase {
             [
                 "movz x1, #0x4100, lsl #16", "movz x2, #4096",
                 "1: str x2, [x1]", "add x1, x1, #0x1000", "subs x2, x2, #1", "b.ne 1b",
-            ] + Self.powerOff, ramSize: 1 << 30)
-        XCTAssertEqual(try run(vm).reason, .poweroff)
+            ] + powerOffProgram, ramSize: 1 << 30)
+        XCTAssertEqual(try run(vm, timeout: 60).reason, .poweroff)
         let after = try Self.residentBytes()
         let added = after > before ? after - before : 0
         print("memory cost: 1 GiB VM touching 16 MiB added \(added >> 10) KiB resident")

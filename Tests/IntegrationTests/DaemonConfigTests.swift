@@ -11,7 +11,6 @@ import XCTest
 /// directories, the connection limit, the idle timeout, and reloading on SIGHUP.
 final class DaemonConfigTests: DaemonTestCase {
     private var socketPath: String { "\(workDirectory)/d.sock" }
-    private var logPath: String { "\(workDirectory)/armvisord.log" }
 
     // MARK: - The file
 
@@ -230,10 +229,12 @@ final class DaemonConfigTests: DaemonTestCase {
         let waiter = try LineSocket(path: socketPath)
         waiter.writeLine(#"{"id":4,"command":"wait","arguments":{"name":"idle"}}"#)
 
-        // A silent connection: closed after about a second (the read times out after 10 s).
+        // A silent connection: closed after about a second (the read times out after 10 s). The
+        // clock starts before the ping is sent: the daemon's idle time starts after it answered,
+        // so the connection cannot close less than a second after this.
         let silent = try LineSocket(path: socketPath)
-        XCTAssertEqual(try silent.exchangeLine(#"{"id":5,"command":"ping"}"#), pong(5))
         let start = Date()
+        XCTAssertEqual(try silent.exchangeLine(#"{"id":5,"command":"ping"}"#), pong(5))
         XCTAssertEqual(
             try silent.readLine(),
             #"{"error":{"code":"idle-timeout","message":"no request for 1 s; closing the connection"},"id":null,"ok":false}"#
@@ -347,68 +348,29 @@ final class DaemonConfigTests: DaemonTestCase {
         return (Int(info.st_mode & 0o7777), info.st_gid)
     }
 
-    private func log() -> String {
-        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-    }
+    private func log() -> String { daemonLog }
 
-    /// The environment of a daemon under test: no systemd variables, and HOME and the XDG
-    /// variables in the work directory, so that no configuration file of the machine is read.
-    private func daemonEnvironment() -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "ARMVISOR_SOCKET"] {
-            environment[name] = nil
-        }
-        environment["XDG_CONFIG_HOME"] = "\(workDirectory)/xdg-config"
-        return environment
-    }
-
-    /// Starts armvisord (its standard error goes to the log; the state directory in the work
-    /// directory unless `arguments` name one) and waits until it listens on `socketPath`: polls
-    /// every 50 ms, gives up after 10 s.
+    /// Starts armvisord (the state directory in the work directory unless `arguments` name one)
+    /// and waits until it listens on `socketPath` (`DaemonTestCase.launchDaemon`).
     private func startDaemon(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisord"))
-        process.arguments =
-            arguments + (arguments.contains("--state-dir") ? [] : ["--state-dir", "\(workDirectory)/state"])
-        process.environment = daemonEnvironment()
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        daemon = process
-        let deadline = Date().addingTimeInterval(10)
-        while !log().contains("armvisord: listening on \(socketPath)") {
-            guard process.isRunning else { throw Failure("armvisord exited early: \(log())") }
-            guard Date() < deadline else { throw Failure("armvisord did not listen within 10 s: \(log())") }
-            usleep(50_000)
-        }
+        let stateDirectory = arguments.contains("--state-dir") ? [] : ["--state-dir", "\(workDirectory)/state"]
+        try launchDaemon(arguments: arguments + stateDirectory, socketPath: socketPath)
     }
 
-    /// SIGHUP, then waits (polling the log every 20 ms, at most 10 s) for `expecting` to be
-    /// logged by this reload.
+    /// SIGHUP, then waits (polling the log every 20 ms, at most `DaemonProcess.deadline`) for
+    /// `expecting` to be logged by this reload.
     private func reloadDaemon(expecting: String) throws {
         guard let daemon else { throw Failure("no daemon") }
         let before = log().components(separatedBy: expecting).count
         kill(daemon.processIdentifier, SIGHUP)
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(DaemonProcess.deadline)
         while log().components(separatedBy: expecting).count == before {
             guard daemon.isRunning else { throw Failure("armvisord died on SIGHUP: \(log())") }
-            guard Date() < deadline else { throw Failure("no '\(expecting)' within 10 s of SIGHUP: \(log())") }
+            guard Date() < deadline else {
+                throw Failure("no '\(expecting)' within \(DaemonProcess.deadline) s of SIGHUP: \(log())")
+            }
             usleep(20_000)
         }
-    }
-
-    /// SIGTERM: the daemon exits 0 and removes its socket.
-    private func stopDaemon() throws {
-        guard let daemon else { throw Failure("no daemon") }
-        daemon.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while daemon.isRunning {
-            guard Date() < deadline else { throw Failure("armvisord ignored SIGTERM for 10 s") }
-            usleep(50_000)
-        }
-        XCTAssertEqual(daemon.terminationStatus, 0, log())
-        XCTAssertFalse(FileManager.default.fileExists(atPath: socketPath), "socket file left behind")
     }
 
     private struct Result {
@@ -426,7 +388,7 @@ final class DaemonConfigTests: DaemonTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = daemonEnvironment()
+        process.environment = DaemonProcess.environment(workDirectory: workDirectory)
         let out = "\(workDirectory)/run.out", err = "\(workDirectory)/run.err"
         for path in [out, err] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))

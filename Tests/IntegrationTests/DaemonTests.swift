@@ -124,7 +124,7 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertTrue(quietConsole.contains("Hello from the armvisor demo guest!"))
         XCTAssertEqual(try cli(["destroy", "quiet", "--socket", socketPath]).stdout, "quiet: destroyed\n")
 
-        try stopDaemon(socketPath: socketPath)
+        try stopDaemon()
     }
 
     func testDaemonRejectsBadConfigurations() throws {
@@ -139,10 +139,18 @@ final class DaemonTests: DaemonTestCase {
             ["create", "y", "--kernel", "nothing-here.bin", "--socket", socketPath], expectedStatus: 1,
             directory: workDirectory)
         XCTAssertTrue(relative.stderr.contains("\(workDirectory)/nothing-here.bin"), relative.stderr)
+        // So are the ones a --config file names (here `bios`), not only the kernel.
+        try Data(#"{"bios": "no-bios-here.bin", "console": "null"}"#.utf8)
+            .write(to: URL(fileURLWithPath: "\(workDirectory)/relative-bios.json"))
+        let relativeBIOS = try cli(
+            ["create", "z", "--config", "relative-bios.json", "--socket", socketPath], expectedStatus: 1,
+            directory: workDirectory)
+        XCTAssertTrue(relativeBIOS.stderr.contains("bios \(workDirectory)/no-bios-here.bin"), relativeBIOS.stderr)
+        XCTAssertTrue(relativeBIOS.stderr.contains("invalid-config"), relativeBIOS.stderr)
         let invalid = try cli(["create", "../x", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(invalid.stderr.contains("invalid-name"), invalid.stderr)
         XCTAssertEqual(try cli(["list", "--json", "--socket", socketPath]).stdout, #"{"vms":[]}"# + "\n")
-        try stopDaemon(socketPath: socketPath)
+        try stopDaemon()
     }
 
     /// A raw image that idles forever (`wfi; b .-4`), to have VMs that only stop when told.
@@ -186,8 +194,8 @@ final class DaemonTests: DaemonTestCase {
         let list = try cli(["list", "--json", "--socket", socketPath]).stdout
         XCTAssertEqual(list, #"{"vms":[{"name":"a","state":"stopped"},{"name":"c","state":"running"}]}"# + "\n")
         // SIGTERM with "c" still running: the daemon stops it and exits 0.
-        try stopDaemon(socketPath: socketPath)
-        let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
+        try stopDaemon()
+        let log = daemonLog
         XCTAssertTrue(log.contains("vm=c"), log)
         XCTAssertTrue(log.contains("VM stopped: killed (forced after 0.2 s"), log)
     }
@@ -216,11 +224,11 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertEqual(
             try String(contentsOfFile: "\(workDirectory)/pb.console", encoding: .utf8), PowerButtonGuest.expectedOutput)
         // SIGTERM with "down" running: its button is pressed and it powers off by itself.
-        try stopDaemon(socketPath: socketPath)
+        try stopDaemon()
         XCTAssertEqual(
             try String(contentsOfFile: "\(workDirectory)/down.console", encoding: .utf8),
             PowerButtonGuest.expectedOutput)
-        let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
+        let log = daemonLog
         let downLines = log.split(separator: "\n").filter { $0.contains("vm=down") }
         XCTAssertTrue(downLines.contains { $0.contains("VM stop requested (shutdown): power button pressed") }, log)
         XCTAssertTrue(downLines.contains { $0.contains("VM stopped: poweroff (PSCI SYSTEM_OFF)") }, log)
@@ -256,8 +264,7 @@ final class DaemonTests: DaemonTestCase {
         // SIGKILL: no chance to clean up. The restarted daemon replaces the stale socket file,
         // loads the definition and starts the VM.
         guard let killed = daemon else { return XCTFail("no daemon") }
-        kill(killed.processIdentifier, SIGKILL)
-        killed.waitUntilExit()
+        killed.forceKill()
         try startDaemon(socketPath: socketPath)
         XCTAssertEqual(try String(contentsOfFile: definitionPath, encoding: .utf8), written)
         XCTAssertEqual(
@@ -279,13 +286,9 @@ final class DaemonTests: DaemonTestCase {
         try follower.run()
         defer { if follower.isRunning { follower.terminate() } }
         // Waiting for another process: poll its subscription in the daemon's log every 10 ms.
-        let logPath = "\(workDirectory)/armvisord.log"
-        let subscribed = Date().addingTimeInterval(10)
-        while !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("events subscription started"),
-            Date() < subscribed
-        {
-            usleep(10_000)
-        }
+        let subscribed = Date().addingTimeInterval(DaemonProcess.deadline)
+        while !daemonLog.contains("events subscription started"), Date() < subscribed { usleep(10_000) }
+        XCTAssertTrue(daemonLog.contains("events subscription started"), daemonLog)
 
         XCTAssertEqual(try cli(["pause", "spin", "--socket", socketPath]).stdout, "spin: paused\n")
         let paused = try retired("spin", socketPath: socketPath)
@@ -322,7 +325,7 @@ final class DaemonTests: DaemonTestCase {
 
         XCTAssertEqual(try cli(["undefine", "spin", "--socket", socketPath]).stdout, "spin: undefined\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: definitionPath))
-        try stopDaemon(socketPath: socketPath)
+        try stopDaemon()
     }
 
     /// The few members of an `info` reply the test reads.
@@ -341,48 +344,12 @@ final class DaemonTests: DaemonTestCase {
 
     // MARK: - Processes
 
+    /// Starts armvisord on `socketPath` (state directory in the work directory, debug log) and
+    /// waits until it listens (`DaemonTestCase.launchDaemon`).
     private func startDaemon(socketPath: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisord"))
-        process.arguments = ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "debug"]
-        let log = "\(workDirectory)/armvisord.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        daemon = process
-        // Waiting for another process to come up: poll every 50 ms, give up after 10 s.
-        let deadline = Date().addingTimeInterval(10)
-        while (try? LineSocket(path: socketPath)) == nil {
-            guard process.isRunning else {
-                throw Failure("armvisord exited early: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-            }
-            guard Date() < deadline else { throw Failure("armvisord did not listen on \(socketPath) within 10 s") }
-            usleep(50_000)
-        }
-        // The socket accepts before the daemon has logged it: wait for the line too.
-        let expected = "armvisord: listening on \(socketPath)"
-        var stderr = ""
-        while Date() < deadline {
-            stderr = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if stderr.contains(expected) { break }
-            usleep(20_000)
-        }
-        XCTAssertTrue(stderr.contains(expected), stderr)
-    }
-
-    /// SIGTERM: the daemon exits 0 and removes its socket.
-    private func stopDaemon(socketPath: String) throws {
-        guard let daemon else { throw Failure("no daemon") }
-        daemon.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while daemon.isRunning {
-            guard Date() < deadline else { throw Failure("armvisord ignored SIGTERM for 10 s") }
-            usleep(50_000)
-        }
-        XCTAssertEqual(daemon.terminationReason, .exit)
-        XCTAssertEqual(daemon.terminationStatus, 0)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: socketPath), "socket file left behind")
+        try launchDaemon(
+            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "debug"],
+            socketPath: socketPath)
     }
 
     private struct CLIResult {

@@ -89,9 +89,11 @@ final class SystemdTests: DaemonTestCase {
     func testDaemonSendsReadyWatchdogAndStopping() throws {
         let notify = try NotifySocket(path: "\(workDirectory)/notify")
         let socketPath = "\(workDirectory)/d.sock"
-        try startDaemon(
-            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state"],
-            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"])
+        // Not waiting for the log line: what is checked is that the socket listens by the time
+        // READY=1 comes.
+        try launchDaemon(
+            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state"], socketPath: socketPath,
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"], waitUntilListening: false)
         let first = try notify.receive()
         XCTAssertTrue(first.split(separator: "\n").contains("READY=1"), first)
         XCTAssertTrue(first.contains("STATUS=0 VMs running"), first)
@@ -102,7 +104,7 @@ final class SystemdTests: DaemonTestCase {
         // WATCHDOG_USEC=200000: a ping every 100 ms.
         try notify.receive(until: { $0.split(separator: "\n").contains("WATCHDOG=1") })
 
-        let process = try XCTUnwrap(daemon)
+        let process = try XCTUnwrap(daemon).process
         // SIGHUP (ExecReload=): RELOADING=1 with MONOTONIC_USEC=, then READY=1 again.
         kill(process.processIdentifier, SIGHUP)
         let reloading = try notify.receive(until: { $0.split(separator: "\n").contains("RELOADING=1") })
@@ -117,10 +119,10 @@ final class SystemdTests: DaemonTestCase {
 
     func testWithoutNotifySocketTheDaemonRunsNormally() throws {
         let socketPath = "\(workDirectory)/d.sock"
-        try startDaemon(
-            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state"],
+        try launchDaemon(
+            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state"], socketPath: socketPath,
             environment: ["NOTIFY_SOCKET": nil, "WATCHDOG_USEC": "100000"])
-        try waitForSocket(socketPath)
+        // Let three watchdog periods pass: with nowhere to send WATCHDOG=1 the daemon must go on.
         usleep(300_000)
         XCTAssertEqual(
             try LineSocket(path: socketPath).exchangeLine(#"{"id":1,"command":"ping"}"#),
@@ -134,78 +136,45 @@ final class SystemdTests: DaemonTestCase {
         let activate = try Self.tool("systemd-socket-activate")
         let socketPath = "\(workDirectory)/activated.sock"
         // systemd-socket-activate listens on -l, then execs armvisord with the socket as fd 3
-        // (LISTEN_FDS=1, LISTEN_PID = its own, unchanged, pid).
-        try startDaemon(
+        // (LISTEN_FDS=1, LISTEN_PID = its own, unchanged, pid) when the first connection comes:
+        // connect, then wait for armvisord's log line.
+        try launchDaemon(
             executable: activate,
             arguments: [
                 "-l", socketPath, try TestPaths.product("armvisord"), "--socket", "\(workDirectory)/unused.sock",
                 "--state-dir", "\(workDirectory)/state", "--socket-mode", "0600",
             ],
-            environment: [:])
-        try waitForSocket(socketPath)
-        let connection = try LineSocket(path: socketPath)
+            socketPath: socketPath, waitUntilListening: false)
+        let connection = try connectWhenListening(socketPath)
+        try XCTUnwrap(daemon).waitUntilListening()
         XCTAssertEqual(try connection.exchangeLine(#"{"id":1,"command":"ping"}"#), #"{"id":1,"ok":true,"result":{}}"#)
         XCTAssertEqual(
             try connection.exchangeLine(#"{"id":2,"command":"list"}"#), #"{"id":2,"ok":true,"result":{"vms":[]}}"#)
-        let log = try String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)
+        let log = daemonLog
         XCTAssertTrue(log.contains("armvisord: listening on \(socketPath) (socket activation)"), log)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(workDirectory)/unused.sock"))
         // The socket unit's SocketMode= applies, not the daemon's socket-mode.
         XCTAssertTrue(log.contains("socket-mode and socket-group do not apply to the socket systemd passed"), log)
         let mode = try FileManager.default.attributesOfItem(atPath: socketPath)[.posixPermissions] as? NSNumber
         XCTAssertNotEqual(mode?.intValue, 0o600)
-        try stopDaemon()
+        try stopDaemon(removesSocket: false)
         // The socket file belongs to whoever created it (the socket unit): left in place.
         XCTAssertTrue(FileManager.default.fileExists(atPath: socketPath), "inherited socket file removed")
     }
+}
 
-    // MARK: - Processes
-
-    private func startDaemon(executable: String? = nil, arguments: [String], environment: [String: String?]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try executable ?? TestPaths.product("armvisord"))
-        process.arguments = arguments
-        var merged = ProcessInfo.processInfo.environment
-        for name in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"] {
-            merged[name] = nil
-        }
-        for (name, value) in environment { merged[name] = value }
-        process.environment = merged
-        let log = "\(workDirectory)/armvisord.log"
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        daemon = process
-    }
-
-    /// Waiting for another process to come up: poll every 50 ms, give up after 10 s.
-    private func waitForSocket(_ path: String) throws {
-        let deadline = Date().addingTimeInterval(10)
-        while (try? LineSocket(path: path)) == nil {
-            guard daemon?.isRunning == true else { throw Failure("armvisord exited early: \(log())") }
-            guard Date() < deadline else { throw Failure("no socket at \(path) within 10 s: \(log())") }
-            usleep(50_000)
+/// A connection to `path` once something listens there (systemd-socket-activate binds it soon
+/// after it starts): tries every 20 ms, at most `DaemonProcess.deadline`.
+private func connectWhenListening(_ path: String) throws -> LineSocket {
+    let deadline = Date().addingTimeInterval(DaemonProcess.deadline)
+    while true {
+        do {
+            return try LineSocket(path: path)
+        } catch {
+            guard Date() < deadline else { throw error }
+            usleep(20_000)
         }
     }
-
-    /// SIGTERM; the daemon exits 0.
-    private func stopDaemon() throws {
-        guard let daemon else { throw Failure("no daemon") }
-        daemon.terminate()
-        let deadline = Date().addingTimeInterval(10)
-        while daemon.isRunning {
-            guard Date() < deadline else { throw Failure("armvisord ignored SIGTERM for 10 s") }
-            usleep(50_000)
-        }
-        XCTAssertEqual(daemon.terminationReason, .exit, log())
-        XCTAssertEqual(daemon.terminationStatus, 0, log())
-    }
-
-    private func log() -> String {
-        (try? String(contentsOfFile: "\(workDirectory)/armvisord.log", encoding: .utf8)) ?? ""
-    }
-
 }
 
 /// The service manager's end of `$NOTIFY_SOCKET`: a bound UNIX datagram socket whose reads
