@@ -158,7 +158,7 @@ final class PSCITests: XCTestCase {
                 "mov x1, #0x800", "movk x1, #0x4000, lsl #16", "ldxp x2, x3, [x1]", "hvc #1", "mov x5, #42",
                 "mov x6, #43", "stxp w4, x5, x6, [x1]", "ldp x7, x8, [x1]", "ldxp x2, x3, [x1]",
                 "stxp w9, x5, x6, [x1]",
-            ] + Self.powerOff
+            ] + powerOffProgram
         var table = ExitTable.standard
         table[.hvc64] = { vcpu in
             if vcpu.cpu.x(0) & 0xFFFF_FFFF == PSCI.Function.systemOff { return PSCI.handleCall(vcpu) }
