@@ -45,6 +45,16 @@ public struct CoreState: Sendable {
     public var afsr0EL1: UInt64 = 0
     public var afsr1EL1: UInt64 = 0
     public var cntkctlEL1: UInt64 = 0
+    /// MDSCR_EL1 (stored; the core generates no debug exceptions).
+    public var mdscrEL1: UInt64 = 0
+    /// DBGBVR0–5_EL1, DBGBCR0–5_EL1, DBGWVR0–3_EL1, DBGWCR0–3_EL1 in that order
+    /// (`CPU.debugRegisterIndex`): the breakpoint and watchpoint registers ID_AA64DFR0_EL1
+    /// announces, kept as storage.
+    public var debugRegisters:
+        (
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+            UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64
+        ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     public var csselrEL1: UInt64 = 0
     /// FPCR (Arm ARM C5.2.8): AHP, DN, FZ, RMode, Stride, Len; `FloatingPointControl`.
     public var fpcr: UInt64 = 0
@@ -94,6 +104,9 @@ public struct CoreState: Sendable {
     /// ICH_VMCR_EL2: VPMR [31:24], VBPR1 [20:18], VEOIM [9], VENG1 [1], VENG0 [0].
     public var ichVMCR: UInt64 = 3 << 18
     public var ichAP1R0: UInt64 = 0
+    /// ICH_AP0R0_EL2: the group-0 active priorities (the guest's ICV_AP0R0_EL1). No group-0
+    /// interrupt is ever listed, so only the guest's own writes change it.
+    public var ichAP0R0: UInt64 = 0
     /// The VM's GIC is a GICv2: the PE has no system-register CPU interface (ICC_* accesses are
     /// UNDEFINED, ID_AA64PFR0_EL1.GIC = 0) and the guest uses the memory-mapped GICv2 CPU
     /// interface instead (`CPU.accessGICv2CPUInterface`), served from the same list registers.

@@ -52,6 +52,7 @@ public enum GICRegister {
     public static let eoir0 = SystemRegisterEncoding(3, 0, 12, 8, 1)
     public static let hppir0 = SystemRegisterEncoding(3, 0, 12, 8, 2)
     public static let bpr0 = SystemRegisterEncoding(3, 0, 12, 8, 3)
+    public static let ap0r0 = SystemRegisterEncoding(3, 0, 12, 8, 4)
     public static let ap1r0 = SystemRegisterEncoding(3, 0, 12, 9, 0)
     public static let dir = SystemRegisterEncoding(3, 0, 12, 11, 1)
     public static let rpr = SystemRegisterEncoding(3, 0, 12, 11, 3)
@@ -88,10 +89,10 @@ extension CPU {
         return priority & (0xFF << bpr) & 0xFF
     }
 
-    /// The running priority: that of the highest active priority level (ICH_AP1R0_EL2, bit n for
-    /// priority n << 3), or 0xFF (idle).
+    /// The running priority: that of the highest active priority level of either group
+    /// (ICH_AP0R0_EL2 | ICH_AP1R0_EL2, bit n for priority n << 3), or 0xFF (idle).
     private var runningPriority: UInt64 {
-        let active = state.pointee.ichAP1R0 & 0xFFFF_FFFF
+        let active = (state.pointee.ichAP0R0 | state.pointee.ichAP1R0) & 0xFFFF_FFFF
         return active == 0 ? 0xFF : UInt64(active.trailingZeroBitCount) << 3
     }
 
@@ -248,6 +249,14 @@ extension CPU {
                 updateVirtualIRQ()
             }
             return .done(s.pointee.ichAP1R0)
+        case GICRegister.ap0r0:
+            // ICV_AP0R0_EL1: implemented with 5 priority bits (AP0R1–3 and AP1R1–3 are not,
+            // so they stay UNDEFINED — IHI 0069 ICC_AP0R<n>_EL1).
+            if write {
+                s.pointee.ichAP0R0 = value & 0xFFFF_FFFF
+                updateVirtualIRQ()
+            }
+            return .done(s.pointee.ichAP0R0)
         case GICRegister.rpr:
             return write ? .undefined : .done(runningPriority)
         case GICRegister.hppir1:

@@ -196,16 +196,39 @@ extension CPU {
         case SystemRegister.vbarEL1:
             if write { s.pointee.vbarEL1 = value & ~0x7FF }
             return .done(s.pointee.vbarEL1)
-        // Debug registers of features this core does not implement (no OS lock, no software
-        // step, no breakpoints): RAZ/WI, as the Arm ARM allows for an absent debug feature.
+        // Self-hosted debug (Arm ARM D2): the core generates no debug exceptions, as under KVM
+        // while no host debugger is attached; the registers are storage so that a kernel can
+        // save, reset and restore them. OSLSR_EL1.OSLM = 0 (no OS lock); OSDLR_EL1 RAZ/WI.
         case SystemRegisterEncoding(2, 0, 1, 0, 4):  // OSLAR_EL1 (write-only)
             return write ? .done(0) : .undefined
         case SystemRegisterEncoding(2, 0, 1, 1, 4):  // OSLSR_EL1 (read-only)
             return write ? .undefined : .done(0)
-        case SystemRegisterEncoding(2, 0, 1, 3, 4), SystemRegisterEncoding(2, 0, 0, 2, 2):  // OSDLR_EL1, MDSCR_EL1
+        case SystemRegisterEncoding(2, 0, 1, 3, 4):  // OSDLR_EL1
             return .done(0)
+        case SystemRegisterEncoding(2, 0, 0, 2, 2):  // MDSCR_EL1
+            // TDCC [12], KDE [13], MDE [15], SS [0] and the rest of the ARMv8.0 RW fields.
+            if write { s.pointee.mdscrEL1 = value & 0xE000_F001 }
+            return .done(s.pointee.mdscrEL1)
         default:
             break
+        }
+        if let index = Self.debugRegisterIndex(encoding) {
+            let offset = index * 8
+            if write {
+                // Writable fields: BVR/WVR bits [1:0] RES0; BCR BT, LBN, SSC, HMC, BAS, PMC, E;
+                // WCR MASK, WT, LBN, SSC, HMC, BAS, LSC, PAC, E.
+                let mask: UInt64 =
+                    switch encoding.op2 {
+                    case 5: 0x00FF_E1E7
+                    case 7: 0x1F1F_FFFF
+                    default: 0xFFFF_FFFF_FFFF_FFFC
+                    }
+                withUnsafeMutableBytes(of: &s.pointee.debugRegisters) {
+                    $0.storeBytes(of: value & mask, toByteOffset: offset, as: UInt64.self)
+                }
+            }
+            return .done(
+                withUnsafeBytes(of: &s.pointee.debugRegisters) { $0.load(fromByteOffset: offset, as: UInt64.self) })
         }
         guard let keyPath = Self.plainRegister(encoding) else { return .undefined }
         if write {
@@ -224,6 +247,21 @@ extension CPU {
             }
         }
         return .done(s.pointee[keyPath: keyPath])
+    }
+
+    /// The slot of DBGBVR<n>_EL1 (op2 4, n < 6), DBGBCR<n>_EL1 (op2 5, n < 6), DBGWVR<n>_EL1
+    /// (op2 6, n < 4) or DBGWCR<n>_EL1 (op2 7, n < 4) in `CoreState.debugRegisters`
+    /// (op0 2, op1 0, CRn 0, CRm n); nil for other encodings or an unimplemented n.
+    static func debugRegisterIndex(_ e: SystemRegisterEncoding) -> Int? {
+        guard e.op0 == 2, e.op1 == 0, e.crn == 0, e.op2 >= 4 else { return nil }
+        let n = Int(e.crm)
+        switch e.op2 {
+        case 4 where n < 6: return n
+        case 5 where n < 6: return 6 + n
+        case 6 where n < 4: return 12 + n
+        case 7 where n < 4: return 16 + n
+        default: return nil
+        }
     }
 
     /// EL1 registers that are plain storage.
