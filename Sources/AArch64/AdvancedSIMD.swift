@@ -31,7 +31,9 @@ extension CPU {
         let bytes = d.sf == 1 ? 16 : 8
         switch Decoder.CopyOperation(rawValue: d.b) {
         case .duplicateElement:
-            setVector(d.rd, .replicated(vector(d.rn).element(Int(d.imm), size), size, bytes: bytes))
+            let element = vector(d.rn).element(Int(d.imm), size)
+            // DUP (element, scalar), `sf` = 2: the element alone, the rest of Vd cleared.
+            setVector(d.rd, d.sf == 2 ? Vector128(low: element, high: 0) : .replicated(element, size, bytes: bytes))
         case .duplicateGeneral:
             setVector(d.rd, .replicated(registers[Int(d.rn)], size, bytes: bytes))
         case .signedMove:

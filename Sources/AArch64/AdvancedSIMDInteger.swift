@@ -33,7 +33,7 @@ extension CPU {
             return
         }
         let size = Int(d.a)
-        let elements = (d.sf == 1 ? 16 : 8) >> size
+        let elements = Self.laneCount(d, size)
         var result = Vector128.zero
         let pairwise = d.b == 0b10100 || d.b == 0b10101 || d.b == 0b10111
         var saturated = false
@@ -59,6 +59,16 @@ extension CPU {
                     a, sa, b, sb, subtract: d.b == 0b00101, unsigned: unsigned, esize: 8 << size)
                 if clamped { saturated = true }
                 value = saturatedValue
+            case 0b01000, 0b01001, 0b01010, 0b01011:  // SSHL, SQSHL, SRSHL, SQRSHL and U forms
+                let (shifted, clamped) = Self.shiftByRegister(
+                    a, sa, by: b, esize: 8 << size, unsigned: unsigned, rounding: d.b & 2 != 0,
+                    saturating: d.b & 1 != 0)
+                if clamped { saturated = true }
+                value = shifted
+            case 0b10110:  // SQDMULH, SQRDMULH (U)
+                let (high, clamped) = Self.doublingMultiplyHigh(sa, sb, esize: 8 << size, rounding: unsigned)
+                if clamped { saturated = true }
+                value = high
             case 0b00000: value = unsigned ? (a &+ b) >> 1 : UInt64(bitPattern: (sa &+ sb) >> 1)
             case 0b00010: value = unsigned ? (a &+ b &+ 1) >> 1 : UInt64(bitPattern: (sa &+ sb &+ 1) >> 1)
             case 0b00100:
@@ -76,13 +86,20 @@ extension CPU {
             case 0b10010:
                 let product = a &* b
                 value = unsigned ? old.element(e, size) &- product : old.element(e, size) &+ product
-            case 0b10011: value = a &* b
+            case 0b10011: value = unsigned ? Self.polynomialMultiply(a, b) : a &* b  // PMUL, MUL
             default: value = a &+ b  // ADDP
             }
             result.setElement(e, size, value)
         }
         setVector(d.rd, result)
         if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
+    }
+
+    /// The carry-less product of two bytes (PMUL keeps its low byte, PMULL all 16 bits).
+    static func polynomialMultiply(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        var product: UInt64 = 0
+        for bit in 0..<8 where (a >> UInt64(bit)) & 1 == 1 { product ^= (b & 0xFF) << UInt64(bit) }
+        return product
     }
 
     /// SQADD/UQADD/SQSUB/UQSUB of one element: the result clamped to the element's range, and
@@ -108,10 +125,12 @@ extension CPU {
     /// Three different (Arm ARM C3.5): long (L: both sources narrow), wide (W: Vn wide), high
     /// narrow (HN) and PMULL of bytes. `d.b` = opcode<15:12>, `d.a` = the narrow element size,
     /// `d.imm2` = U, Q = 1 (the "2" forms) takes the narrow sources from bits 127:64 and puts a
-    /// narrow result there.
-    func threeDifferent(_ d: DecodedInstruction) {
+    /// narrow result there; the scalar forms (`sf` = 2) use element 0. SQDMLAL (1001), SQDMLSL
+    /// (1011) and SQDMULL (1101) saturate (`doublingMultiplyLong`). `second` replaces Vm (the
+    /// long by-element forms pass the element replicated).
+    func threeDifferent(_ d: DecodedInstruction, second: Vector128? = nil) {
         let n = vector(d.rn)
-        let m = vector(d.rm)
+        let m = second ?? vector(d.rm)
         let old = vector(d.rd)
         let size = Int(d.a)
         let esize = 8 << size
@@ -137,7 +156,8 @@ extension CPU {
             return
         }
         var result = Vector128.zero
-        for e in 0..<half {
+        var saturated = false
+        for e in 0..<(d.sf == 2 ? 1 : half) {
             let a = d.b == 0b0001 || d.b == 0b0011 ? wide(n, e) : narrow(n, e)
             let b = narrow(m, e)
             let value: UInt64
@@ -156,31 +176,69 @@ extension CPU {
             case 0b1000: value = old.element(e, size + 1) &+ a &* b
             case 0b1010: value = old.element(e, size + 1) &- a &* b
             case 0b1100: value = a &* b
-            default:  // PMULL: carry-less product of two bytes
-                var product: UInt64 = 0
-                for bit in 0..<8 where (a >> UInt64(bit)) & 1 == 1 { product ^= (b & 0xFF) << UInt64(bit) }
+            case 0b1001, 0b1011, 0b1101:
+                let (product, clamped) = Self.doublingMultiplyLong(
+                    Int64(bitPattern: a), Int64(bitPattern: b), accumulator: old.signedElement(e, size + 1),
+                    operation: d.b, esize: esize)
+                if clamped { saturated = true }
                 value = product
+            default: value = Self.polynomialMultiply(a, b)  // PMULL
             }
             result.setElement(e, size + 1, value)
         }
         setVector(d.rd, result)
+        if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
     }
 
     /// Two-register miscellaneous: `d.b` is opcode<16:12> (0b11111 for RBIT), `d.imm2` is U.
+    /// Saturating forms (SUQADD/USQADD, SQABS/SQNEG, SQXTN/UQXTN/SQXTUN) set FPSR.QC.
     func twoRegisterMisc(_ d: DecodedInstruction) {
         let n = vector(d.rn)
+        let old = vector(d.rd)
         let size = Int(d.a)
         let unsigned = d.imm2 == 1
-        let bytes = d.sf == 1 ? 16 : 8
-        if d.b == 0b10010 {  // XTN/XTN2: narrow each double-width element into one half
-            var result = d.sf == 1 ? vector(d.rd) : Vector128.zero
-            let half = 8 >> size
-            for e in 0..<half { result.setElement(e + (d.sf == 1 ? half : 0), size, n.element(e, size + 1)) }
+        let half = 8 >> size
+        var saturated = false
+        switch d.b {
+        case 0b10010, 0b10100:
+            // XTN (10010, U = 0), SQXTUN (10010, U = 1), SQXTN/UQXTN (10100): each double-width
+            // element narrowed into the low half, or the high half for the "2" forms.
+            var result = d.sf == 1 ? old : Vector128.zero
+            for e in 0..<(d.sf == 2 ? 1 : half) {
+                var value = n.element(e, size + 1)
+                if d.b == 0b10100 || unsigned {
+                    let source = d.b == 0b10100 && unsigned ? Int128(value) : Int128(n.signedElement(e, size + 1))
+                    let (narrowed, clamped) = Self.saturate(source, esize: 8 << size, unsigned: unsigned)
+                    if clamped { saturated = true }
+                    value = narrowed
+                }
+                result.setElement(e + (d.sf == 1 ? half : 0), size, value)
+            }
+            setVector(d.rd, result)
+            if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
+            return
+        case 0b10011:  // SHLL/SHLL2: one half of Vn widened and shifted left by the element size
+            var result = Vector128.zero
+            for e in 0..<half {
+                result.setElement(e, size + 1, n.element(e + (d.sf == 1 ? half : 0), size) << UInt64(8 << size))
+            }
             setVector(d.rd, result)
             return
+        case 0b00010, 0b00110:  // SADDLP/UADDLP, SADALP/UADALP: adjacent pairs added, widened
+            var result = Vector128.zero
+            for e in 0..<Self.laneCount(d, size + 1) {
+                let x = unsigned ? n.element(2 * e, size) : UInt64(bitPattern: n.signedElement(2 * e, size))
+                let y = unsigned ? n.element(2 * e + 1, size) : UInt64(bitPattern: n.signedElement(2 * e + 1, size))
+                let sum = x &+ y
+                result.setElement(e, size + 1, d.b == 0b00110 ? old.element(e, size + 1) &+ sum : sum)
+            }
+            setVector(d.rd, result)
+            return
+        default:
+            break
         }
         var result = Vector128.zero
-        let elements = bytes >> size
+        let elements = Self.laneCount(d, size)
         if d.b <= 0b00001 {  // REV64 / REV32 / REV16: reverse elements within each container
             let container = d.b == 1 ? 1 : (unsigned ? 2 : 3)
             let perContainer = 1 << (container - size)
@@ -210,11 +268,23 @@ extension CPU {
             case 0b01000: value = (unsigned ? sa >= 0 : sa > 0) ? ones : 0
             case 0b01001: value = (unsigned ? sa <= 0 : sa == 0) ? ones : 0
             case 0b01010: value = sa < 0 ? ones : 0
+            case 0b00011:  // SUQADD: unsigned Vn + signed Vd; USQADD: signed Vn + unsigned Vd
+                let addend = unsigned ? Int128(sa) : Int128(a)
+                let accumulator = unsigned ? Int128(old.element(e, size)) : Int128(old.signedElement(e, size))
+                let (sum, clamped) = Self.saturate(addend + accumulator, esize: esize, unsigned: unsigned)
+                if clamped { saturated = true }
+                value = sum
+            case 0b00111:  // SQABS, SQNEG (U)
+                let (magnitude, clamped) = Self.saturate(
+                    unsigned || sa < 0 ? -Int128(sa) : Int128(sa), esize: esize, unsigned: false)
+                if clamped { saturated = true }
+                value = magnitude
             default: value = unsigned || sa < 0 ? 0 &- a : a  // NEG, ABS
             }
             result.setElement(e, size, value)
         }
         setVector(d.rd, result)
+        if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
     }
 
     /// Across lanes: `d.b` is opcode<16:12>; the scalar result clears the rest of Vd.
@@ -249,17 +319,32 @@ extension CPU {
         let shift = Int(d.imm)
         let unsigned = d.imm2 == 1
         let ones = Vector128.mask(bits: esize)
+        var saturated = false
         switch d.b {
-        case 0b10000, 0b10001:  // SHRN/RSHRN (2): the double-width elements of Vn, narrowed
+        case 0b10000, 0b10001, 0b10010, 0b10011:
+            // The double-width elements of Vn shifted right and narrowed (into the high half for
+            // the "2" forms): SHRN/RSHRN (U = 0, 1000x), SQSHRUN/SQRSHRUN (U = 1, 1000x: signed
+            // to unsigned), SQSHRN/SQRSHRN, UQSHRN/UQRSHRN (1001x); odd opcodes round.
             let half = 8 >> size
             var result = d.sf == 1 ? old : Vector128.zero
-            for e in 0..<half {
+            let rounding = d.b & 1 == 1
+            for e in 0..<(d.sf == 2 ? 1 : half) {
                 let a = n.element(e, size + 1)
-                var value = a >> UInt64(shift)
-                if d.b == 0b10001 { value &+= (a >> UInt64(shift - 1)) & 1 }
+                var value: UInt64
+                if d.b <= 0b10001 && !unsigned {
+                    value = a >> UInt64(shift)
+                    if rounding { value &+= (a >> UInt64(shift - 1)) & 1 }
+                } else {
+                    let source = d.b >= 0b10010 && unsigned ? Int128(a) : Int128(n.signedElement(e, size + 1))
+                    let shifted = (source + (rounding ? Int128(1) << (shift - 1) : 0)) >> shift
+                    let (narrowed, clamped) = Self.saturate(shifted, esize: esize, unsigned: unsigned)
+                    if clamped { saturated = true }
+                    value = narrowed
+                }
                 result.setElement(e + (d.sf == 1 ? half : 0), size, value)
             }
             setVector(d.rd, result)
+            if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
             return
         case 0b10100:  // SSHLL/USHLL (2): widen one half of Vn
             let half = 8 >> size
@@ -274,7 +359,7 @@ extension CPU {
         default:
             break
         }
-        let elements = (d.sf == 1 ? 16 : 8) >> size
+        let elements = Self.laneCount(d, size)
         var result = Vector128.zero
         for e in 0..<elements {
             let a = n.element(e, size)
@@ -291,6 +376,11 @@ extension CPU {
             case 0b01000:  // SRI
                 let mask = shift >= esize ? 0 : ones >> UInt64(shift)
                 value = (old.element(e, size) & ~mask) | (a >> UInt64(shift))
+            case 0b01100, 0b01110:  // SQSHLU (signed to unsigned); SQSHL, UQSHL (immediate)
+                let source = unsigned && d.b == 0b01110 ? Int128(a) : Int128(sa)
+                let (shiftedLeft, clamped) = Self.saturate(source << shift, esize: esize, unsigned: unsigned)
+                if clamped { saturated = true }
+                value = shiftedLeft
             default:  // SHL, SLI
                 let shiftedLeft = a << UInt64(shift)
                 value = unsigned ? (old.element(e, size) & ~(ones << UInt64(shift))) | shiftedLeft : shiftedLeft
@@ -298,5 +388,6 @@ extension CPU {
             result.setElement(e, size, value)
         }
         setVector(d.rd, result)
+        if saturated { state.pointee.fpsr |= FloatingPointControl.saturation }
     }
 }

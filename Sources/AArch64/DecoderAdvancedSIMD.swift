@@ -6,6 +6,9 @@
 /// where an instruction moves to or from one), `a` = log2 of the element size, `b` = the
 /// group's opcode field (the operation), `sf` = Q (1: 128-bit vector), `imm2` = the U bit,
 /// `imm` = an immediate (shift, lane index, expanded constant).
+///
+/// The AdvSIMD scalar groups (bits 31:28 = 01x1) decode to the opcode of their vector group
+/// with `sf` = 2: one element, the rest of Vd cleared (`CPU.laneCount`).
 extension Decoder {
     /// The operations of `.simdCopy` (C4.1.95 "Advanced SIMD copy"), in `b`.
     public enum CopyOperation: UInt8 {
@@ -33,6 +36,8 @@ extension Decoder {
         d.sf = UInt8(q)
         d.a = UInt8(size)
         d.imm2 = UInt64(bits(w, 29, 29))
+        let scalar = bits(w, 28, 28) == 1
+        if scalar { d.sf = 2 }
         switch op {
         case .simdCopy:
             return copy(d, w)
@@ -42,8 +47,16 @@ extension Decoder {
             let opcode = bits(w, 15, 11)
             d.b = UInt8(opcode)
             switch opcode {
+            case 0b00001, 0b00101, 0b01001, 0b01011:  // saturating: every size, scalar too
+                if size == 3 && q == 0 && !scalar { return nil }
+            case 0b10110:  // SQDMULH/SQRDMULH: 16- and 32-bit
+                if size == 0 || size == 3 { return nil }
+            case 0b10011 where d.imm2 == 1:  // PMUL: bytes only
+                if size != 0 { return nil }
+            case _ where scalar:  // the other scalar rows: 64-bit only
+                if size != 3 { return nil }
             case 0b00011: break
-            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111, 0b00001, 0b00101:
+            case 0b10000, 0b10001, 0b00110, 0b00111, 0b10111, 0b01000, 0b01010:
                 if size == 3 && q == 0 { return nil }
             default:
                 if size == 3 { return nil }
@@ -53,9 +66,13 @@ extension Decoder {
             let u = bits(w, 29, 29)
             d.b = UInt8(opcode)
             switch opcode {
+            case 0b00011, 0b00111:  // SUQADD/USQADD, SQABS/SQNEG: every size, scalar too
+                if size == 3 && q == 0 && !scalar { return nil }
+            case _ where scalar && opcode >= 0b01000 && opcode <= 0b01011:  // compares, ABS/NEG: 64-bit
+                if size != 3 { return nil }
             case 0b00000: if size + u >= 3 { return nil }  // REV64: 8–32-bit; REV32: 8–16-bit
             case 0b00001: if size != 0 { return nil }
-            case 0b00100, 0b10010: if size == 3 { return nil }
+            case 0b00100, 0b10010, 0b10100, 0b00010, 0b00110, 0b10011: if size == 3 { return nil }
             case 0b00101: if size > u { return nil }  // CNT, NOT: bytes; RBIT: size 01 → reserved
             default: if size == 3 && q == 0 { return nil }
             }
@@ -66,6 +83,7 @@ extension Decoder {
         case .simdThreeDifferent:
             if size == 3 { return nil }
             d.b = UInt8(bits(w, 15, 12))
+            if d.b & 1 == 1 && d.b >= 0b1001 && size == 0 { return nil }  // SQDMLAL/SQDMLSL/SQDMULL
         case .simdAcrossLanes:
             if size == 3 || (size == 2 && q == 0) { return nil }
             d.b = UInt8(bits(w, 16, 12))
@@ -90,13 +108,16 @@ extension Decoder {
             d.b = UInt8(opcode)
             d.a = UInt8(highest)
             switch opcode {
-            case 0b10000, 0b10001, 0b10100:  // narrowing / lengthening: 8–32-bit narrow elements
+            case 0b10000, 0b10001, 0b10010, 0b10011, 0b10100:  // narrowing / lengthening: 8–32-bit
                 if immh & 8 != 0 { return nil }
+            case _ where scalar:
+                if opcode < 0b01100 && immh & 8 == 0 { return nil }  // SSHR … SLI: 64-bit only
             default:
                 if immh & 8 != 0 && q == 0 { return nil }
             }
             switch opcode {
-            case 0b01010, 0b10100: d.imm = UInt64(amount - esize)  // SHL, SLI, SSHLL/USHLL
+            case 0b01010, 0b10100, 0b01100, 0b01110:  // SHL, SLI, SSHLL/USHLL, SQSHL(U)/UQSHL
+                d.imm = UInt64(amount - esize)
             default: d.imm = UInt64(2 * esize - amount)  // right shifts, SHRN, RSHRN
             }
         case .floatMove:
@@ -111,6 +132,7 @@ extension Decoder {
         var d = decoded
         let imm5 = bits(w, 20, 16)
         let q = bits(w, 30, 30)
+        // DUP (element, scalar) keeps `sf` = 2 from `advancedSIMD`: the element alone.
         guard imm5 & 0xF != 0 else { return nil }
         let size = UInt32(imm5.trailingZeroBitCount)
         d.a = UInt8(size)
@@ -288,17 +310,38 @@ extension Decoder {
             default: d.b = minimum ? 5 : 4
             }
             if d.b == 8 { d.a = 3 }
+            // FMAXV, FMINV, FMAXNMV, FMINNMV (C7.2.x, across lanes): 4S only; `imm` = 1.
+            if bits(w, 28, 28) == 0 {
+                if q == 0 || sz == 1 { return nil }
+                d.imm = 1
+            }
             return d
         }
-        let precisionConversion = op == .simdFloatTwoRegisterMisc && bits(w, 16, 13) == 0b1011  // FCVTN/FCVTL
-        if sz == 1 && q == 0 && !precisionConversion { return nil }
+        let scalar = bits(w, 28, 28) == 1
         d.rd = UInt8(bits(w, 4, 0))
         d.rn = UInt8(bits(w, 9, 5))
         d.rm = UInt8(bits(w, 20, 16))
-        d.sf = UInt8(q)
+        d.sf = scalar ? 2 : UInt8(q)
+        if op == .simdFloatTwoRegisterMisc && bits(w, 24, 24) == 1 {
+            // SCVTF/UCVTF/FCVTZS/FCVTZU (vector and scalar, fixed-point; shift by immediate
+            // group): immh 01xx single, 1xxx double; `imm` = fbits = 2 × esize − immh:immb.
+            let immh = bits(w, 22, 19)
+            if immh & 0b1100 == 0 || (immh & 8 != 0 && q == 0 && !scalar) { return nil }
+            let double = immh & 8 != 0
+            d.a = double ? 3 : 2
+            d.imm = UInt64((double ? 128 : 64) - bits(w, 22, 16))
+            let u = bits(w, 29, 29) << 6
+            d.b = UInt8(bits(w, 15, 11) == 0b11100 ? u | 0b0_0_11101 : u | 0b0_1_11011)
+            return d
+        }
+        let precisionConversion = op == .simdFloatTwoRegisterMisc && bits(w, 16, 13) == 0b1011  // FCVTN/FCVTL
+        if sz == 1 && q == 0 && !precisionConversion && !scalar { return nil }
         d.a = UInt8(2 + sz)
         let opcode = op == .simdFloatThreeSame ? bits(w, 15, 11) : bits(w, 16, 12)
         d.b = UInt8(bits(w, 29, 29) << 6 | bits(w, 23, 23) << 5 | opcode)
+        if op == .simdFloatTwoRegisterMisc && opcode == 0b11100 && bits(w, 23, 23) == 1 && sz == 1 {
+            return nil  // URECPE/URSQRTE: 32-bit lanes only
+        }
         // FMAXNMP, FMINNMP, FADDP, FMAXP, FMINP: U = 1 and opcode 11000, 11010 (a = 0), 11110.
         if op == .simdFloatThreeSame && bits(w, 29, 29) == 1
             && (opcode == 0b11000 || opcode == 0b11110 || (opcode == 0b11010 && bits(w, 23, 23) == 0))
@@ -321,11 +364,11 @@ extension Decoder {
         let opcode = bits(w, 15, 12)
         d.rd = UInt8(bits(w, 4, 0))
         d.rn = UInt8(bits(w, 9, 5))
-        d.sf = UInt8(q)
-        let floating = opcode & 0b0011 == 0b0001 || opcode == 0b1001
+        d.sf = bits(w, 28, 28) == 1 ? 2 : UInt8(q)  // scalar: one element
+        let floating = opcode == 0b0001 || opcode == 0b0101 || opcode == 0b1001  // FMLA, FMLS, FMUL(X)
         if floating {
             let sz = size & 1
-            if sz == 1 && (l == 1 || q == 0) { return nil }
+            if sz == 1 && (l == 1 || (q == 0 && d.sf != 2)) { return nil }
             d.a = UInt8(2 + sz)
             d.imm = UInt64(sz == 1 ? h : h << 1 | l)
             d.rm = UInt8(m << 4 | bits(w, 19, 16))
@@ -347,8 +390,30 @@ extension Decoder {
                 return nil
             }
             d.a = UInt8(size)
-            d.imm2 = opcode == 0b0100 ? 1 : 0  // MLS
-            d.b = opcode == 0b1000 ? 0b10011 : 0b10010  // MUL; MLA/MLS
+            switch opcode {
+            case 0b0000, 0b0100:  // MLA, MLS: three same 10010 with U = 1 for MLS
+                d.imm2 = opcode == 0b0100 ? 1 : 0
+                d.b = 0b10010
+            case 0b1000:  // MUL
+                d.b = 0b10011
+            case 0b1100, 0b1101:  // SQDMULH, SQRDMULH: three same 10110 with U = rounding
+                d.imm2 = UInt64(opcode & 1)
+                d.b = 0b10110
+            default:
+                // The long forms: the three-different operation (SMLAL/UMLAL 1000, SQDMLAL
+                // 1001, SMLSL/UMLSL 1010, SQDMLSL 1011, SMULL/UMULL 1100, SQDMULL 1101), U in
+                // `imm2`, `flags` 2.
+                d.imm2 = UInt64(u)
+                d.flags = 2
+                switch opcode {
+                case 0b0010: d.b = 0b1000
+                case 0b0011: d.b = 0b1001
+                case 0b0110: d.b = 0b1010
+                case 0b0111: d.b = 0b1011
+                case 0b1010: d.b = 0b1100
+                default: d.b = 0b1101
+                }
+            }
         }
         return d
     }

@@ -39,23 +39,20 @@ public struct Encoding: Sendable {
 /// `Decoder.operands` rejects the reserved values a pattern cannot express.
 ///
 /// Deliberately absent (decode to UNDEF): everything after ARMv8.0 (LSE atomics, LDAPR, LDLAR,
-/// pointer authentication, FP16 arithmetic, ...), the cryptographic extension (AES, SHA,
-/// 64-bit PMULL; ID_AA64ISAR0 says so), and the FP/AdvSIMD encodings issue 8 ("Floating point
-/// and Advanced SIMD") has not reached yet: the saturating forms other than SQADD/UQADD/SQSUB/
-/// UQSUB (SQDMULH, SQRDMULH, SQSHL, SQRSHL, SQXTN, SQSHRN, ...), SSHL/USHL and the rounding
-/// register shifts, the long and scalar by-element forms, most AdvSIMD scalar three-same/
-/// two-misc/shift forms, SADDLP/UADDLP/SADALP/UADALP (long pairwise), SHLL, FCVTXN, URECPE/
-/// URSQRTE, FMAXV/FMINV/FMAXNMV/FMINNMV, SCVTF/FCVTZS (vector, fixed point). Present: the
-/// SIMD&FP loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, the AdvSIMD integer,
-/// permute and move groups (`advancedSIMD`), the FP register moves (`floatingPointMoves`),
-/// all ARMv8.0 scalar FP (`floatingPoint`) and the vector FP three-same/two-misc/by-element
-/// rows (`advancedSIMDFloatingPoint`). A row per instruction (several rows share a group's
-/// opcode), so what is absent stays visible.
+/// pointer authentication, FP16 arithmetic, the FP16 forms of the AdvSIMD FP rows, SQRDMLAH,
+/// ...) and the cryptographic extension (AES, SHA, 64-bit PMULL; ID_AA64ISAR0 says so).
+/// Present: the SIMD&FP loads and stores (`simdAndFloatingPointMemory`), FPCR/FPSR, every
+/// ARMv8.0 AdvSIMD integer, permute and move group, vector and scalar (`advancedSIMD`; the
+/// scalar forms decode to their vector group's opcode), the FP register moves
+/// (`floatingPointMoves`), all ARMv8.0 scalar FP (`floatingPoint`), the vector and scalar FP
+/// three-same/two-misc/by-element/across-lanes rows (`advancedSIMDFloatingPoint`) and the
+/// fixed-point conversions (`advancedSIMDFixedPoint`). A row per instruction (several rows
+/// share a group's opcode), so what is absent stays visible.
 public enum EncodingTable {
     public static let all: [Encoding] =
         dataProcessingImmediate + dataProcessingRegister + branchesAndSystem
         + loadsAndStores + simdAndFloatingPointMemory + advancedSIMD + floatingPointMoves + floatingPoint
-        + advancedSIMDFloatingPoint
+        + advancedSIMDFloatingPoint + advancedSIMDFixedPoint
 
     static let dataProcessingImmediate: [Encoding] = [
         Encoding("s00_100010_h_iiiiiiiiiiii_nnnnn_ddddd", .addImmediate, "ADD (immediate)"),
@@ -243,9 +240,15 @@ public enum EncodingTable {
             Encoding("0QU_01110_zz1_mmmmm_10001_1_nnnnn_ddddd", .simdThreeSame, "CMTST/CMEQ (register)"),
             Encoding("0QU_01110_zz1_mmmmm_10010_1_nnnnn_ddddd", .simdThreeSame, "MLA/MLS (vector)"),
             Encoding("0Q0_01110_zz1_mmmmm_10011_1_nnnnn_ddddd", .simdThreeSame, "MUL (vector)"),
+            Encoding("0Q1_01110_zz1_mmmmm_10011_1_nnnnn_ddddd", .simdThreeSame, "PMUL"),
             Encoding("0QU_01110_zz1_mmmmm_10100_1_nnnnn_ddddd", .simdThreeSame, "SMAXP/UMAXP"),
             Encoding("0QU_01110_zz1_mmmmm_10101_1_nnnnn_ddddd", .simdThreeSame, "SMINP/UMINP"),
             Encoding("0Q0_01110_zz1_mmmmm_10111_1_nnnnn_ddddd", .simdThreeSame, "ADDP (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_01000_1_nnnnn_ddddd", .simdThreeSame, "SSHL/USHL (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_01001_1_nnnnn_ddddd", .simdThreeSame, "SQSHL/UQSHL (vector, register)"),
+            Encoding("0QU_01110_zz1_mmmmm_01010_1_nnnnn_ddddd", .simdThreeSame, "SRSHL/URSHL (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_01011_1_nnnnn_ddddd", .simdThreeSame, "SQRSHL/UQRSHL (vector)"),
+            Encoding("0QU_01110_zz1_mmmmm_10110_1_nnnnn_ddddd", .simdThreeSame, "SQDMULH/SQRDMULH (vector)"),
 
             Encoding("0QU_01110_zz_10000_00000_10_nnnnn_ddddd", .simdTwoRegisterMisc, "REV64/REV32"),
             Encoding("0Q0_01110_zz_10000_00001_10_nnnnn_ddddd", .simdTwoRegisterMisc, "REV16 (vector)"),
@@ -256,11 +259,22 @@ public enum EncodingTable {
             Encoding("0Q0_01110_zz_10000_01010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMLT (zero)"),
             Encoding("0QU_01110_zz_10000_01011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "ABS/NEG (vector)"),
             Encoding("0Q0_01110_zz_10000_10010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "XTN/XTN2"),
+            Encoding("0QU_01110_zz_10000_00010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SADDLP/UADDLP"),
+            Encoding("0QU_01110_zz_10000_00110_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SADALP/UADALP"),
+            Encoding("0QU_01110_zz_10000_00011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SUQADD/USQADD (vector)"),
+            Encoding("0QU_01110_zz_10000_00111_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SQABS/SQNEG (vector)"),
+            Encoding("0QU_01110_zz_10000_10100_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SQXTN/UQXTN (vector)"),
+            Encoding("0Q1_01110_zz_10000_10010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SQXTUN (vector)"),
+            Encoding("0Q1_01110_zz_10000_10011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SHLL/SHLL2"),
 
             Encoding("0QU_01110_zz_11000_00011_10_nnnnn_ddddd", .simdAcrossLanes, "SADDLV/UADDLV"),
             Encoding("0QU_01110_zz_11000_01010_10_nnnnn_ddddd", .simdAcrossLanes, "SMAXV/UMAXV"),
             Encoding("0QU_01110_zz_11000_11010_10_nnnnn_ddddd", .simdAcrossLanes, "SMINV/UMINV"),
             Encoding("0Q0_01110_zz_11000_11011_10_nnnnn_ddddd", .simdAcrossLanes, "ADDV"),
+            Encoding("0Q1_01110_00_11000_01100_10_nnnnn_ddddd", .simdScalarPairwise, "FMAXNMV"),
+            Encoding("0Q1_01110_10_11000_01100_10_nnnnn_ddddd", .simdScalarPairwise, "FMINNMV"),
+            Encoding("0Q1_01110_00_11000_01111_10_nnnnn_ddddd", .simdScalarPairwise, "FMAXV"),
+            Encoding("0Q1_01110_10_11000_01111_10_nnnnn_ddddd", .simdScalarPairwise, "FMINV"),
 
             Encoding("0QU_01110_zz1_mmmmm_0000_00_nnnnn_ddddd", .simdThreeDifferent, "SADDL/UADDL"),
             Encoding("0QU_01110_zz1_mmmmm_0001_00_nnnnn_ddddd", .simdThreeDifferent, "SADDW/UADDW"),
@@ -273,10 +287,38 @@ public enum EncodingTable {
             Encoding("0QU_01110_zz1_mmmmm_1000_00_nnnnn_ddddd", .simdThreeDifferent, "SMLAL/UMLAL"),
             Encoding("0QU_01110_zz1_mmmmm_1010_00_nnnnn_ddddd", .simdThreeDifferent, "SMLSL/UMLSL"),
             Encoding("0QU_01110_zz1_mmmmm_1100_00_nnnnn_ddddd", .simdThreeDifferent, "SMULL/UMULL"),
+            Encoding("0Q0_01110_zz1_mmmmm_1001_00_nnnnn_ddddd", .simdThreeDifferent, "SQDMLAL (vector)"),
+            Encoding("0Q0_01110_zz1_mmmmm_1011_00_nnnnn_ddddd", .simdThreeDifferent, "SQDMLSL (vector)"),
+            Encoding("0Q0_01110_zz1_mmmmm_1101_00_nnnnn_ddddd", .simdThreeDifferent, "SQDMULL (vector)"),
             Encoding("0Q0_01110_001_mmmmm_1110_00_nnnnn_ddddd", .simdThreeDifferent, "PMULL (8-bit)"),
             Encoding("0Q0_01110_zz0_mmmmm_0_ooo_10_nnnnn_ddddd", .simdPermute, "UZP1/UZP2/TRN1/TRN2/ZIP1/ZIP2"),
             Encoding("0Q1_01110_000_mmmmm_0_iiii_0_nnnnn_ddddd", .simdExtract, "EXT"),
             Encoding("0Q0_01110_000_mmmmm_0_oo_p_00_nnnnn_ddddd", .simdTableLookup, "TBL/TBX"),
+            // AdvSIMD scalar (C4.1.95 "Advanced SIMD scalar ..."): the vector operations on one
+            // element, decoded to the same opcodes with `sf` = 2.
+            Encoding("01_0_11110000_iiiii_0_0000_1_nnnnn_ddddd", .simdCopy, "DUP (element, scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_00001_1_nnnnn_ddddd", .simdThreeSame, "SQADD/UQADD (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_00101_1_nnnnn_ddddd", .simdThreeSame, "SQSUB/UQSUB (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_00110_1_nnnnn_ddddd", .simdThreeSame, "CMGT/CMHI (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_00111_1_nnnnn_ddddd", .simdThreeSame, "CMGE/CMHS (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_01000_1_nnnnn_ddddd", .simdThreeSame, "SSHL/USHL (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_01001_1_nnnnn_ddddd", .simdThreeSame, "SQSHL/UQSHL (scalar, register)"),
+            Encoding("01U_11110_zz1_mmmmm_01010_1_nnnnn_ddddd", .simdThreeSame, "SRSHL/URSHL (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_01011_1_nnnnn_ddddd", .simdThreeSame, "SQRSHL/UQRSHL (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_10000_1_nnnnn_ddddd", .simdThreeSame, "ADD/SUB (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_10001_1_nnnnn_ddddd", .simdThreeSame, "CMTST/CMEQ (scalar)"),
+            Encoding("01U_11110_zz1_mmmmm_10110_1_nnnnn_ddddd", .simdThreeSame, "SQDMULH/SQRDMULH (scalar)"),
+            Encoding("01U_11110_zz_10000_00011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SUQADD/USQADD (scalar)"),
+            Encoding("01U_11110_zz_10000_00111_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SQABS/SQNEG (scalar)"),
+            Encoding("01U_11110_zz_10000_01000_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMGT/CMGE (zero, scalar)"),
+            Encoding("01U_11110_zz_10000_01001_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMEQ/CMLE (zero, scalar)"),
+            Encoding("01_0_11110_zz_10000_01010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "CMLT (zero, scalar)"),
+            Encoding("01U_11110_zz_10000_01011_10_nnnnn_ddddd", .simdTwoRegisterMisc, "ABS/NEG (scalar)"),
+            Encoding("01U_11110_zz_10000_10100_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SQXTN/UQXTN (scalar)"),
+            Encoding("01_1_11110_zz_10000_10010_10_nnnnn_ddddd", .simdTwoRegisterMisc, "SQXTUN (scalar)"),
+            Encoding("01_0_11110_zz1_mmmmm_1001_00_nnnnn_ddddd", .simdThreeDifferent, "SQDMLAL (scalar)"),
+            Encoding("01_0_11110_zz1_mmmmm_1011_00_nnnnn_ddddd", .simdThreeDifferent, "SQDMLSL (scalar)"),
+            Encoding("01_0_11110_zz1_mmmmm_1101_00_nnnnn_ddddd", .simdThreeDifferent, "SQDMULL (scalar)"),
         ]
         + shiftRows("0QU_011110_", "_bbb_00000_1_nnnnn_ddddd", "SSHR/USHR")
         + shiftRows("0QU_011110_", "_bbb_00010_1_nnnnn_ddddd", "SSRA/USRA")
@@ -287,11 +329,34 @@ public enum EncodingTable {
         + shiftRows("0Q0_011110_", "_bbb_10000_1_nnnnn_ddddd", "SHRN/SHRN2")
         + shiftRows("0Q0_011110_", "_bbb_10001_1_nnnnn_ddddd", "RSHRN/RSHRN2")
         + shiftRows("0QU_011110_", "_bbb_10100_1_nnnnn_ddddd", "SSHLL/USHLL")
+        + shiftRows("0Q1_011110_", "_bbb_01100_1_nnnnn_ddddd", "SQSHLU (vector)")
+        + shiftRows("0QU_011110_", "_bbb_01110_1_nnnnn_ddddd", "SQSHL/UQSHL (vector, immediate)")
+        + shiftRows("0Q1_011110_", "_bbb_10000_1_nnnnn_ddddd", "SQSHRUN/SQSHRUN2")
+        + shiftRows("0Q1_011110_", "_bbb_10001_1_nnnnn_ddddd", "SQRSHRUN/SQRSHRUN2")
+        + shiftRows("0QU_011110_", "_bbb_10010_1_nnnnn_ddddd", "SQSHRN/UQSHRN (2)")
+        + shiftRows("0QU_011110_", "_bbb_10011_1_nnnnn_ddddd", "SQRSHRN/UQRSHRN (2)")
+        // Scalar: the 64-bit-only shifts have one row (immh = 1xxx).
+        + shiftRows("01U_111110_", "_bbb_00000_1_nnnnn_ddddd", "SSHR/USHR (scalar)", sizes: 1)
+        + shiftRows("01U_111110_", "_bbb_00010_1_nnnnn_ddddd", "SSRA/USRA (scalar)", sizes: 1)
+        + shiftRows("01U_111110_", "_bbb_00100_1_nnnnn_ddddd", "SRSHR/URSHR (scalar)", sizes: 1)
+        + shiftRows("01U_111110_", "_bbb_00110_1_nnnnn_ddddd", "SRSRA/URSRA (scalar)", sizes: 1)
+        + shiftRows("011_111110_", "_bbb_01000_1_nnnnn_ddddd", "SRI (scalar)", sizes: 1)
+        + shiftRows("01U_111110_", "_bbb_01010_1_nnnnn_ddddd", "SHL/SLI (scalar)", sizes: 1)
+        + shiftRows("011_111110_", "_bbb_01100_1_nnnnn_ddddd", "SQSHLU (scalar)")
+        + shiftRows("01U_111110_", "_bbb_01110_1_nnnnn_ddddd", "SQSHL/UQSHL (scalar, immediate)")
+        + shiftRows("011_111110_", "_bbb_10000_1_nnnnn_ddddd", "SQSHRUN (scalar)")
+        + shiftRows("011_111110_", "_bbb_10001_1_nnnnn_ddddd", "SQRSHRUN (scalar)")
+        + shiftRows("01U_111110_", "_bbb_10010_1_nnnnn_ddddd", "SQSHRN/UQSHRN (scalar)")
+        + shiftRows("01U_111110_", "_bbb_10011_1_nnnnn_ddddd", "SQRSHRN/UQRSHRN (scalar)")
 
     /// Shift by immediate, one row per element size (immh = 1xxx, 01xx, 001x, 0001: the
     /// arrangement tables of C4.1.95); immh = 0000 is the modified-immediate group.
-    static func shiftRows(_ head: String, _ tail: String, _ name: String) -> [Encoding] {
-        ["1hhh", "01hh", "001h", "0001"].map { Encoding(head + $0 + tail, .simdShiftImmediate, name) }
+    /// `sizes` rows from the widest: 1 for the 64-bit-only scalar shifts, 2 for the FP
+    /// fixed-point conversions (single and double; the half-precision immh = 001x is FP16).
+    static func shiftRows(
+        _ head: String, _ tail: String, _ name: String, sizes: Int = 4, _ op: Opcode = .simdShiftImmediate
+    ) -> [Encoding] {
+        ["1hhh", "01hh", "001h", "0001"].prefix(sizes).map { Encoding(head + $0 + tail, op, name) }
     }
 
     /// FP register moves that need no arithmetic (C4.1.96 "Conversion between floating-point
@@ -407,11 +472,66 @@ public enum EncodingTable {
         Encoding("0Q0_01111_zz_L_M_mmmm_1000_H_0_nnnnn_ddddd", .simdByElement, "MUL (by element)"),
         Encoding("0Q1_01111_zz_L_M_mmmm_0000_H_0_nnnnn_ddddd", .simdByElement, "MLA (by element)"),
         Encoding("0Q1_01111_zz_L_M_mmmm_0100_H_0_nnnnn_ddddd", .simdByElement, "MLS (by element)"),
+        Encoding("0QU_01111_zz_L_M_mmmm_0010_H_0_nnnnn_ddddd", .simdByElement, "SMLAL/UMLAL (by element)"),
+        Encoding("0QU_01111_zz_L_M_mmmm_0110_H_0_nnnnn_ddddd", .simdByElement, "SMLSL/UMLSL (by element)"),
+        Encoding("0QU_01111_zz_L_M_mmmm_1010_H_0_nnnnn_ddddd", .simdByElement, "SMULL/UMULL (by element)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_0011_H_0_nnnnn_ddddd", .simdByElement, "SQDMLAL (by element)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_0111_H_0_nnnnn_ddddd", .simdByElement, "SQDMLSL (by element)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_1011_H_0_nnnnn_ddddd", .simdByElement, "SQDMULL (by element)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_1100_H_0_nnnnn_ddddd", .simdByElement, "SQDMULH (by element)"),
+        Encoding("0Q0_01111_zz_L_M_mmmm_1101_H_0_nnnnn_ddddd", .simdByElement, "SQRDMULH (by element)"),
         Encoding("0Q0_01111_1s_L_M_mmmm_0001_H_0_nnnnn_ddddd", .simdByElement, "FMLA (by element)"),
         Encoding("0Q0_01111_1s_L_M_mmmm_0101_H_0_nnnnn_ddddd", .simdByElement, "FMLS (by element)"),
         Encoding("0Q0_01111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMUL (by element)"),
         Encoding("0Q1_01111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMULX (by element)"),
         Encoding("0Q0_01110_0s_10000_10110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTN/FCVTN2"),
         Encoding("0Q0_01110_0s_10000_10111_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTL/FCVTL2"),
+        Encoding("0Q1_01110_01_10000_10110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTXN/FCVTXN2"),
+        Encoding("01_1_11110_01_10000_10110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTXN (scalar)"),
+        Encoding("0Q0_01110_1s_10000_11100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "URECPE"),
+        Encoding("0Q1_01110_1s_10000_11100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "URSQRTE"),
+        Encoding("01_0_11111_zz_L_M_mmmm_0011_H_0_nnnnn_ddddd", .simdByElement, "SQDMLAL (by element, scalar)"),
+        Encoding("01_0_11111_zz_L_M_mmmm_0111_H_0_nnnnn_ddddd", .simdByElement, "SQDMLSL (by element, scalar)"),
+        Encoding("01_0_11111_zz_L_M_mmmm_1011_H_0_nnnnn_ddddd", .simdByElement, "SQDMULL (by element, scalar)"),
+        Encoding("01_0_11111_zz_L_M_mmmm_1100_H_0_nnnnn_ddddd", .simdByElement, "SQDMULH (by element, scalar)"),
+        Encoding("01_0_11111_zz_L_M_mmmm_1101_H_0_nnnnn_ddddd", .simdByElement, "SQRDMULH (by element, scalar)"),
+        Encoding("01_0_11111_1s_L_M_mmmm_0001_H_0_nnnnn_ddddd", .simdByElement, "FMLA (by element, scalar)"),
+        Encoding("01_0_11111_1s_L_M_mmmm_0101_H_0_nnnnn_ddddd", .simdByElement, "FMLS (by element, scalar)"),
+        Encoding("01_0_11111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMUL (by element, scalar)"),
+        Encoding("01_1_11111_1s_L_M_mmmm_1001_H_0_nnnnn_ddddd", .simdByElement, "FMULX (by element, scalar)"),
+        Encoding("01_1_11110_1s1_mmmmm_11010_1_nnnnn_ddddd", .simdFloatThreeSame, "FABD (scalar)"),
+        Encoding("01_0_11110_0s1_mmmmm_11011_1_nnnnn_ddddd", .simdFloatThreeSame, "FMULX (scalar)"),
+        Encoding("01_0_11110_0s1_mmmmm_11100_1_nnnnn_ddddd", .simdFloatThreeSame, "FCMEQ (register, scalar)"),
+        Encoding("01_1_11110_0s1_mmmmm_11100_1_nnnnn_ddddd", .simdFloatThreeSame, "FCMGE (register, scalar)"),
+        Encoding("01_1_11110_1s1_mmmmm_11100_1_nnnnn_ddddd", .simdFloatThreeSame, "FCMGT (register, scalar)"),
+        Encoding("01_1_11110_0s1_mmmmm_11101_1_nnnnn_ddddd", .simdFloatThreeSame, "FACGE (scalar)"),
+        Encoding("01_1_11110_1s1_mmmmm_11101_1_nnnnn_ddddd", .simdFloatThreeSame, "FACGT (scalar)"),
+        Encoding(
+            "01U_11110_1s_10000_01100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMGT/FCMGE (zero, scalar)"),
+        Encoding(
+            "01U_11110_1s_10000_01101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMEQ/FCMLE (zero, scalar)"),
+        Encoding("01_0_11110_1s_10000_01110_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCMLT (zero, scalar)"),
+        Encoding("01U_11110_0s_10000_11010_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTNS/FCVTNU (scalar)"),
+        Encoding("01U_11110_0s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTMS/FCVTMU (scalar)"),
+        Encoding("01U_11110_0s_10000_11100_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTAS/FCVTAU (scalar)"),
+        Encoding("01U_11110_0s_10000_11101_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "SCVTF/UCVTF (scalar)"),
+        Encoding("01U_11110_1s_10000_11010_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTPS/FCVTPU (scalar)"),
+        Encoding("01U_11110_1s_10000_11011_10_nnnnn_ddddd", .simdFloatTwoRegisterMisc, "FCVTZS/FCVTZU (scalar)"),
     ]
+
+    /// SCVTF/UCVTF/FCVTZS/FCVTZU (vector and scalar, fixed-point; the "shift by immediate"
+    /// encodings, C4.1.95): single and double lanes, one row each.
+    static let advancedSIMDFixedPoint: [Encoding] =
+        shiftRows(
+            "0QU_011110_", "_bbb_11100_1_nnnnn_ddddd", "SCVTF/UCVTF (vector, fixed-point)", sizes: 2,
+            .simdFloatTwoRegisterMisc)
+        + shiftRows(
+            "0QU_011110_", "_bbb_11111_1_nnnnn_ddddd", "FCVTZS/FCVTZU (vector, fixed-point)", sizes: 2,
+            .simdFloatTwoRegisterMisc)
+        + shiftRows(
+            "01U_111110_", "_bbb_11100_1_nnnnn_ddddd", "SCVTF/UCVTF (scalar, fixed-point)", sizes: 2,
+            .simdFloatTwoRegisterMisc)
+        + shiftRows(
+            "01U_111110_", "_bbb_11111_1_nnnnn_ddddd", "FCVTZS/FCVTZU (scalar, fixed-point)", sizes: 2,
+            .simdFloatTwoRegisterMisc)
 }

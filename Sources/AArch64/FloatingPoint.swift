@@ -62,6 +62,11 @@ extension CPU {
             let n = vector(d.rn)
             if d.b == 8 {
                 writeScalar(d.rd, n.low &+ n.high, .double)
+            } else if d.imm == 1 {
+                // FMAXV/FMINV/FMAXNMV/FMINNMV (4S): the architecture's `Reduce`, pairs first.
+                let low = arithmetic(d.b, n.element(0, 2), n.element(1, 2), format, &env)
+                let high = arithmetic(d.b, n.element(2, 2), n.element(3, 2), format, &env)
+                writeScalar(d.rd, arithmetic(d.b, low, high, format, &env), format)
             } else {
                 let size = Int(d.a)
                 writeScalar(d.rd, arithmetic(d.b, n.element(0, size), n.element(1, size), format, &env), format)

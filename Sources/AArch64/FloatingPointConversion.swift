@@ -18,20 +18,7 @@ extension CPU {
             }
             let rounded = cfp_from_integer(value, unsigned ? 0 : 1, format.isDouble ? 1 : 0, Int32(env.roundingMode))
             env.flags |= UInt64(rounded.flags & UInt32(CFP_INEXACT))
-            var result = rounded.bits
-            if d.imm > 0 {
-                if format.isDouble {
-                    result =
-                        (Double(bitPattern: result) * Double(sign: .plus, exponent: -Int(d.imm), significand: 1))
-                        .bitPattern
-                } else {
-                    let scaled =
-                        Float(bitPattern: UInt32(truncatingIfNeeded: result))
-                        * Float(sign: .plus, exponent: -Int(d.imm), significand: 1)
-                    result = UInt64(scaled.bitPattern)
-                }
-            }
-            setVector(d.rd, Vector128(low: result, high: 0))
+            setVector(d.rd, Vector128(low: Self.scaledDown(rounded.bits, fractionBits: Int(d.imm), format), high: 0))
             return
         }
         // Rounding: FCVTA* ties away; otherwise rmode N, P, M, Z.
@@ -40,6 +27,19 @@ extension CPU {
             scalar(d.rn, format), format, rounding: rounding, fractionBits: Int(d.imm), unsigned: unsigned, bits: bits,
             &env)
         registers[Int(d.rd)] = bits == 32 ? result & 0xFFFF_FFFF : result
+    }
+
+    /// A converted integer scaled by 2^−fractionBits (exact: the rounded integer has at most 53
+    /// significant bits and the result stays far from the subnormal range).
+    static func scaledDown(_ bits: UInt64, fractionBits: Int, _ format: FPFormat) -> UInt64 {
+        guard fractionBits > 0 else { return bits }
+        if format.isDouble {
+            return (Double(bitPattern: bits) * Double(sign: .plus, exponent: -fractionBits, significand: 1)).bitPattern
+        }
+        let scaled =
+            Float(bitPattern: UInt32(truncatingIfNeeded: bits))
+            * Float(sign: .plus, exponent: -fractionBits, significand: 1)
+        return UInt64(scaled.bitPattern)
     }
 
     /// `FPToFixed`: `x` × 2^fractionBits rounded to an integer of `bits` bits; rounding 0 to

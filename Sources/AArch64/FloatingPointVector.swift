@@ -14,7 +14,7 @@ extension CPU {
         _ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment, second: Vector128? = nil
     ) {
         let size = Int(d.a)
-        let lanes = (d.sf == 1 ? 16 : 8) >> size
+        let lanes = Self.laneCount(d, size)
         let n = vector(d.rn)
         let m = second ?? vector(d.rm)
         let old = vector(d.rd)
@@ -104,12 +104,12 @@ extension CPU {
     }
 
     func vectorFloatTwoRegisterMisc(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
-        if d.b == 0b0_0_10110 || d.b == 0b0_0_10111 {
-            convertPrecision(d, narrowing: d.b == 0b0_0_10110, &env)
+        if d.b == 0b0_0_10110 || d.b == 0b0_0_10111 || d.b == 0b1_0_10110 {
+            convertPrecision(d, narrowing: d.b != 0b0_0_10111, &env)
             return
         }
         let size = Int(d.a)
-        let lanes = (d.sf == 1 ? 16 : 8) >> size
+        let lanes = Self.laneCount(d, size)
         let n = vector(d.rn)
         let ones = Vector128.mask(bits: format.width)
         let zero: UInt64 = 0
@@ -137,14 +137,22 @@ extension CPU {
                 value = env.processNaNs(x, x, format) ?? env.host(Int32(CFP_SQRT), x, 0, 0, format)
             case 0b0_1_11101: value = Self.reciprocalEstimate(a, format, &env)
             case 0b1_1_11101: value = Self.reciprocalSquareRootEstimate(a, format, &env)
-            case 0b0_0_11101, 0b1_0_11101:  // SCVTF, UCVTF
+            case 0b0_1_11100:  // URECPE (UnsignedRecipEstimate): no FP exceptions
+                value =
+                    a & 0x8000_0000 == 0
+                    ? 0xFFFF_FFFF : UInt64(Self.recipEstimate(Int(a >> 23) & 0x1FF) & 0x1FF) << 23
+            case 0b1_1_11100:  // URSQRTE (UnsignedRSqrtEstimate)
+                value =
+                    a & 0xC000_0000 == 0
+                    ? 0xFFFF_FFFF : UInt64(Self.recipSqrtEstimate(Int(a >> 23) & 0x1FF) & 0x1FF) << 23
+            case 0b0_0_11101, 0b1_0_11101:  // SCVTF, UCVTF (fixed point: `d.imm` = fbits)
                 let unsigned = d.b & 0b1_0_00000 != 0
                 let integer =
                     unsigned || size == 3 ? a : UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: a)))
                 let rounded = cfp_from_integer(
                     integer, unsigned ? 0 : 1, format.isDouble ? 1 : 0, Int32(env.roundingMode))
                 env.flags |= UInt64(rounded.flags & UInt32(CFP_INEXACT))
-                value = rounded.bits
+                value = Self.scaledDown(rounded.bits, fractionBits: Int(d.imm), format)
             default:  // FCVT{N,M,A,P,Z}{S,U}: opcode 1101x/11100 with a selecting the rounding
                 let rounding: Int
                 switch d.b & 0b0_1_11111 {
@@ -155,7 +163,7 @@ extension CPU {
                 default: rounding = 3  // Z
                 }
                 value = toInteger(
-                    a, format, rounding: rounding, fractionBits: 0, unsigned: d.b & 0b1_0_00000 != 0,
+                    a, format, rounding: rounding, fractionBits: Int(d.imm), unsigned: d.b & 0b1_0_00000 != 0,
                     bits: format.width, &env)
             }
             result.setElement(e, size, value)
@@ -165,7 +173,10 @@ extension CPU {
 
     /// FCVTN(2) (double → single, single → half, into the low or, for Q = 1, the high half of
     /// Vd) and FCVTL(2) (the low or high half of Vn widened): `FPConvert` per lane. `d.a` = 3
-    /// for the double/single pair, 2 for single/half.
+    /// for the double/single pair, 2 for single/half. FCVTXN(2) and FCVTXN (scalar, `sf` = 2)
+    /// narrow double to single rounding to odd (`FPRounding_ODD`): towards zero, then the
+    /// lowest fraction bit set if the result is inexact (overflow gives the largest normal, as
+    /// towards zero does).
     private func convertPrecision(_ d: DecodedInstruction, narrowing: Bool, _ env: inout FPEnvironment) {
         let wide: FPFormat = d.a == 3 ? .double : .single
         let narrow: FPFormat = d.a == 3 ? .single : .half
@@ -174,10 +185,20 @@ extension CPU {
         let offset = d.sf == 1 ? lanes : 0
         let n = vector(d.rn)
         var result = narrowing && d.sf == 1 ? vector(d.rd) : Vector128.zero
-        for e in 0..<lanes {
+        let toOdd = d.b == 0b1_0_10110
+        for e in 0..<(d.sf == 2 ? 1 : lanes) {
             if narrowing {
                 let x = env.unpack(n.element(e, wideSize), wide)
-                result.setElement(offset + e, wideSize - 1, convert(x, from: wide, to: narrow, &env))
+                var narrowed: UInt64
+                if toOdd {
+                    var towardsZero = FPEnvironment(fpcr: env.fpcr | 3 << FloatingPointControl.roundingModeShift)
+                    narrowed = convert(x, from: wide, to: narrow, &towardsZero)
+                    if towardsZero.flags & FloatingPointControl.inexact != 0 { narrowed |= 1 }
+                    env.flags |= towardsZero.flags
+                } else {
+                    narrowed = convert(x, from: wide, to: narrow, &env)
+                }
+                result.setElement(offset + e, wideSize - 1, narrowed)
             } else {
                 let x = env.unpack(n.element(offset + e, wideSize - 1), narrow)
                 result.setElement(e, wideSize, convert(x, from: narrow, to: wide, &env))
@@ -186,19 +207,21 @@ extension CPU {
         setVector(d.rd, result)
     }
 
-    /// MUL, MLA, MLS, FMUL, FMULX, FMLA, FMLS (vector, by element): the three-same operation
-    /// with Vm[index] in every lane. `d.b` is the three-same operation it becomes (integer:
-    /// opcode with U in `imm2`; FP: U:a:opcode), `d.imm` the index, `d.flags` 1 for FP.
+    /// MUL, MLA, MLS, SQDMULH, SQRDMULH, FMUL, FMULX, FMLA, FMLS (by element, vector and scalar):
+    /// the three-same operation with Vm[index] in every lane; the long forms (S/UMULL, S/UMLAL,
+    /// S/UMLSL, SQDMULL, SQDMLAL, SQDMLSL) the three-different one. `d.b` is the operation it
+    /// becomes (integer: opcode with U in `imm2`; FP: U:a:opcode), `d.imm` the index, `d.flags`
+    /// 1 for FP, 2 for the long forms.
     func byElement(_ d: DecodedInstruction, _ format: FPFormat, _ env: inout FPEnvironment) {
         let size = Int(d.a)
         let element = vector(d.rm).element(Int(d.imm), size)
         let replicated = Vector128.replicated(element, size, bytes: 16)
         var same = d
         same.imm = 0  // not pairwise
-        if d.flags == 1 {
-            vectorFloatThreeSame(same, format, &env, second: replicated)
-        } else {
-            threeSame(same, second: replicated)
+        switch d.flags {
+        case 1: vectorFloatThreeSame(same, format, &env, second: replicated)
+        case 2: threeDifferent(same, second: replicated)
+        default: threeSame(same, second: replicated)
         }
     }
 }

@@ -63,6 +63,13 @@ struct Vector128 {
 }
 
 extension CPU {
+    /// The elements of `1 << sizeLog2` bytes an AdvSIMD instruction processes: 16 or 8 bytes'
+    /// worth for Q = 1 or 0 (`d.sf`), one for the scalar forms (`d.sf` = 2).
+    @inline(__always)
+    static func laneCount(_ d: DecodedInstruction, _ sizeLog2: Int) -> Int {
+        d.sf == 2 ? 1 : (d.sf == 1 ? 16 : 8) >> sizeLog2
+    }
+
     @inline(__always)
     func vector(_ n: UInt8) -> Vector128 {
         Vector128(low: vectors[2 * Int(n & 31)], high: vectors[2 * Int(n & 31) + 1])

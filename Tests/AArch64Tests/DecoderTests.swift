@@ -77,6 +77,12 @@ final class DecoderTests: XCTestCase {
             ("frecpe d0, d1", .floatEstimate), ("frsqrts s0, s1, s2", .floatEstimate),
             ("fccmpe d0, d1, #4, ne", .floatConditionalCompare), ("frinta s0, s1", .floatUnary),
             ("fmla v0.2d, v1.2d, v2.2d", .simdFloatThreeSame), ("fcvtzs v0.4s, v1.4s", .simdFloatTwoRegisterMisc),
+            // AdvSIMD scalar forms decode to their vector group's opcode.
+            ("sqdmulh v0.8h, v1.8h, v2.8h", .simdThreeSame), ("uqrshl d0, d1, d2", .simdThreeSame),
+            ("sqxtn b0, h1", .simdTwoRegisterMisc), ("sqshrn s0, d1, #3", .simdShiftImmediate),
+            ("sqdmlal d0, s1, v2.s[1]", .simdByElement), ("sqdmull v0.4s, v1.4h, v2.4h", .simdThreeDifferent),
+            ("fmaxv s0, v1.4s", .simdScalarPairwise), ("scvtf v0.2d, v1.2d, #5", .simdFloatTwoRegisterMisc),
+            ("dup b0, v1.b[3]", .simdCopy), ("fcvtxn s0, d1", .simdFloatTwoRegisterMisc),
         ]
         let words = try CrossAssembler.encode(cases.map(\.0))
         for ((text, op), word) in zip(cases, words) {
@@ -85,14 +91,20 @@ final class DecoderTests: XCTestCase {
     }
 
     func testUnimplementedAndUnallocatedEncodingsAreUndefined() throws {
-        // ARMv8.1+ (LSE atomics, LDAPR, CAS, FP16 arithmetic), FP/AdvSIMD not there yet (issue 8),
+        // ARMv8.1+ (LSE atomics, LDAPR, CAS, FP16 arithmetic, SQRDMLAH, the FP16 AdvSIMD forms),
         // and reserved forms.
         let words = try CrossAssembler.assemble([
             ".arch armv8.3-a+fp16", "ldadd x0, x1, [x2]", "casal x0, x1, [x2]", "ldapr x0, [x1]", "fadd h0, h1, h2",
-            "sqdmull v0.4s, v1.4h, v2.4h",
+            "sqrdmlah v0.4s, v1.4s, v2.4s", "scvtf v0.8h, v1.8h, #3", "fmaxv h0, v1.8h", "fcvtzs h0, h1, #2",
         ])
-        XCTAssertEqual(words.count, 5)
+        XCTAssertEqual(words.count, 8)
         for word in words + [0x0000_0000, 0xFFFF_FFFF] {
+            XCTAssertEqual(Decoder.shared.decode(word).op, .undefined, String(word, radix: 16))
+        }
+        // Reserved sizes of the AdvSIMD rows: SQDMULH and SQDMULL of bytes, scalar ADD of a
+        // word, scalar SSHR of a word, FMAXV of 2S, URECPE of doubles, PMUL of halfwords.
+        for word: UInt32 in [0x0E22_B420, 0x5EA2_8420, 0x0E22_D020, 0x5F20_0420, 0x2E30_F820, 0x4EE1_C820, 0x6E62_9C20]
+        {
             XCTAssertEqual(Decoder.shared.decode(word).op, .undefined, String(word, radix: 16))
         }
         // MOVZ with hw = 2 is unallocated for the 32-bit form.

@@ -67,6 +67,7 @@ enum InstructionGroup: String, CaseIterable, Sendable {
     case floatDataProcessing2, floatDataProcessing3, floatCompare, floatConditionalCompare, floatConditionalSelect
     case floatFixedConvert, scalarTwoRegisterMisc, scalarThreeSame, simdFloatThreeSame, scalarPairwise
     case simdThreeDifferent, simdByElement
+    case scalarShiftImmediate, scalarThreeDifferent, scalarByElement, scalarCopy
 
     /// The bits every word of the group has (V = 0 for the integer loads/stores).
     var pattern: (mask: UInt32, value: UInt32) {
@@ -126,6 +127,10 @@ enum InstructionGroup: String, CaseIterable, Sendable {
         case .scalarPairwise: (0xDF3E_0C00, 0x5E30_0800)  // 01 U 11110 size 11000 opcode 10
         case .simdThreeDifferent: (0x9F20_0C00, 0x0E20_0000)  // 0 Q U 01110 size 1 Rm opcode 00
         case .simdByElement: (0x9F00_0400, 0x0F00_0000)  // 0 Q U 01111 size L M Rm opcode H 0
+        case .scalarShiftImmediate: (0xDF80_0400, 0x5F00_0400)  // 01 U 111110 immh immb opcode 1
+        case .scalarThreeDifferent: (0xDF20_0C00, 0x5E20_0000)  // 01 U 11110 size 1 Rm opcode 00
+        case .scalarByElement: (0xDF00_0400, 0x5F00_0000)  // 01 U 11111 size L M Rm opcode H 0
+        case .scalarCopy: (0xFFE0_8400, 0x5E00_0400)  // 01 0 11110000 imm5 0 imm4 1
         }
     }
 
@@ -155,7 +160,8 @@ enum InstructionGroup: String, CaseIterable, Sendable {
             .simdAcrossLanes, .simdPermute, .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatIntegerMove,
             .floatDataProcessing1, .floatImmediate, .floatDataProcessing2, .floatDataProcessing3, .floatCompare,
             .floatConditionalCompare, .floatConditionalSelect, .floatFixedConvert, .scalarTwoRegisterMisc,
-            .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent, .simdByElement:
+            .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent, .simdByElement,
+            .scalarShiftImmediate, .scalarThreeDifferent, .scalarByElement, .scalarCopy:
             true
         default: false
         }
@@ -173,7 +179,7 @@ enum DiffClass: String, CaseIterable, Sendable {
     case dataProcessingImmediate, dataProcessingRegister, bitfield, conditional, multiplyDivide, oneSource, crc32
     case loadStore, exclusive, branchCondition, mixed
     case vectorLoadStore, vectorStructure, simdData, simdInteger, floatArithmetic, floatCompare, floatConvert
-    case simdFloat
+    case simdFloat, simdScalar
 
     /// The groups a sequence is made of.
     var groups: [InstructionGroup] {
@@ -219,6 +225,13 @@ enum DiffClass: String, CaseIterable, Sendable {
         case .floatConvert: [.floatIntegerMove, .floatIntegerMove, .floatFixedConvert, .floatDataProcessing1]
         case .simdFloat:
             [.simdFloatThreeSame, .simdFloatThreeSame, .simdTwoRegisterMisc, .scalarPairwise, .simdByElement]
+        // The AdvSIMD scalar groups (integer and FP rows alike).
+        case .simdScalar:
+            [
+                .scalarThreeSame, .scalarThreeSame, .scalarTwoRegisterMisc, .scalarTwoRegisterMisc,
+                .scalarShiftImmediate, .scalarShiftImmediate, .scalarThreeDifferent, .scalarByElement,
+                .scalarByElement, .scalarCopy, .scalarPairwise,
+            ]
         }
     }
 
@@ -507,6 +520,18 @@ struct DiffGenerator {
             } else {
                 w.setField(22, 2, UInt32(1 + rng.below(2)))  // integer: 16- or 32-bit lanes
             }
+        case .scalarShiftImmediate:
+            if w.field(19, 4) == 0 { w.setField(19, 4, UInt32(1 + rng.below(15))) }
+        case .scalarThreeDifferent:
+            w.setField(22, 2, UInt32(1 + rng.below(2)))  // 16- or 32-bit sources
+        case .scalarByElement:
+            if w.bit(23) {
+                if w.bit(22) { w.setField(21, 1, 0) }  // FP double: the index is H alone
+            } else {
+                w.setField(22, 2, UInt32(1 + rng.below(2)))
+            }
+        case .scalarCopy:
+            if w.field(16, 4) == 0 { w.setField(16, 4, UInt32(1 + rng.below(15))) }
         case .simdAcrossLanes:
             if w.field(22, 2) == 3 { w.setField(22, 2, UInt32(rng.below(3))) }
             if w.field(22, 2) == 2 { w.setField(30, 1, 1) }
@@ -616,7 +641,7 @@ struct DiffGenerator {
             .simdExtract, .simdTableLookup, .simdShiftImmediate, .floatDataProcessing1, .floatImmediate,
             .floatDataProcessing2, .floatDataProcessing3, .floatConditionalCompare, .floatConditionalSelect,
             .scalarTwoRegisterMisc, .scalarThreeSame, .simdFloatThreeSame, .scalarPairwise, .simdThreeDifferent,
-            .simdByElement:
+            .simdByElement, .scalarShiftImmediate, .scalarThreeDifferent, .scalarByElement, .scalarCopy:
             break  // V registers only
         }
         return w

@@ -33,6 +33,7 @@ final class DifferentialTests: XCTestCase {
     func testFloatCompare() throws { try check(.floatCompare, seed: 0xD1FF_0011) }
     func testFloatConvert() throws { try check(.floatConvert, seed: 0xD1FF_0012) }
     func testSIMDFloat() throws { try check(.simdFloat, seed: 0xD1FF_0013) }
+    func testSIMDScalar() throws { try check(.simdScalar, seed: 0xD1FF_0014) }
 
     /// The harness itself: a known sequence gives the known result on both sides.
     func testHarnessAgreesOnAKnownSequence() throws {
