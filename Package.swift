@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "armvisor",
             dependencies: [
-                "Control", "Platform",
+                "Control", "Platform", "Backends",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -34,6 +34,8 @@ public final class FileConsoleBackend: ConsoleBackend {
     private let ownsDescriptor: Bool
     private let loop: MainLoop
     private let pending = Mutex(PendingOutput())
+    private let inputWatch = Mutex<MainLoop.InputWatchHandle?>(nil)
+    private let savedTerminal = Mutex<termios?>(nil)
 
     public init(target: Target, loop: MainLoop = .shared) throws {
         self.loop = loop
@@ -64,14 +66,55 @@ public final class FileConsoleBackend: ConsoleBackend {
 
     /// The standard-output console reads the guest's input from standard input (as QEMU's
     /// `-nographic` does); file and null consoles have none.
+    ///
+    /// When standard input is a terminal it is switched to raw mode for as long as the console
+    /// is open, so every key (Ctrl-C included) reaches the guest, and QEMU's escape applies:
+    /// Ctrl-A x calls `escapeQuit`, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h prints a help line.
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
         guard fd == STDOUT_FILENO else { return }
-        loop.watchInput(fd: STDIN_FILENO, handler)
+        var forward = handler
+        if isatty(STDIN_FILENO) != 0 {
+            var saved = termios()
+            if tcgetattr(STDIN_FILENO, &saved) == 0 {
+                var raw = saved
+                cfmakeraw(&raw)
+                tcsetattr(STDIN_FILENO, TCSANOW, &raw)
+                savedTerminal.withLock { $0 = saved }
+            }
+            let escape = Mutex(ConsoleEscape())
+            forward = { bytes in
+                let (bytes, action) = escape.withLock { $0.filter(bytes) }
+                if !bytes.isEmpty { handler(bytes) }
+                switch action {
+                case .none: break
+                case .quit: FileConsoleBackend.escapeQuit()
+                case .help:
+                    let help = "\r\nC-a x    exit\r\nC-a C-a  send C-a\r\n"
+                    _ = help.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                }
+            }
+        }
+        let watch = loop.watchInput(fd: STDIN_FILENO, forward)
+        inputWatch.withLock { $0 = watch }
     }
 
-    /// A file or standard output holds nothing to release (the descriptor stays open until the
-    /// backend goes away): closing is draining.
-    public func close() { drain() }
+    /// Drains; the standard-output console also stops reading standard input and gives the
+    /// terminal its settings back (the descriptors stay open until the backend goes away).
+    public func close() {
+        drain()
+        inputWatch.withLock { $0 }?.cancel()
+        if var saved = savedTerminal.withLock({ $0 }) {
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved)
+        }
+    }
+
+    private static let escapeAction = Mutex<@Sendable () -> Void>({})
+
+    /// What Ctrl-A x on a terminal console does (`armvisor run` stops the VM).
+    public static var escapeQuit: @Sendable () -> Void {
+        get { escapeAction.withLock { $0 } }
+        set { escapeAction.withLock { $0 = newValue } }
+    }
 
     public func drain() {
         guard fd >= 0 else { return }
@@ -82,5 +125,37 @@ public final class FileConsoleBackend: ConsoleBackend {
     private func flushPending() {
         // A reader that went away (EPIPE, a closed terminal) loses the output.
         writeAll(pending.withLock { $0.take() }) { write(fd, $0, $1) }
+    }
+}
+
+/// QEMU's terminal escape for a console on standard input: Ctrl-A (0x01) followed by `x` quits,
+/// by Ctrl-A sends one Ctrl-A, by `h` asks for help; any other byte after Ctrl-A is sent with
+/// the Ctrl-A before it.
+public struct ConsoleEscape: Sendable {
+    public enum Action: Equatable, Sendable { case none, quit, help }
+    private var escaped = false
+
+    public init() {}
+
+    /// The bytes to send to the guest, and what the escape asked for.
+    public mutating func filter(_ bytes: [UInt8]) -> ([UInt8], Action) {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for byte in bytes {
+            if escaped {
+                escaped = false
+                switch byte {
+                case UInt8(ascii: "x"): return (out, .quit)
+                case UInt8(ascii: "h"): return (out, .help)
+                case 0x01: out.append(0x01)
+                default: out += [0x01, byte]
+                }
+            } else if byte == 0x01 {
+                escaped = true
+            } else {
+                out.append(byte)
+            }
+        }
+        return (out, .none)
     }
 }

@@ -57,11 +57,15 @@ public final class MainLoop: @unchecked Sendable {
     /// Calls `handler` on the loop thread with the bytes read from `fd` whenever it is readable,
     /// until end of file or a read error (then once with an empty array). The descriptor is
     /// not closed.
-    public func watchInput(fd: Int32, _ handler: @escaping @Sendable ([UInt8]) -> Void) {
+    /// Returns a handle whose `cancel()` removes the watch (bytes not yet read stay in `fd` for
+    /// whoever watches it next: a VM that reboots in the same process).
+    @discardableResult
+    public func watchInput(fd: Int32, _ handler: @escaping @Sendable ([UInt8]) -> Void) -> InputWatchHandle {
         let watch = InputWatch(fd: fd, handler: handler)
         let callback: @convention(c) (Int32, GIOCondition, gpointer?) -> gboolean = { fd, _, data in
             guard let data else { return 0 }
             let watch = Unmanaged<InputWatch>.fromOpaque(data).takeUnretainedValue()
+            if watch.cancelled { return 0 }
             var buffer = [UInt8](repeating: 0, count: 4096)
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && (errno == EAGAIN || errno == EINTR) { return 1 }  // G_SOURCE_CONTINUE
@@ -82,8 +86,23 @@ public final class MainLoop: @unchecked Sendable {
                     Unmanaged<InputWatch>.fromOpaque(data).release()
                 })
             g_source_attach(source, context)
-            g_source_unref(source)
+            watch.source = source  // the reference from g_unix_fd_source_new, dropped on cancel
         }
+        return InputWatchHandle { [self] in
+            invoke {
+                watch.cancelled = true
+                guard let source = watch.source else { return }
+                watch.source = nil
+                g_source_destroy(source)
+                g_source_unref(source)
+            }
+        }
+    }
+
+    /// Removes a `watchInput` watch.
+    public struct InputWatchHandle: Sendable {
+        fileprivate let action: @Sendable () -> Void
+        public func cancel() { action() }
     }
 
     /// Calls `handler` on the loop thread whenever `fd` is readable, has hung up or has an
@@ -115,9 +134,12 @@ public final class MainLoop: @unchecked Sendable {
         init(_ handler: @escaping @Sendable () -> Bool) { self.handler = handler }
     }
 
+    /// Touched only on the loop thread after creation (`cancelled`, `source`).
     private final class InputWatch: @unchecked Sendable {
         let fd: Int32
         let handler: @Sendable ([UInt8]) -> Void
+        var cancelled = false
+        var source: UnsafeMutablePointer<GSource>?
         init(fd: Int32, handler: @escaping @Sendable ([UInt8]) -> Void) {
             self.fd = fd
             self.handler = handler

@@ -72,4 +72,28 @@ extension VMManager {
         log.info("VM reset: a fresh instance started")
         return VMSummary(name: name, state: .running)
     }
+
+    /// After the guest of `instance` reset itself (PSCI SYSTEM_RESET): unless a command already
+    /// replaced or removed the instance, builds a fresh one from the same configuration and starts
+    /// it (a `started` event follows the `stopped` one). A failure leaves the VM stopped and is
+    /// logged.
+    func rebootAfterGuestReset(name: String, instance: VirtualMachine) {
+        guard let entry = entries[name], entry.vm === instance, instance.state == .stopped else { return }
+        let log = logger(for: name)
+        let fresh: Entry
+        do {
+            fresh = try makeEntry(name: name, configuration: entry.configuration)
+        } catch {
+            log.error("guest reset, but the VM cannot be built again: \(error.message)")
+            return
+        }
+        entries[name] = fresh
+        events.publish(VMEvent(.started, name: name))
+        do {
+            try fresh.vm.start()
+            log.info("guest reset: a fresh instance booted")
+        } catch {
+            log.error("guest reset, but the fresh instance did not start: \(error)")
+        }
+    }
 }

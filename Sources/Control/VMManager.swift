@@ -114,10 +114,14 @@ public actor VMManager {
         let stopped = StopSignal()
         let log = logger(for: name)
         let events = events
-        vm.onStop { record in
+        vm.onStop { [weak self, weak vm] record in
             log.info("VM stopped: \(record.reason.rawValue)\(record.detail.isEmpty ? "" : " (\(record.detail))")")
             events.publish(VMEvent(.stopped, name: name, stop: record))
             stopped.resolve(.success(record))
+            // A reboot the guest asked for: boot a fresh instance, as libvirt's on_reboot=restart.
+            if record.reason == .reset && record.detail == PSCI.systemResetDetail, let self, let vm {
+                Task { await self.rebootAfterGuestReset(name: name, instance: vm) }
+            }
         }
         return Entry(vm: vm, stopped: stopped, configuration: configuration)
     }

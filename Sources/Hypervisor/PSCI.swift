@@ -9,6 +9,10 @@ import AArch64
 /// .powerOn`), CPU_OFF takes the caller down, CPU_SUSPEND is a standby (it sleeps as WFI does),
 /// AFFINITY_INFO reports the power state of the vCPUs an affinity selects.
 public enum PSCI {
+    /// The stop detail of a guest-requested SYSTEM_RESET (a reboot: `armvisor run` and the
+    /// daemon boot the VM again).
+    public static let systemResetDetail = "PSCI SYSTEM_RESET"
+
     public enum Function {
         public static let version: UInt32 = 0x8400_0000
         public static let cpuSuspend32: UInt32 = 0x8400_0001
@@ -102,7 +106,7 @@ public enum PSCI {
         case Function.systemOff:
             return .stop(.poweroff, detail: "PSCI SYSTEM_OFF")
         case Function.systemReset:
-            return .stop(.reset, detail: "PSCI SYSTEM_RESET")
+            return .stop(.reset, detail: systemResetDetail)
         default:
             return result(ReturnCode.notSupported)
         }

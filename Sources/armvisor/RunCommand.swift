@@ -3,11 +3,15 @@ import Dispatch
 import Foundation
 import Hypervisor
 import Platform
+import Synchronization
+import Backends
 
 /// `armvisor run`: one guest in the foreground, console on stdout, for scripts and tests.
 ///
-/// Exit status: 0 when the guest powers off or resets (PSCI SYSTEM_OFF / SYSTEM_RESET, like
-/// QEMU with `-no-reboot`), 2 on a guest fault, 130 when interrupted, 1 on any other error.
+/// A guest reset (PSCI SYSTEM_RESET) boots a fresh instance of the VM from the same images, as
+/// QEMU does; with `--no-reboot` it ends the run instead. Exit status: 0 when the guest powers
+/// off (PSCI SYSTEM_OFF) or resets under `--no-reboot`, 2 on a guest fault, 130 when
+/// interrupted (a signal, or the console escape Ctrl-A x on a terminal), 1 on any other error.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one guest in the foreground.",
@@ -33,6 +37,8 @@ struct Run: ParsableCommand {
     @OptionGroup var virtio: VirtioOptions
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
+    @Flag(name: .customLong("no-reboot"), help: "End the run when the guest resets instead of booting it again.")
+    var noReboot = false
 
     func run() throws {
         var configuration = VMConfiguration()
@@ -44,12 +50,24 @@ struct Run: ParsableCommand {
                     append: append, psci: psci, gic: gic, clock: clock)
             ).overridden(by: virtio.configuration())
             Board.announce = { Self.complain($0) }
-            let vm = try Board.makeVM(name: "run", configuration: configuration, dumpDeviceTree: dumpDTB)
-            let interrupt = Self.stopOnSignals(vm)
-            try vm.start()
-            let record = vm.waitUntilStopped()
-            interrupt.forEach { $0.cancel() }
-            if stats { FileHandle.standardError.write(Data((vm.statistics.report + "\n").utf8)) }
+            let current = CurrentVM()
+            let interrupt = Self.stopOnSignals(current)
+            FileConsoleBackend.escapeQuit = { current.vm?.requestStop() }
+            defer { interrupt.forEach { $0.cancel() } }
+            var record: StopRecord
+            var boots = 0
+            repeat {
+                boots += 1
+                let vm = try Board.makeVM(
+                    name: "run", configuration: configuration, dumpDeviceTree: boots == 1 ? dumpDTB : nil)
+                current.vm = vm
+                try vm.start()
+                record = vm.waitUntilStopped()
+                current.vm = nil
+                if stats { FileHandle.standardError.write(Data((vm.statistics.report + "\n").utf8)) }
+                guard record.reason == .reset && record.detail == PSCI.systemResetDetail && !noReboot else { break }
+                Self.complain("guest reset (\(record.detail)); booting again")
+            } while true
             switch record.reason {
             case .poweroff:
                 return
@@ -80,13 +98,38 @@ struct Run: ParsableCommand {
 
     /// SIGINT/SIGTERM stop the VM (it exits with status 130) instead of killing the process, so
     /// console output is drained.
-    static func stopOnSignals(_ vm: VirtualMachine) -> [any DispatchSourceSignal] {
+    static func stopOnSignals(_ current: CurrentVM) -> [any DispatchSourceSignal] {
         [SIGINT, SIGTERM].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { vm.requestStop() }
+            source.setEventHandler {
+                current.interrupted = true
+                current.vm?.requestStop()
+            }
             source.resume()
             return source
         }
+    }
+}
+
+/// The instance `armvisor run` is running now (a reset replaces it); a signal that arrives
+/// between two instances ends the run before the next one starts.
+final class CurrentVM: Sendable {
+    private let state = Mutex<(vm: VirtualMachine?, interrupted: Bool)>((nil, false))
+
+    var vm: VirtualMachine? {
+        get { state.withLock { $0.vm } }
+        set {
+            let stopAtOnce = state.withLock { current -> Bool in
+                current.vm = newValue
+                return current.interrupted
+            }
+            if stopAtOnce { newValue?.requestStop() }
+        }
+    }
+
+    var interrupted: Bool {
+        get { state.withLock { $0.interrupted } }
+        set { state.withLock { $0.interrupted = newValue } }
     }
 }
