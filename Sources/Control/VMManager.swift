@@ -267,6 +267,8 @@ public actor VMManager {
         switch entry.vm.state {
         case .created:
             entry.stopped.resolve(.failure(ControlError(.noSuchVM, "VM '\(name)' was destroyed before it ran")))
+            // It never ran, so no shutdown hook ends its console sessions.
+            entry.vm.console?.close()
         case .running, .paused:
             log.info("VM stop requested (destroy)")
             entry.vm.requestStop()
