@@ -24,7 +24,8 @@ public final class LineFramingMode: Sendable {
 
 /// Splits a byte stream on `\n`, limiting a line to `maximumLength` bytes (not counting a
 /// trailing `\r`). At EOF an unterminated last line still counts as a line. When the decoder
-/// is removed after `mode` switched to raw, the bytes it holds go on as one `.raw` frame.
+/// is removed after `mode` switched to raw, the bytes it holds go on as plain bytes, for the
+/// `RawFrameHandler` put after it to pass on as a `.raw` frame.
 public struct LineFrameDecoder: ByteToMessageDecoder {
     public typealias InboundOut = LineFrame
 
@@ -71,8 +72,12 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
     ) throws -> DecodingState {
         if mode.isRaw {
+            // As plain bytes: the next handler is the `RawFrameHandler` that takes this one's place.
             if !discarding, buffer.readableBytes > 0, let bytes = buffer.readSlice(length: buffer.readableBytes) {
-                context.fireChannelRead(wrapInboundOut(.raw(bytes)))
+                context.fireChannelRead(NIOAny(bytes))
+                // The async channel passes reads on at the end of a read burst, and no read
+                // burst is under way during the removal.
+                context.fireChannelReadComplete()
             }
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return .needMoreData

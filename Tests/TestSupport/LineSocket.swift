@@ -9,6 +9,8 @@ import Foundation
 public final class LineSocket {
     public let fd: Int32
     private var received: [UInt8] = []
+    /// Reused for every read (a fresh 64 KiB array per read is slow in debug builds).
+    private var chunk = [UInt8](repeating: 0, count: 65536)
 
     public init(path: String) throws {
         var address = sockaddr_un()
@@ -64,14 +66,7 @@ public final class LineSocket {
                 received.removeSubrange(...newline)
                 return line
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Failure("read: \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { return nil }
-            received += chunk[..<n]
+            guard try fill() else { return nil }
         }
     }
 
@@ -102,7 +97,6 @@ public final class LineSocket {
 
     /// Reads what is there into `received`; false at EOF.
     private func fill() throws -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
