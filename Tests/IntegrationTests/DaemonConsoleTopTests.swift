@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import XCTest
 
@@ -85,6 +86,103 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         try stopDaemon()
     }
 
+    /// `armvisor console` on a terminal (a pseudo-terminal here): raw while attached, and the
+    /// terminal's settings back as they were after a detach, after the VM stops, and after
+    /// SIGTERM.
+    func testConsoleRestoresTheTerminalOnEveryWayOut() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        let echo = try TestPaths.guest("echo")
+        try startStatefulDaemon(socketPath: socketPath)
+        try armvisor(["create", "echo", "--kernel", echo, "--socket", socketPath])
+        try armvisor(["start", "echo", "--socket", socketPath])
+        try waitUntil("READY") { contents(of: "\(workDirectory)/state/echo.console.log").contains("READY\n") }
+
+        // posix_openpt/unlockpt/ptsname as glibc does them (Swift's Glibc leaves them out):
+        // /dev/ptmx, TIOCSPTLCK (_IOW('T', 0x31, int)), TIOCGPTN (_IOR('T', 0x30, unsigned int)).
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(master, 0)
+        defer { close(master) }
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
+        XCTAssertEqual(ioctl(master, 0x4004_5431, &unlock), 0)
+        XCTAssertEqual(ioctl(master, 0x8004_5430, &number), 0)
+        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(slave, 0)
+        defer { close(slave) }
+        var original = termios()
+        XCTAssertEqual(tcgetattr(slave, &original), 0)
+        XCTAssertNotEqual(original.c_lflag & tcflag_t(ICANON | ECHO), 0)
+
+        var output = ""
+        /// Reads the terminal's output until `needle` shows up (at most 30 s).
+        func waitForOutput(_ needle: String) throws {
+            let deadline = Date().addingTimeInterval(30)
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !output.contains(needle) {
+                guard Date() < deadline else {
+                    throw Failure("no \(String(reflecting: needle)) on the terminal: \(output)")
+                }
+                var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
+                guard poll(&fds, 1, 100) > 0 else { continue }
+                let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+                if n > 0 { output += String(decoding: buffer[..<n], as: UTF8.self) }
+            }
+        }
+        func attach() throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
+            process.arguments = ["console", "echo", "--socket", socketPath]
+            let terminal = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
+            process.standardInput = terminal
+            process.standardOutput = terminal
+            process.standardError = terminal
+            output = ""
+            try process.run()
+            try waitForOutput("(escape character is ^])")
+            var raw = termios()
+            XCTAssertEqual(tcgetattr(slave, &raw), 0)
+            XCTAssertEqual(raw.c_lflag & tcflag_t(ICANON | ECHO | ISIG), 0, "the terminal is not raw")
+            return process
+        }
+        func assertRestored(file: StaticString = #filePath, line: UInt = #line) {
+            var now = termios()
+            XCTAssertEqual(tcgetattr(slave, &now), 0)
+            XCTAssertEqual(now.c_lflag, original.c_lflag, "local modes", file: file, line: line)
+            XCTAssertEqual(now.c_iflag, original.c_iflag, "input modes", file: file, line: line)
+            XCTAssertEqual(now.c_oflag, original.c_oflag, "output modes", file: file, line: line)
+        }
+        func write(_ text: String) {
+            _ = Array(text.utf8).withUnsafeBytes { Glibc.write(master, $0.baseAddress, $0.count) }
+        }
+
+        // Detach with the escape key; Ctrl-C before it goes to the guest, not to the CLI.
+        let first = try attach()
+        write("hi\u{03}\r")
+        try waitForOutput("hi")
+        write("\u{1D}")
+        try waitForOutput("Detached from VM 'echo'.")
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationStatus, 0)
+        assertRestored()
+
+        // SIGTERM while attached.
+        let second = try attach()
+        second.terminate()
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationReason, .uncaughtSignal)
+        assertRestored()
+
+        // The VM stops while attached.
+        let third = try attach()
+        write("!")
+        try waitForOutput("The console of VM 'echo' closed (the VM stopped).")
+        third.waitUntilExit()
+        XCTAssertEqual(third.terminationStatus, 0)
+        assertRestored()
+        XCTAssertTrue(contents(of: "\(workDirectory)/state/echo.console.log").contains("hi\u{03}\r\n"))
+        try stopDaemon()
+    }
+
     func testTopShowsExitsByClassOfARunningGuest() throws {
         let socketPath = "\(workDirectory)/d.sock"
         let echo = try TestPaths.guest("echo")
@@ -102,9 +200,11 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         _ = try console.exchangeLine(#"{"id":1,"command":"console","arguments":{"name":"echo"}}"#)
         let fd = console.fd
         let typing = DispatchGroup()
+        let typed = Typist()
         DispatchQueue.global().async(group: typing) {
             let line = Array("0123456789".utf8)
-            for _ in 0..<400 {
+            let deadline = Date().addingTimeInterval(60)
+            while !typed.done.load(ordering: .relaxed), Date() < deadline {
                 guard line.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) > 0 else {
                     return
                 }
@@ -125,16 +225,22 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         XCTAssertGreaterThan(
             screens.compactMap { $0.vms.first?.byClass["DABT_LOW"]?.perSecond }.max() ?? 0, 0,
             "no MMIO exits per second while the console was busy: \(json.stdout)")
+        typed.done.store(true, ordering: .relaxed)
+        typing.wait()
         let text = try armvisor(["top", "--once", "--interval", "0.05", "--socket", socketPath]).stdout
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         XCTAssertTrue(lines.first?.hasPrefix("armvisor top: 1 VM, exits per second over 0.") ?? false, text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("echo (running)  exits/s ") }, text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  EC") && $0.hasSuffix("PER S         TOTAL") }, text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  DABT_LOW ") }, text)
-        typing.wait()
         console.write(Array("!".utf8))
         _ = try console.readToEnd()
         try stopDaemon()
+    }
+
+    /// Tells the typing thread to stop.
+    private final class Typist: Sendable {
+        let done = Atomic<Bool>(false)
     }
 
     private struct TopScreen: Decodable {
