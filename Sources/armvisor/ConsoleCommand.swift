@@ -127,7 +127,8 @@ struct Console: ParsableCommand {
 
 /// Standard input's terminal in raw mode (no echo, no line editing, no signals from keys),
 /// with output post-processing kept (the guest's `\n` starts a new line). `restore` puts the
-/// saved settings back; so do the signals that end the process (SIGTERM, SIGHUP) and
+/// saved settings back; so do the signals that end the process (SIGTERM, SIGHUP, SIGQUIT,
+/// SIGINT, SIGPIPE: standard output went away while the terminal is still raw) and
 /// `exit`, so that no way out leaves the terminal raw.
 final class RawTerminal {
     /// The settings to put back, for the signal handlers and the exit handler (which cannot
@@ -145,7 +146,7 @@ final class RawTerminal {
         var raw = original
         cfmakeraw(&raw)
         raw.c_oflag |= tcflag_t(OPOST | ONLCR)
-        for signal in [SIGTERM, SIGHUP, SIGQUIT] {
+        for signal in [SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGPIPE] {
             Glibc.signal(signal) { number in
                 RawTerminal.putBack()
                 Glibc.signal(number, SIG_DFL)
