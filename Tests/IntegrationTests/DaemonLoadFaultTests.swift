@@ -51,6 +51,41 @@ final class DaemonLoadFaultTests: DaemonTestCase {
         try stopDaemon()
     }
 
+    /// A guest that faults fatally stops with reason `guest-fault` and its registers in the log;
+    /// the other VMs keep running.
+    func testAGuestFaultStopsOnlyThatVMWithARegisterDump() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        // movz x0, #0; br x0: a jump to 0x0, where there is no RAM (no --bios); with VBAR_EL1 = 0
+        // that is the exception vector itself, so the guest can never recover.
+        let faulty = "\(workDirectory)/fault.bin"
+        let words: [UInt32] = [0xD280_0000, 0xD61F_0000]
+        try Data(words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } })
+            .write(to: URL(fileURLWithPath: faulty))
+        try startStatefulDaemon(socketPath: socketPath)
+        try armvisor([
+            "create", "echo", "--kernel", try TestPaths.guest("echo"), "--stop-timeout", "0.2", "--socket", socketPath,
+        ])
+        try armvisor(["start", "echo", "--socket", socketPath])
+        try armvisor(["create", "faulty", "--kernel", faulty, "--console", "null", "--socket", socketPath])
+        try armvisor(["start", "faulty", "--socket", socketPath])
+        let waited = try armvisor(["wait", "faulty", "--socket", socketPath]).stdout
+        XCTAssertTrue(waited.hasPrefix("faulty: stopped (guest-fault): instruction fetch from 0x0 "), waited)
+        try waitUntil("the register dump") { daemonLog.contains("X28 ") }
+        let lines = daemonLog.split(separator: "\n").filter { $0.contains("vm=faulty") }
+        XCTAssertTrue(lines.contains { $0.contains("error") && $0.contains("register dump:") }, daemonLog)
+        XCTAssertTrue(lines.contains { $0.contains("PC  0x0000000000000") && $0.contains("EL1h") }, daemonLog)
+        XCTAssertTrue(lines.contains { $0.contains("ESR_EL1") }, daemonLog)
+        XCTAssertFalse(lines.contains { $0.contains("Q31") }, "no FP/SIMD registers in the log")
+        // The other VM runs on and answers its console.
+        let console = try LineSocket(path: socketPath)
+        _ = try console.exchangeLine(#"{"id":1,"command":"console","arguments":{"name":"echo"}}"#)
+        console.write(Array("ok\r".utf8))
+        XCTAssertEqual(try console.readUntil("ok\r\n"), "ok\r\n")
+        XCTAssertEqual(
+            try armvisor(["list", "--socket", socketPath]).stdout, "NAME    STATE\necho    running\nfaulty  stopped\n")
+        try stopDaemon()
+    }
+
     /// 50 clients at once, 2,000 requests of every read-only kind (and some errors) in all;
     /// every reply is the right one for its request.
     func testFiftyConcurrentClientsTwoThousandMixedRequests() throws {
