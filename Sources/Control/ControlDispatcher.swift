@@ -45,7 +45,7 @@ public struct ControlDispatcher: Sendable {
             do {
                 result = try encode(summary)
             } catch {
-                attachment.tap.detach(attachment.session)
+                attachment.session.detach()
                 throw error
             }
             return ControlResponse(reply: .success(id: request.id, result), console: attachment)

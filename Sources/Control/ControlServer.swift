@@ -295,7 +295,8 @@ public final class ControlServer: Sendable {
 
     /// A `console` attachment: guest output goes to the client as it comes, and bytes from the
     /// client go to the guest's UART, until the client closes (or half-closes) its end or the
-    /// VM stops; the caller then closes the connection.
+    /// VM stops (a `reset` moves the session to the fresh instance instead); the caller then
+    /// closes the connection.
     private static func forward(
         _ console: VMManager.ConsoleAttachment, to replies: NIOAsyncChannelOutboundWriter<ByteBuffer>,
         from lines: NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator
@@ -306,8 +307,9 @@ public final class ControlServer: Sendable {
                 do {
                     while let frame = try await input.iterator.next() {
                         switch frame {
-                        case .line(let line): console.tap.input(Array(line.readableBytesView) + [UInt8(ascii: "\n")])
-                        case .raw(let bytes): console.tap.input(Array(bytes.readableBytesView))
+                        case .line(let line):
+                            console.session.input(Array(line.readableBytesView) + [UInt8(ascii: "\n")])
+                        case .raw(let bytes): console.session.input(Array(bytes.readableBytesView))
                         case .tooLong: break
                         }
                     }
@@ -326,7 +328,7 @@ public final class ControlServer: Sendable {
             }
             let end = await group.next() ?? .clientClosed
             // Ends the other side: the session's reader, or the input loop (by cancellation).
-            console.tap.detach(console.session)
+            console.session.detach()
             group.cancelAll()
             await group.waitForAll()
             return end

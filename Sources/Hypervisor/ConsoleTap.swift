@@ -52,20 +52,52 @@ public final class ConsoleTap: CharacterBackend {
             let session = ConsoleSession(id: state.nextID)
             state.nextID += 1
             state.sessions[session.id] = session
+            session.setOwner(self)
             attachedCount.add(1, ordering: .relaxed)
             return session
         }
     }
 
+    /// Takes every session away without ending them (a `reset`: they move to the fresh
+    /// instance's tap with `adopt`). Until then they get no output and their input is dropped.
+    public func takeSessions() -> [ConsoleSession] {
+        let sessions = state.withLock { state -> [ConsoleSession] in
+            let sessions = Array(state.sessions.values)
+            state.sessions = [:]
+            attachedCount.store(0, ordering: .relaxed)
+            return sessions
+        }
+        for session in sessions { session.setOwner(nil) }
+        return sessions
+    }
+
+    /// Attaches sessions taken from another tap (`takeSessions`); those that ended meanwhile,
+    /// or all of them once this tap is closed, are ended.
+    public func adopt(_ sessions: [ConsoleSession]) {
+        let refused = state.withLock { state -> [ConsoleSession] in
+            guard !state.closed else { return sessions }
+            for session in sessions {
+                guard !session.isFinished else { continue }
+                session.id = state.nextID
+                state.nextID += 1
+                state.sessions[session.id] = session
+                session.setOwner(self)
+                attachedCount.add(1, ordering: .relaxed)
+            }
+            return []
+        }
+        for session in refused { session.finish() }
+    }
+
     /// Detaches `session`: it gets no more output, and its `next()` returns what it still holds,
     /// then nil.
     public func detach(_ session: ConsoleSession) {
-        let removed = state.withLock { state -> Bool in
-            guard state.sessions.removeValue(forKey: session.id) != nil else { return false }
+        state.withLock { state in
+            guard state.sessions[session.id] === session else { return }
+            state.sessions[session.id] = nil
             attachedCount.subtract(1, ordering: .relaxed)
-            return true
         }
-        if removed { session.finish() }
+        session.finish()
     }
 
     /// Sessions attached now.
@@ -93,20 +125,46 @@ public final class ConsoleTap: CharacterBackend {
     }
 }
 
-/// One attachment to a `ConsoleTap`: the guest output since it attached, for one reader.
+/// One attachment to a `ConsoleTap`: the guest output since it attached, for one reader, and
+/// the way back to the guest. It follows its VM across a `reset` (the tap it belongs to changes).
 public final class ConsoleSession: Sendable {
     private struct State {
         var buffer: [UInt8] = []
         var finished = false
         var dropped = 0
         var waiter: CheckedContinuation<[UInt8]?, Never>?
+        /// Its key in the owner's table (set under the owner's lock).
+        var id: Int
+        weak var owner: ConsoleTap?
     }
 
-    let id: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(id: Int) {
-        self.id = id
+        state = Mutex(State(id: id))
+    }
+
+    var id: Int {
+        get { state.withLock { $0.id } }
+        set { state.withLock { $0.id = newValue } }
+    }
+
+    func setOwner(_ tap: ConsoleTap?) {
+        state.withLock { $0.owner = tap }
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// Sends client input to the guest's UART (nothing while the session is between two
+    /// instances of its VM, or after it ended).
+    public func input(_ bytes: [UInt8]) {
+        state.withLock { $0.finished ? nil : $0.owner }?.input(bytes)
+    }
+
+    /// Ends the session (the client detached): it leaves its tap, and `next()` returns what it
+    /// still holds, then nil.
+    public func detach() {
+        if let owner = state.withLock({ $0.owner }) { owner.detach(self) } else { finish() }
     }
 
     /// Output bytes lost because the reader fell more than `ConsoleTap.sessionCapacity` behind.

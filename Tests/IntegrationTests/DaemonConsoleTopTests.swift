@@ -86,6 +86,30 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         try stopDaemon()
     }
 
+    /// A `reset` moves the attached sessions to the fresh instance: they see it boot and type
+    /// into it.
+    func testConsoleFollowsAReset() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        try startStatefulDaemon(socketPath: socketPath)
+        try armvisor([
+            "create", "echo", "--kernel", try TestPaths.guest("echo"), "--console", "null", "--socket", socketPath,
+        ])
+        let console = try LineSocket(path: socketPath)
+        _ = try console.exchangeLine(#"{"id":1,"command":"console","arguments":{"name":"echo"}}"#)
+        try armvisor(["start", "echo", "--socket", socketPath])
+        XCTAssertEqual(try console.readUntil("READY\n"), "READY\n")
+        XCTAssertEqual(try armvisor(["reset", "echo", "--socket", socketPath]).stdout, "echo: reset, running\n")
+        XCTAssertEqual(try console.readUntil("READY\n"), "READY\n")
+        console.write(Array("again\r".utf8))
+        XCTAssertEqual(try console.readUntil("again\r\n"), "again\r\n")
+        console.write(Array("!".utf8))
+        XCTAssertEqual(try console.readToEnd(), "BYE\n")
+        XCTAssertEqual(
+            try armvisor(["wait", "echo", "--socket", socketPath]).stdout, "echo: stopped (poweroff): PSCI SYSTEM_OFF\n"
+        )
+        try stopDaemon()
+    }
+
     /// `armvisor console` on a terminal (a pseudo-terminal here): raw while attached, and the
     /// terminal's settings back as they were after a detach, after the VM stops, and after
     /// SIGTERM.
