@@ -110,6 +110,19 @@ public final class ControlClient {
         }
     }
 
+    /// Attaches to a VM's console (the `console` command): returns the reply's result and the
+    /// console bytes already read past the reply line. From then on the connection (`fileDescriptor`)
+    /// is a raw byte stream: read guest output from it, write guest input to it, close it (or
+    /// half-close it) to detach.
+    public func attachConsole(name: String) throws(ControlClientError) -> (result: JSONValue, pending: [UInt8]) {
+        let result = try call("console", arguments: ["name": .string(name)])
+        defer { received = [] }
+        return (result, received)
+    }
+
+    /// The connection's socket (for a console's byte stream after `attachConsole`).
+    public var fileDescriptor: Int32 { fd }
+
     /// Reads one line (without its newline); nil at a clean end of the connection.
     private func receiveLineOrEOF() throws(ControlClientError) -> [UInt8]? {
         while true {

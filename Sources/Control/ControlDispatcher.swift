@@ -23,6 +23,7 @@ public struct ControlDispatcher: Sendable {
     /// The response to a parsed request. A successful `events` subscribes here, before the
     /// reply is written, so the subscriber misses nothing that happens after its reply.
     public func respond(to request: ControlRequest) async -> ControlResponse {
+        if request.command == ControlCommand.console.rawValue { return await attachConsole(request) }
         do {
             let result = try await execute(request)
             var response = ControlResponse(reply: .success(id: request.id, result))
@@ -30,6 +31,24 @@ public struct ControlDispatcher: Sendable {
                 response.events = manager.events.subscribe(name: request.arguments["name"]?.stringValue)
             }
             return response
+        } catch {
+            return ControlResponse(reply: .failure(id: request.id, error))
+        }
+    }
+
+    /// A `console` request: the reply, and the session the connection carries from then on.
+    private func attachConsole(_ request: ControlRequest) async -> ControlResponse {
+        do throws(ControlError) {
+            let name = try ControlArguments(request.arguments).string("name")
+            let (summary, attachment) = try await manager.attachConsole(name: name)
+            let result: JSONValue
+            do {
+                result = try encode(summary)
+            } catch {
+                attachment.session.detach()
+                throw error
+            }
+            return ControlResponse(reply: .success(id: request.id, result), console: attachment)
         } catch {
             return ControlResponse(reply: .failure(id: request.id, error))
         }
@@ -106,6 +125,9 @@ public struct ControlDispatcher: Sendable {
         case .destroy:
             try await manager.destroy(name: arguments.string("name"))
             return [:]
+        case .console:
+            // `respond(to:)` answers `console` itself (it attaches a session); never reached.
+            throw ControlError(.internal, "console requests are answered by respond(to:)")
         }
     }
 
@@ -119,14 +141,19 @@ public struct ControlDispatcher: Sendable {
 }
 
 /// What the server does with one request: write `reply`, then, for an `events` subscription,
-/// forward `events` (one line each) until the client closes its end.
+/// forward `events` (one line each) until the client closes its end; for a `console`
+/// attachment, carry raw console bytes both ways until either side ends.
 public struct ControlResponse: Sendable {
     public var reply: ControlReply
     public var events: AsyncStream<VMEvent>?
+    public var console: VMManager.ConsoleAttachment?
 
-    public init(reply: ControlReply, events: AsyncStream<VMEvent>? = nil) {
+    public init(
+        reply: ControlReply, events: AsyncStream<VMEvent>? = nil, console: VMManager.ConsoleAttachment? = nil
+    ) {
         self.reply = reply
         self.events = events
+        self.console = console
     }
 }
 

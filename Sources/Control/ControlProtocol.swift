@@ -23,7 +23,8 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     /// `start` on a VM that is not in `created`.
     case vmNotCreated = "vm-not-created"
     /// `stop` or `kill` on a VM that is neither `running` nor `paused`; `pause` on a VM that is
-    /// not `running` (or is already pausing); `reset` of a VM that has not run yet.
+    /// not `running` (or is already pausing); `reset` of a VM that has not run yet; `console` of
+    /// a stopped VM.
     case vmNotRunning = "vm-not-running"
     /// `resume` on a VM that is not `paused`; `regs` or `read-memory` on a running VM.
     case vmNotPaused = "vm-not-paused"
@@ -41,6 +42,8 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     case tooManyConnections = "too-many-connections"
     /// The connection was silent for longer than the daemon's idle timeout; it is closed.
     case idleTimeout = "idle-timeout"
+    /// `console` on a VM that has no console to attach to (only VMs built without the board).
+    case noConsole = "no-console"
     /// The daemon failed; never the client's fault.
     case `internal`
 }
@@ -69,5 +72,5 @@ public enum ControlCommand: String, Sendable, CaseIterable {
     case ping, version, create, define, undefine, start, pause, resume, stop, kill, reset, wait, list, info, stats,
         translate, regs
     case readMemory = "read-memory"
-    case events, destroy
+    case events, destroy, console
 }

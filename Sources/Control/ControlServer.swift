@@ -17,7 +17,12 @@ public final class ControlServer: Sendable {
         let channel: Connection
         let activity: ConnectionActivity
         let peer: PeerCredentials?
+        /// Set when the connection leaves line framing for a console's raw bytes.
+        let framing: LineFramingMode
     }
+
+    /// The name of a connection's line decoder in its pipeline.
+    static let lineDecoderName = "line-decoder"
 
     public let socketPath: String
     /// False for an inherited (socket-activated) socket: its file belongs to whoever made it.
@@ -117,16 +122,19 @@ public final class ControlServer: Sendable {
             PeerCredentials.of(child).flatMapThrowing { peer in
                 let timeout = limits.current.idleTimeout
                 let activity = ConnectionActivity(idleTimeout: timeout)
+                let framing = LineFramingMode()
                 let pipeline = child.pipeline.syncOperations
                 if let timeout {
                     try pipeline.addHandler(IdleStateHandler(allTimeout: ConnectionLimits.timeAmount(timeout)))
                 }
-                try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder()))
+                try pipeline.addHandler(
+                    ByteToMessageHandler(LineFrameDecoder(mode: framing)), name: ControlServer.lineDecoderName)
                 if let timeout {
                     try pipeline.addHandler(IdleDisconnector(activity: activity, timeout: timeout))
                 }
                 return Accepted(
-                    channel: try Connection(wrappingChannelSynchronously: child), activity: activity, peer: peer)
+                    channel: try Connection(wrappingChannelSynchronously: child), activity: activity, peer: peer,
+                    framing: framing)
             }
         }
     }
@@ -195,11 +203,14 @@ public final class ControlServer: Sendable {
                 var lines = requests.makeAsyncIterator()
                 while let frame = try await lines.next() {
                     switch frame {
-                    case .line(let line):
+                    case .line(var line):
                         guard line.readableBytesView.contains(where: { !Self.isBlank($0) }) else { continue }
+                        if line.readableBytesView.last == UInt8(ascii: "\r") {
+                            line.moveWriterIndex(to: line.writerIndex - 1)
+                        }
                         activity.beginRequest()
                         let response = await dispatcher.respond(toLine: Data(line.readableBytesView))
-                        if response.events != nil { activity.subscribe() }
+                        if response.events != nil || response.console != nil { activity.subscribe() }
                         activity.endRequest()
                         if case .failure(let error) = response.reply.outcome {
                             logger.warning("request failed: \(error.code.rawValue): \(error.message)")
@@ -211,6 +222,16 @@ public final class ControlServer: Sendable {
                             logger.info("events subscription ended")
                             return
                         }
+                        if let console = response.console {
+                            try await Self.switchToRawBytes(accepted)
+                            logger.info("console attached")
+                            let end = await Self.forward(console, to: replies, from: lines)
+                            logger.info("console detached: \(end.rawValue)")
+                            return
+                        }
+                    case .raw:
+                        // Only after a switch to raw bytes, which ends this loop.
+                        continue
                     case .tooLong:
                         let error = ControlError(
                             .requestTooLarge,
@@ -248,6 +269,77 @@ public final class ControlServer: Sendable {
             while try await lines.next() != nil {}
             group.cancelAll()
         }
+    }
+
+    /// Takes the connection out of line framing (after a `console` reply): a raw-bytes handler
+    /// takes the line decoder's place, and what the decoder still holds (bytes the client sent
+    /// right after its request) comes out as raw. Lines it had already split come out as
+    /// `.line` frames; the console forwarder gives them their newline back.
+    private static func switchToRawBytes(_ accepted: Accepted) async throws {
+        let channel = accepted.channel.channel
+        let framing = accepted.framing
+        try await channel.eventLoop.submit {
+            let pipeline = channel.pipeline.syncOperations
+            let decoder = try pipeline.context(name: lineDecoderName)
+            try pipeline.addHandler(RawFrameHandler(), position: .after(decoder.handler))
+            framing.switchToRaw()
+            pipeline.removeHandler(context: decoder, promise: nil)
+        }.get()
+    }
+
+    /// How a console attachment ended.
+    enum ConsoleEnd: String, Sendable {
+        case clientClosed = "the client closed the connection"
+        case vmStopped = "the VM stopped"
+    }
+
+    /// A `console` attachment: guest output goes to the client as it comes, and bytes from the
+    /// client go to the guest's UART, until the client closes (or half-closes) its end or the
+    /// VM stops (a `reset` moves the session to the fresh instance instead); the caller then
+    /// closes the connection.
+    private static func forward(
+        _ console: VMManager.ConsoleAttachment, to replies: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        from lines: NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator
+    ) async -> ConsoleEnd {
+        let input = IteratorBox(lines)
+        return await withTaskGroup(of: ConsoleEnd.self) { group in
+            group.addTask {
+                do {
+                    while let frame = try await input.iterator.next() {
+                        switch frame {
+                        case .line(let line):
+                            console.session.input(Array(line.readableBytesView) + [UInt8(ascii: "\n")])
+                        case .raw(let bytes): console.session.input(Array(bytes.readableBytesView))
+                        case .tooLong: break
+                        }
+                    }
+                } catch {}
+                return .clientClosed
+            }
+            group.addTask {
+                while let output = await console.session.next() {
+                    do {
+                        try await replies.write(ByteBuffer(bytes: output))
+                    } catch {
+                        return .clientClosed
+                    }
+                }
+                return .vmStopped
+            }
+            let end = await group.next() ?? .clientClosed
+            // Ends the other side: the session's reader, or the input loop (by cancellation).
+            console.session.detach()
+            group.cancelAll()
+            await group.waitForAll()
+            return end
+        }
+    }
+
+    /// Hands a connection's inbound iterator to the console's input task; nothing else uses it
+    /// meanwhile (the serving loop has returned control to `forward` and ends after it).
+    private final class IteratorBox: @unchecked Sendable {
+        var iterator: NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator
+        init(_ iterator: NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator) { self.iterator = iterator }
     }
 
     static func frame(_ reply: ControlReply) -> ByteBuffer {

@@ -17,6 +17,8 @@ extension VMManager {
     /// Restarts a VM from its boot state: stops the instance if it is running or paused (it ends
     /// with reason `reset`), builds a fresh one from the same configuration as `create` would, puts
     /// it in the old one's place and starts it. Legal in `running`, `paused` and `stopped`.
+    /// Console sessions attached to the old instance go on with the fresh one (what the old one
+    /// wrote while it stopped is not shown).
     ///
     /// The old instance must stop before the new one is built (both would open the same console),
     /// so the configuration is first checked by building a throwaway instance without a console:
@@ -27,6 +29,7 @@ extension VMManager {
         let entry = try lookup(name)
         let log = logger(for: name)
         let wasRunning: Bool
+        var consoles: [ConsoleSession] = []
         switch entry.vm.state {
         case .created:
             throw ControlError(
@@ -38,18 +41,24 @@ extension VMManager {
             if probe.virtioConsole != nil { probe.virtioConsole = "null" }
             _ = try buildVM(name: name, configuration: probe)
             log.info("VM reset requested")
+            // Attached consoles move to the fresh instance (they would end with this one).
+            consoles = entry.vm.console?.takeSessions() ?? []
             entry.vm.requestStop(Self.resetOnRequest)
             _ = await entry.stopped.wait()
             wasRunning = true
         case .stopped:
             wasRunning = false
         }
+        // Sessions that found no new home end (their clients see the connection close).
+        defer { for session in consoles { session.detach() } }
         // Other commands ran while this one waited for the stop.
         guard let current = entries[name] else {
             throw ControlError(.noSuchVM, "VM '\(name)' was destroyed while it was being reset")
         }
         guard current.vm === entry.vm else {
             // A concurrent reset (or a start from the definition) already replaced the instance.
+            current.vm.console?.adopt(consoles)
+            consoles = []
             return VMSummary(name: name, state: VMState(current.vm.state))
         }
         let fresh: Entry
@@ -61,6 +70,8 @@ extension VMManager {
                 error.code, "VM '\(name)' stopped for the reset but cannot be built again: \(error.message)")
         }
         entries[name] = fresh
+        fresh.vm.console?.adopt(consoles)
+        consoles = []
         // Published first, as `start` does: a guest that stops at once must not have its
         // `stopped` event come before `started`.
         events.publish(VMEvent(.started, name: name))

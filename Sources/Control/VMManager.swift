@@ -107,7 +107,9 @@ public actor VMManager {
     }
 
     /// Builds a VM from `configuration` (used as given: defaults already filled in) with its stop
-    /// signal; its stop will be logged, published as a `stopped` event and resolve the signal.
+    /// signal; its stop will be logged (a `guest-fault` or `error` stop with every vCPU's
+    /// registers, one log line per line of the dump), published as a `stopped` event and resolve
+    /// the signal.
     /// Records nothing: the caller puts the entry in `entries`.
     func makeEntry(name: String, configuration: VMConfiguration) throws(ControlError) -> Entry {
         let vm = try buildVM(name: name, configuration: configuration)
@@ -116,6 +118,11 @@ public actor VMManager {
         let events = events
         vm.onStop { [weak self, weak vm] record in
             log.info("VM stopped: \(record.reason.rawValue)\(record.detail.isEmpty ? "" : " (\(record.detail))")")
+            // Every vCPU has stopped, so its registers hold still: the state the guest died in.
+            if record.reason == .guestFault || record.reason == .error, let vm {
+                log.error("VM stopped with \(record.reason.rawValue); register dump:")
+                for line in VMRegisters(name: name, vm: vm).faultReport { log.error("\(line)") }
+            }
             events.publish(VMEvent(.stopped, name: name, stop: record))
             stopped.resolve(.success(record))
             // A reboot the guest asked for: boot a fresh instance, as libvirt's on_reboot=restart.
@@ -271,6 +278,8 @@ public actor VMManager {
         switch entry.vm.state {
         case .created:
             entry.stopped.resolve(.failure(ControlError(.noSuchVM, "VM '\(name)' was destroyed before it ran")))
+            // It never ran, so no shutdown hook ends its console sessions.
+            entry.vm.console?.close()
         case .running, .paused:
             log.info("VM stop requested (destroy)")
             entry.vm.requestStop()

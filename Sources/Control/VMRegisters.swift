@@ -93,6 +93,12 @@ public struct VMRegisters: Codable, Sendable, Equatable {
     public var report: String {
         vcpus.map(\.report).joined(separator: "\n\n")
     }
+
+    /// The lines the daemon logs when a VM stops with `guest-fault` or `error`: `report` without
+    /// the FP/SIMD registers and the blank lines (each line is one log line).
+    public var faultReport: [String] {
+        vcpus.flatMap { vcpu in vcpu.report.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("  Q") } }
+    }
 }
 
 extension VMRegisters.VCPU {

@@ -73,13 +73,17 @@ public final class VirtualMachine: @unchecked Sendable {
     private let stopped = DispatchGroup()
     /// Work to do after every vCPU has stopped and before waiters are told (e.g. drain consoles).
     private let shutdownHooks: [@Sendable () -> Void]
+    /// The console (the PL011's backend) that control-plane sessions attach to; nil when the
+    /// VM has none (a bare VM built by a test).
+    public let console: ConsoleTap?
 
     public init(
         name: String, memory: MachineMemory, bus: MMIOBus, vcpuCount: Int = 1,
         exitTable: ExitTable = .standard, shutdownHooks: [@Sendable () -> Void] = [], romAddress: UInt64? = nil,
-        gic: VGIC? = nil
+        gic: VGIC? = nil, console: ConsoleTap? = nil
     ) {
         self.gic = gic
+        self.console = console
         self.name = name
         self.memory = memory
         self.bus = bus

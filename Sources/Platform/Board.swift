@@ -50,7 +50,9 @@ public enum Board {
                 "'console' and 'virtio-console' cannot both be stdio: give one of them another backend")
         }
         let console = try makeConsole(configuration.console ?? "stdio")
-        let uart = PL011(backend: console)
+        // The control plane's `console` sessions attach here, whatever the configured backend.
+        let tap = ConsoleTap(wrapping: console)
+        let uart = PL011(backend: tap)
         // The virtual GIC: for GICv3 the distributor and one 128 KiB redistributor per vCPU, for
         // GICv2 the distributor and the CPU interface; the PL011 drives SPI 1 (QEMU virt's
         // a15irqmap).
@@ -106,8 +108,12 @@ public enum Board {
         let vm = VirtualMachine(
             name: name, memory: memory, bus: bus, vcpuCount: cpus,
             exitTable: conduit == .smc ? .smcConduit : .standard,
-            shutdownHooks: [{ console.close() }] + virtio.shutdownHooks,
-            romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic)
+            shutdownHooks: [
+                {
+                    console.close(); tap.close()
+                }
+            ] + virtio.shutdownHooks,
+            romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic, console: tap)
 
         for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
 

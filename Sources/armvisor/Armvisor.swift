@@ -20,7 +20,7 @@ struct Armvisor: ParsableCommand {
             Run.self, Create.self, Define.self, Undefine.self, Start.self, Pause.self, Resume.self, Stop.self,
             Kill.self, Reset.self, Wait.self, List.self, Info.self,
             Stats.self, Translate.self, Regs.self, ReadMemory.self, Events.self, Destroy.self,
-            Ping.self, Version.self,
+            Console.self, Top.self, Ping.self, Version.self,
         ])
 
     static func main() {

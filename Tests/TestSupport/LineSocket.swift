@@ -9,6 +9,8 @@ import Foundation
 public final class LineSocket {
     public let fd: Int32
     private var received: [UInt8] = []
+    /// Reused for every read (a fresh 64 KiB array per read is slow in debug builds).
+    private var chunk = [UInt8](repeating: 0, count: 65536)
 
     public init(path: String) throws {
         var address = sockaddr_un()
@@ -64,15 +66,56 @@ public final class LineSocket {
                 received.removeSubrange(...newline)
                 return line
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
+            guard try fill() else { return nil }
+        }
+    }
+
+    /// Raw bytes (a console's stream): reads until `needle` appears in what arrived since the
+    /// last line or the last `readUntil`, and returns all of that up to the end of the needle
+    /// (the rest stays for the next read). Fails at EOF or when a read times out.
+    public func readUntil(_ needle: String) throws -> String {
+        let pattern = Array(needle.utf8)
+        while true {
+            if let end = Self.find(pattern, in: received) {
+                let text = String(decoding: received[..<end], as: UTF8.self)
+                received.removeSubrange(..<end)
+                return text
+            }
+            guard try fill() else {
+                throw Failure(
+                    "EOF before \(String(reflecting: needle)); got \(String(decoding: received, as: UTF8.self))")
+            }
+        }
+    }
+
+    /// Raw bytes until the peer closes the connection.
+    public func readToEnd() throws -> String {
+        while try fill() {}
+        defer { received = [] }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// Reads what is there into `received`; false at EOF.
+    private func fill() throws -> Bool {
+        while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Failure("read: \(String(cString: strerror(errno)))")
             }
-            if n == 0 { return nil }
             received += chunk[..<n]
+            return n > 0
         }
+    }
+
+    /// The index just past the first occurrence of `pattern` in `bytes`.
+    private static func find(_ pattern: [UInt8], in bytes: [UInt8]) -> Int? {
+        guard !pattern.isEmpty, bytes.count >= pattern.count else { return pattern.isEmpty ? 0 : nil }
+        for start in 0...(bytes.count - pattern.count)
+        where bytes[start..<(start + pattern.count)].elementsEqual(pattern) {
+            return start + pattern.count
+        }
+        return nil
     }
 
     /// Sends `line` and returns the reply line.

@@ -17,6 +17,8 @@
 //   PASS console_tx       "hello through virtio-console\n" sent on a virtio-console's transmitq
 //                         (used length 0); the host finds it on the console's backend
 //   DONE
+//   HOLDING               only when sector 0 starts "DISK0HOLD": the guest then idles in WFI
+//                         instead of powering off (the daemon's SIGTERM test stops it)
 // (virtio 1.x §2.7 split virtqueues, §4.2 virtio-mmio, §5.2 block, §5.4 entropy.)
 #include <stdint.h>
 
@@ -184,6 +186,9 @@ static uint32_t blk_request(struct vq *vq, uint32_t type, uint64_t sector, void 
     return submit(vq, buffers, 3);
 }
 
+// Set when sector 0 starts "DISK0HOLD": after DONE the guest idles instead of powering off.
+static int hold;
+
 static int equal(const volatile uint8_t *a, const uint8_t *b, int n) {
     for (int i = 0; i < n; i++)
         if (a[i] != b[i]) return 0;
@@ -221,6 +226,7 @@ int main(void) {
         uint32_t capacity = r32(blk + CONFIG);
         uint32_t used = blk_request(&blkq, 0, 0, sector_data, 512, 1);
         check("blk_read", used == 513 && status_byte == 0 && equal(sector_data, (const uint8_t *)"DISK0", 5));
+        hold = equal(sector_data + 5, (const uint8_t *)"HOLD", 4);
         uint32_t interrupt = 0;
         for (uint32_t spin = 0; spin < 1000000u && !(interrupt & 1); spin++) interrupt = r32(blk + INTERRUPT_STATUS);
         w32(blk + INTERRUPT_ACK, interrupt);
@@ -263,5 +269,10 @@ int main(void) {
     }
     check("console_tx", ok);
     puts_("DONE\n");
+    if (hold) {
+        // Sector 0 starts "DISK0HOLD": stay running (for the daemon's shutdown tests).
+        puts_("HOLDING\n");
+        for (;;) __asm__ volatile("wfi");
+    }
     return 0;
 }

@@ -1,0 +1,104 @@
+// echo: an interactive console guest for `armvisor console` and the daemon's load tests.
+// Sets up the virtual GICv3 with SPI 1 (INTID 33, the PL011's UARTINTR) routed to this CPU,
+// unmasks the PL011's receive interrupts (UARTIMSC.RXIM and RTIM), prints READY and sleeps in
+// WFI. Each receive interrupt drains the UART's receive FIFO and echoes every byte back (a CR
+// also gets an LF, as a terminal expects); `!` ends the guest: it prints BYE and powers off
+// through PSCI SYSTEM_OFF. Lines:
+//   READY             the guest waits for input
+//   <input echoed>
+//   BYE               after a `!`
+// (Arm DDI 0183 PL011: UARTFR.RXFE bit 4, UARTIMSC 0x38, UARTICR 0x44; IHI 0069 GICv3.)
+#include "psci.S"
+    .equ UART_BASE,  0x09000000
+    .equ UARTDR,     0x00
+    .equ UARTFR,     0x18
+    .equ UARTFR_TXFF_BIT, 5
+    .equ UARTFR_RXFE_BIT, 4
+    .equ UARTIMSC,   0x38
+    .equ UARTICR,    0x44
+    .equ UART_SPI_INTID, 33
+
+    .text
+    .global _start
+_start:
+    adr     x0, stack_top
+    mov     sp, x0
+    adr     x0, vectors
+    msr     vbar_el1, x0
+    isb
+
+    // Distributor: affinity routing, group 1 on.
+    movz    x1, #(GICD >> 16), lsl #16
+    movz    w2, #0x12
+    str     w2, [x1]
+    // SPI 1 = INTID 33: group 1, priority 0x80, routed to affinity 0.0.0.0, enabled.
+    ldr     w2, [x1, #0x84]           // GICD_IGROUPR1
+    orr     w2, w2, #(1 << 1)
+    str     w2, [x1, #0x84]
+    movz    w2, #0x80
+    strb    w2, [x1, #(0x400 + UART_SPI_INTID)]
+    add     x3, x1, #0x6000
+    str     xzr, [x3, #(UART_SPI_INTID * 8)]   // GICD_IROUTER33
+    movz    w2, #(1 << 1)
+    str     w2, [x1, #0x104]          // GICD_ISENABLER1
+    mov     x0, #0
+    bl      gicv3_wake_redistributor
+    bl      gicv3_cpu_interface_on
+    // PL011: receive and receive-timeout interrupts unmasked.
+    movz    x1, #(UART_BASE >> 16), lsl #16
+    movz    w2, #0x50
+    str     w2, [x1, #UARTIMSC]
+    adr     x0, ready
+    bl      puts
+    msr     daifclr, #2
+1:  wfi
+    ldr     x9, quit
+    cbz     x9, 1b
+    msr     daifset, #2
+    adr     x0, bye
+    bl      puts
+    psci_system_off
+
+irq_handler:
+    stp     x0, x1, [sp, #-16]!
+    stp     x2, x3, [sp, #-16]!
+    stp     x9, x30, [sp, #-16]!
+    mrs     x9, icc_iar1_el1
+    movz    x3, #(UART_BASE >> 16), lsl #16
+2:  ldr     w2, [x3, #UARTFR]
+    tbnz    w2, #UARTFR_RXFE_BIT, 4f
+    ldr     w0, [x3, #UARTDR]
+    and     w0, w0, #0xff
+    cmp     w0, #'!'
+    b.ne    3f
+    mov     x2, #1
+    adr     x1, quit
+    str     x2, [x1]
+    b       2b
+3:  bl      putc
+    cmp     w0, #'\r'
+    b.ne    2b
+    mov     w0, #'\n'
+    bl      putc
+    b       2b
+4:  movz    w2, #0x50
+    str     w2, [x3, #UARTICR]
+    msr     icc_eoir1_el1, x9
+    ldp     x9, x30, [sp], #16
+    ldp     x2, x3, [sp], #16
+    ldp     x0, x1, [sp], #16
+    eret
+
+#include "console.S"
+#include "gicv3.S"
+
+#include "irq-vectors.S"
+
+ready:  .asciz "READY\n"
+bye:    .asciz "BYE\n"
+
+    .balign 8
+quit:   .quad 0
+    .balign 16
+stack:  .space 1024
+stack_top:
