@@ -9,6 +9,12 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
+    @Option(help: "Initial ramdisk for a Linux kernel (placed as QEMU does, announced in /chosen).")
+    var initrd: String?
+    @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
+    @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
+    @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
+    var bios: String?
     @Option(help: "Console: stdio (the daemon's), null, file:PATH, unix:PATH (a socket clients attach to) or pty.")
     var console: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
@@ -26,8 +32,8 @@ struct ConfigOptions: ParsableArguments {
         if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
         configuration = configuration.overridden(
             by: VMConfiguration(
-                memory: memory, cpus: cpus, kernel: kernel, console: console, stopTimeout: stopTimeout, psci: psci,
-                gic: gic, clock: clock)
+                memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
+                append: append, stopTimeout: stopTimeout, psci: psci, gic: gic, clock: clock)
         ).overridden(by: virtio.configuration())
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.dtb = configuration.dtb.map { ControlPaths.absolute($0) }

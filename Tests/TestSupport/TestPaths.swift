@@ -9,6 +9,7 @@ public enum TestPaths {
 
     public struct Missing: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// `.build/guests/NAME.EXT`, built by `scripts/build-guests`.
