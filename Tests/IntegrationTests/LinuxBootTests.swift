@@ -13,7 +13,7 @@ final class LinuxBootTests: DaemonTestCase {
     /// names, the entropy device, Ctrl-C, a file written to an ext4 disk, `reboot -f` booting
     /// again and `poweroff -f` ending the run with status 0.
     func testCloudKernelOnOneVCPUWithGICv3() throws {
-        let disk = try makeExt4Disk()
+        let disk = try Self.makeExt4Disk(in: workDirectory)
         let vm = try InteractiveProcess(
             try LinuxGuest.releaseProduct("armvisor"),
             try LinuxGuest.runArguments(flavour: "cloud", extra: ["--rng", "--disk", disk]))
@@ -127,8 +127,8 @@ final class LinuxBootTests: DaemonTestCase {
     // MARK: Helpers
 
     /// A 16 MiB ext4 image made on the host with mke2fs.
-    func makeExt4Disk() throws -> String {
-        let path = "\(workDirectory)/disk.img"
+    static func makeExt4Disk(in directory: String) throws -> String {
+        let path = "\(directory)/disk.img"
         FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         try handle.truncate(atOffset: 16 << 20)
