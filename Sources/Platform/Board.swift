@@ -127,7 +127,9 @@ public enum Board {
 
         let dtb: [UInt8]
         if let path = configuration.dtb {
-            dtb = try DeviceTreeFile.load(path: path)
+            dtb = try DeviceTreeFile.patchChosen(
+                DeviceTreeFile.load(path: path), path: path, bootargs: configuration.append, initrd: initrdRange,
+                stdoutPath: BoardDeviceTree.stdoutPath)
         } else {
             dtb = try BoardDeviceTree.build(
                 memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr), bootargs: configuration.append ?? "",
