@@ -189,6 +189,7 @@ public enum BoardDeviceTree {
         if let spi = BoardRegion.uart.spi { try fdt.property("interrupts", cells: [0, UInt32(spi), levelHigh]) }
         try fdt.endNode()
 
+        try flashNode(fdt)
         try rtcNode(fdt)
         try gpioNodes(fdt)
         try virtioNodes(fdt)
@@ -209,6 +210,18 @@ public enum BoardDeviceTree {
     /// The SPI interrupt specifier of a device region: <0 spi level-high>.
     static func interrupts(of region: BoardRegion) -> [UInt32] {
         [0, UInt32(region.spi ?? 0), levelHigh]
+    }
+
+    /// The two CFI flash banks as one `cfi-flash` node on a 32-bit bus (QEMU virt
+    /// `virt_flash_fdt`, binding Documentation/devicetree/bindings/mtd/mtd-physmap.yaml).
+    static func flashNode(_ fdt: borrowing DeviceTreeWriter) throws {
+        let flash = BoardRegion.flash.window
+        let bank = flash.size / 2
+        try fdt.beginNode("flash@\(String(flash.base, radix: 16))")
+        try fdt.property("compatible", string: "cfi-flash")
+        try fdt.property("reg", u64: [flash.base, bank, flash.base + bank, bank])
+        try fdt.property("bank-width", cells: [4])
+        try fdt.endNode()
     }
 
     /// PL031 RTC (QEMU virt `create_rtc`): an AMBA primecell on the APB clock with its interrupt.

@@ -67,6 +67,9 @@ final class DeviceTreeTests: XCTestCase {
                 "interrupt-parent = <0x8001>",
                 "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
                 "interrupts = <0x00 0x01 0x04>",
+                // The two CFI flash banks (QEMU virt_flash_fdt).
+                "flash@0 {", "compatible = \"cfi-flash\"",
+                "reg = <0x00 0x00 0x00 0x4000000 0x00 0x4000000 0x00 0x4000000>", "bank-width = <0x04>",
                 // PL031 RTC on SPI 2.
                 "pl031@9010000 {", #"compatible = "arm,pl031\0arm,primecell""#,
                 "reg = <0x00 0x9010000 0x00 0x1000>", "interrupts = <0x00 0x02 0x04>", "clocks = <0x8000>",
