@@ -34,7 +34,7 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     case vmNotDefined = "vm-not-defined"
     /// A request line longer than `ControlProtocol.maximumRequestBytes`; the connection closes.
     case requestTooLarge = "request-too-large"
-    /// A host path in a configuration (kernel, dtb, bios, initrd, each disk, and the path of a
+    /// A host path in a configuration (kernel, dtb, bios, pflash, initrd, each disk, and the path of a
     /// `file:`, `unix:` or `pty:` console or virtio-console) that does not resolve to a place
     /// inside the daemon's allowed image directories (`ImagePathPolicy`).
     case pathNotAllowed = "path-not-allowed"

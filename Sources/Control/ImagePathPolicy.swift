@@ -9,7 +9,7 @@ import Platform
 
 /// Which host files a request may make the daemon open: the `allowed-image-dirs` of the daemon's
 /// configuration (docs/CONFIG.md). Every host path a VM configuration names — `kernel`, `dtb`,
-/// `bios`, `initrd`, the `disks`, and `file:`/`unix:`/`pty:` consoles — must resolve (symbolic links and `..` followed, as
+/// `bios`, `pflash`, `initrd`, the `disks`, and `file:`/`unix:`/`pty:` consoles — must resolve (symbolic links and `..` followed, as
 /// `realpath(3)` does) to a place inside one of the directories; anything else is
 /// `path-not-allowed`. The daemon then opens the resolved path, not the one sent.
 public struct ImagePathPolicy: Sendable, Equatable {
@@ -48,6 +48,7 @@ public struct ImagePathPolicy: Sendable, Equatable {
         resolved.kernel = try check(configuration.kernel, "kernel")
         resolved.dtb = try check(configuration.dtb, "dtb")
         resolved.bios = try check(configuration.bios, "bios")
+        resolved.pflash = try check(configuration.pflash, "pflash")
         resolved.initrd = try check(configuration.initrd, "initrd")
         // A console names a file to create (`file:`), a socket to bind (`unix:`) or a link to
         // make (`pty:`).

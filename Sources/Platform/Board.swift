@@ -24,24 +24,18 @@ public enum Board {
         let icount = try configuration.usesInstructionCountClock()
         _ = try configuration.stopTimeoutSeconds()
         let ramBase = BoardRegion.ram.base
-        let image: GuestImage?
-        let firmware: [UInt8]?
-        switch (configuration.kernel, configuration.bios) {
-        case (nil, nil):
+        // QEMU `-bios` with `-kernel`: the firmware runs from flash and finds the kernel in RAM.
+        let image = try configuration.kernel.map {
+            try GuestImage.load(path: $0, ramBase: ramBase, ramSize: memorySize)
+        }
+        let firmware = try configuration.bios.map { try Self.loadFirmware($0) }
+        if image == nil && firmware == nil {
             throw ConfigurationError("no guest image: set 'kernel' (or --kernel FILE) or 'bios' (or --bios FILE)")
-        case (_?, _?):
-            throw ConfigurationError("'kernel' and 'bios' cannot be used together yet: give one of them")
-        case (let kernel?, nil):
-            image = try GuestImage.load(path: kernel, ramBase: ramBase, ramSize: memorySize)
-            firmware = nil
-        case (nil, let bios?):
-            image = nil
-            firmware = try Self.loadFirmware(bios)
         }
 
         // Every check that needs no backend comes before the first one is made (a `file:` console
         // is truncated when it opens).
-        if firmware != nil && (configuration.initrd != nil || configuration.append != nil) {
+        if image == nil && (configuration.initrd != nil || configuration.append != nil) {
             throw ConfigurationError("'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
         }
         let initrd = try configuration.initrd.map { try Self.loadInitrd($0) }
@@ -89,12 +83,22 @@ public enum Board {
                     device: VGICRedistributors(gic)),
             ]
         }
-        if firmware != nil {
-            windows.append(
-                .init(
-                    base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize,
-                    device: ErasedFlashBank()))
+        // The two CFI flash banks (QEMU virt `virt_flash_create`): bank 0 holds `bios` as
+        // read-only memory the vCPU executes in place, or is a volatile flash without one; bank 1
+        // is the `pflash` file, or volatile.
+        let flash1: CFIFlash
+        do {
+            if firmware == nil {
+                windows.append(
+                    .init(
+                        base: BoardRegion.flash.base, size: Self.flashBankSize, device: try CFIFlash(name: "pflash0")))
+            }
+            flash1 = try CFIFlash(name: "pflash1", path: configuration.pflash)
+        } catch {
+            throw ConfigurationError("\(error)")
         }
+        windows.append(
+            .init(base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize, device: flash1))
         let memory: MachineMemory
         do {
             memory = try MachineMemory(
@@ -111,7 +115,8 @@ public enum Board {
             shutdownHooks: [
                 {
                     console.close(); tap.close()
-                }
+                },
+                { flash1.flush() },
             ] + virtio.shutdownHooks,
             romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic, console: tap)
 
@@ -133,7 +138,9 @@ public enum Board {
 
         let dtb: [UInt8]
         if let path = configuration.dtb {
-            dtb = try DeviceTreeFile.load(path: path)
+            dtb = try DeviceTreeFile.patchChosen(
+                DeviceTreeFile.load(path: path), path: path, bootargs: configuration.append, initrd: initrdRange,
+                stdoutPath: BoardDeviceTree.stdoutPath)
         } else {
             dtb = try BoardDeviceTree.build(
                 memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr), bootargs: configuration.append ?? "",
@@ -146,9 +153,18 @@ public enum Board {
             }
         }
         if let image, let kernel = configuration.kernel {
-            let dtbAddress = try placeDeviceTree(
-                size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel,
-                after: initrdRange?.upperBound)
+            // With firmware the DTB goes at the start of RAM, where it must not meet the kernel.
+            let dtbAddress =
+                firmware != nil
+                ? ramBase
+                : try placeDeviceTree(
+                    size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel,
+                    after: initrdRange?.upperBound)
+            if firmware != nil && image.lowestAddress < ramBase + UInt64(dtb.count) {
+                throw ConfigurationError(
+                    "kernel \(kernel): it starts at 0x\(String(image.lowestAddress, radix: 16)), inside the device "
+                        + "tree the firmware gets at 0x\(String(ramBase, radix: 16)) (\(dtb.count) bytes)")
+            }
             for segment in image.segments {
                 segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }
             }
@@ -157,9 +173,11 @@ public enum Board {
             }
             dtb.withUnsafeBytes { _ = memory.write($0, at: dtbAddress) }
             vm.setBootState(entry: image.entry, x0: dtbAddress)
-        } else if let firmware {
+        }
+        if let firmware {
             // QEMU `-bios`: the firmware runs in place from flash bank 0; the DTB is at the
-            // start of RAM (hw/arm/boot.c, "DTB at the start of RAM" for firmware boots).
+            // start of RAM (hw/arm/boot.c, "DTB at the start of RAM" for firmware boots). A
+            // kernel given too waits in RAM where the firmware can boot it (U-Boot `booti`).
             firmware.withUnsafeBytes { _ = memory.writeROM($0, at: 0) }
             guard UInt64(dtb.count) <= memorySize else {
                 throw ConfigurationError("the device tree (\(dtb.count) bytes) does not fit in RAM")

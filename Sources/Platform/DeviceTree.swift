@@ -76,6 +76,8 @@ public enum BoardDeviceTree {
     /// Rising edge.
     static let edgeRising: UInt32 = 1
     public static let uartClockHz: UInt32 = 24_000_000
+    /// The console the kernel writes to before its drivers probe: the PL011's node.
+    public static let stdoutPath = "/pl011@\(String(BoardRegion.uart.base, radix: 16))"
 
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
     public static func build(
@@ -93,13 +95,15 @@ public enum BoardDeviceTree {
         try fdt.property("interrupt-parent", cells: [gicPhandle])
 
         try fdt.beginNode("chosen")
-        try fdt.property("stdout-path", string: "/pl011@\(String(uart.base, radix: 16))")
+        try fdt.property("stdout-path", string: stdoutPath)
         try fdt.property("bootargs", string: bootargs)
         if let initrd {
             // As QEMU writes them: #address-cells (2) wide.
             try fdt.property("linux,initrd-start", u64: [initrd.lowerBound])
             try fdt.property("linux,initrd-end", u64: [initrd.upperBound])
         }
+        try fdt.property("kaslr-seed", bytes: hostRandomBytes(8))
+        try fdt.property("rng-seed", bytes: hostRandomBytes(32))
         try fdt.endNode()
 
         try fdt.beginNode("memory@\(String(ram, radix: 16))")
@@ -185,6 +189,7 @@ public enum BoardDeviceTree {
         if let spi = BoardRegion.uart.spi { try fdt.property("interrupts", cells: [0, UInt32(spi), levelHigh]) }
         try fdt.endNode()
 
+        try flashNode(fdt)
         try rtcNode(fdt)
         try gpioNodes(fdt)
         try virtioNodes(fdt)
@@ -193,9 +198,30 @@ public enum BoardDeviceTree {
         return try fdt.finish()
     }
 
+    /// `count` bytes from the host's entropy pool (Swift's `SystemRandomNumberGenerator`, which
+    /// is `getrandom(2)` on Linux), for /chosen's `kaslr-seed` (8 bytes: the kernel's KASLR
+    /// offset, Documentation/devicetree/bindings/chosen.txt) and `rng-seed` (32 bytes credited to
+    /// the guest's entropy pool), as QEMU virt's `create_randomness` writes them.
+    public static func hostRandomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+    }
+
     /// The SPI interrupt specifier of a device region: <0 spi level-high>.
     static func interrupts(of region: BoardRegion) -> [UInt32] {
         [0, UInt32(region.spi ?? 0), levelHigh]
+    }
+
+    /// The two CFI flash banks as one `cfi-flash` node on a 32-bit bus (QEMU virt
+    /// `virt_flash_fdt`, binding Documentation/devicetree/bindings/mtd/mtd-physmap.yaml).
+    static func flashNode(_ fdt: borrowing DeviceTreeWriter) throws {
+        let flash = BoardRegion.flash.window
+        let bank = flash.size / 2
+        try fdt.beginNode("flash@\(String(flash.base, radix: 16))")
+        try fdt.property("compatible", string: "cfi-flash")
+        try fdt.property("reg", u64: [flash.base, bank, flash.base + bank, bank])
+        try fdt.property("bank-width", cells: [4])
+        try fdt.endNode()
     }
 
     /// PL031 RTC (QEMU virt `create_rtc`): an AMBA primecell on the APB clock with its interrupt.

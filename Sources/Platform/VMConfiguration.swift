@@ -18,6 +18,10 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     /// Firmware executed in place from the read-only flash at 0x0 (QEMU `-bios`), with the DTB
     /// at the start of RAM; instead of `kernel`.
     public var bios: String?
+    /// A 64 MiB file backing flash bank 1 at 0x0400_0000 (QEMU `-drive if=pflash,unit=1`, where
+    /// firmware keeps its variables): a CFI flash the guest erases and programs, every change
+    /// written to the file. Volatile flash without it.
+    public var pflash: String?
     /// An initial ramdisk for a Linux kernel, placed where QEMU places it and announced in
     /// `/chosen` (`linux,initrd-start`/`-end`).
     public var initrd: String?
@@ -91,8 +95,9 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         memory: String? = nil, cpus: Int? = nil, kernel: String? = nil, console: String? = nil, dtb: String? = nil,
         bios: String? = nil, initrd: String? = nil, append: String? = nil, stopTimeout: Double? = nil,
         disks: [Disk]? = nil, rng: Bool? = nil, virtioVersion: Int? = nil, virtioConsole: String? = nil,
-        psci: String? = nil, gic: String? = nil, clock: String? = nil
+        psci: String? = nil, gic: String? = nil, clock: String? = nil, pflash: String? = nil
     ) {
+        self.pflash = pflash
         self.clock = clock
         self.psci = psci
         self.gic = gic
@@ -112,7 +117,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case memory, cpus, kernel, console, dtb, bios, initrd, append, psci, gic, clock
+        case memory, cpus, kernel, console, dtb, bios, pflash, initrd, append, psci, gic, clock
         case stopTimeout = "stop-timeout"
         case disks, rng
         case virtioVersion = "virtio-version"
@@ -144,6 +149,7 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
         console = try c.decodeIfPresent(String.self, forKey: .console)
         dtb = try c.decodeIfPresent(String.self, forKey: .dtb)
         bios = try c.decodeIfPresent(String.self, forKey: .bios)
+        pflash = try c.decodeIfPresent(String.self, forKey: .pflash)
         initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
         append = try c.decodeIfPresent(String.self, forKey: .append)
         psci = try c.decodeIfPresent(String.self, forKey: .psci)
@@ -178,7 +184,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
             initrd: other.initrd ?? initrd, append: other.append ?? append,
             stopTimeout: other.stopTimeout ?? stopTimeout, disks: other.disks ?? disks, rng: other.rng ?? rng,
             virtioVersion: other.virtioVersion ?? virtioVersion, virtioConsole: other.virtioConsole ?? virtioConsole,
-            psci: other.psci ?? psci, gic: other.gic ?? gic, clock: other.clock ?? clock)
+            psci: other.psci ?? psci, gic: other.gic ?? gic, clock: other.clock ?? clock,
+            pflash: other.pflash ?? pflash)
     }
 
     public func memoryBytes() throws -> UInt64 {

@@ -38,6 +38,7 @@ struct ConfigOptions: ParsableArguments {
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.dtb = configuration.dtb.map { ControlPaths.absolute($0) }
         configuration.bios = configuration.bios.map { ControlPaths.absolute($0) }
+        configuration.pflash = configuration.pflash.map { ControlPaths.absolute($0) }
         configuration.initrd = configuration.initrd.map { ControlPaths.absolute($0) }
         configuration.console = configuration.console.map(Self.absoluteConsole)
         configuration.virtioConsole = configuration.virtioConsole.map(Self.absoluteConsole)
@@ -63,7 +64,7 @@ struct Create: ParsableCommand {
         abstract: "Create a VM in the daemon.",
         discussion: """
             Settings come from --config (a JSON file, see docs/CONFIG.md); flags override it. \
-            Relative paths (the config file, kernel, dtb, bios, initrd, disks, and the path of a \
+            Relative paths (the config file, kernel, dtb, bios, pflash, initrd, disks, and the path of a \
             file:, unix: or pty: console) are taken relative to the current directory. Without a \
             console the daemon logs it to <state-dir>/NAME.console.log.
             """)

@@ -25,8 +25,10 @@ struct Run: ParsableCommand {
     @Option(help: "Console: stdio, null, file:PATH, unix:PATH (a socket clients attach to) or pty (default stdio).")
     var console: String?
     @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
-    @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
+    @Option(help: "Firmware to execute in place from flash at 0x0 (DTB at 0x40000000; a --kernel waits in RAM).")
     var bios: String?
+    @Option(help: "A 64 MiB file backing flash bank 1 at 0x4000000 (CFI flash; the guest's writes reach the file).")
+    var pflash: String?
     @Option(help: "Initial ramdisk for a Linux kernel (placed as QEMU does, announced in /chosen).")
     var initrd: String?
     @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
@@ -47,7 +49,7 @@ struct Run: ParsableCommand {
             configuration = configuration.overridden(
                 by: VMConfiguration(
                     memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                    append: append, psci: psci, gic: gic, clock: clock)
+                    append: append, psci: psci, gic: gic, clock: clock, pflash: pflash)
             ).overridden(by: virtio.configuration())
             Board.announce = { Self.complain($0) }
             let current = CurrentVM()

@@ -57,7 +57,9 @@ final class VirtioBlockTests: XCTestCase {
         XCTAssertEqual(setup.transport.read(offset: 0x100, size: 1), 8, "byte access")
         XCTAssertEqual(setup.transport.read(offset: 0x200, size: 4), 0, "beyond the configuration space")
         setup.driver.write(R.deviceFeaturesSelect, 0)
-        XCTAssertEqual(setup.driver.read(R.deviceFeatures), 1 << 2 | 1 << 5 | 1 << 9, "SEG_MAX | RO | FLUSH")
+        XCTAssertEqual(
+            setup.driver.read(R.deviceFeatures), 1 << 2 | 1 << 5 | 1 << 9 | 1 << 28,
+            "SEG_MAX | RO | FLUSH | INDIRECT_DESC")
     }
 
     func testWriteFlushAndReadBackReachTheHostFile() throws {

@@ -38,7 +38,7 @@ final class VirtioTransportTests: XCTestCase {
         let transport = VirtioMMIO(device: try VirtioBlock(path: disk.path), memory: memory)
         let driver = VirtioDriver(transport: transport, memory: memory)
         driver.write(R.deviceFeaturesSelect, 0)
-        XCTAssertEqual(driver.read(R.deviceFeatures), 1 << 2 | 1 << 9, "SEG_MAX | FLUSH")
+        XCTAssertEqual(driver.read(R.deviceFeatures), 1 << 2 | 1 << 9 | 1 << 28, "SEG_MAX | FLUSH | INDIRECT_DESC")
         driver.write(R.deviceFeaturesSelect, 1)
         XCTAssertEqual(driver.read(R.deviceFeatures), 1, "VIRTIO_F_VERSION_1")
         driver.write(R.deviceFeaturesSelect, 2)
@@ -160,8 +160,54 @@ final class VirtioTransportTests: XCTestCase {
                 driver.setDescriptor(0, 0, address: driver.allocate(8), length: 8, flags: 1 | 2, next: 200)
                 driver.makeAvailable(0, head: 0)
             },
-            Case(name: "indirect", expected: "indirect") { driver in
-                driver.setDescriptor(0, 0, address: driver.allocate(16), length: 16, flags: 4, next: 0)
+            Case(name: "indirect in an indirect table", expected: "indirect inside an indirect table") { driver in
+                let table = driver.allocate(32)
+                driver.memory.write(driver.allocate(16), at: table)
+                driver.memory.write(UInt32(16), at: table + 8)
+                driver.memory.write(UInt16(4), at: table + 12)
+                driver.setDescriptor(0, 0, address: table, length: 32, flags: 4, next: 0)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "indirect after a direct descriptor", expected: "not the only descriptor") { driver in
+                driver.setDescriptor(0, 0, address: driver.allocate(8), length: 8, flags: 1 | 2, next: 1)
+                driver.setDescriptor(0, 1, address: driver.allocate(16), length: 16, flags: 4, next: 0)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "indirect with NEXT", expected: "not the only descriptor") { driver in
+                driver.setDescriptor(0, 0, address: driver.allocate(16), length: 16, flags: 4 | 1, next: 1)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "indirect table of a partial descriptor", expected: "a multiple of 16") { driver in
+                driver.setDescriptor(0, 0, address: driver.allocate(24), length: 24, flags: 4, next: 0)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "empty indirect table", expected: "a multiple of 16") { driver in
+                driver.setDescriptor(0, 0, address: driver.allocate(16), length: 0, flags: 4, next: 0)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "indirect table outside RAM", expected: "is not in RAM") { driver in
+                driver.setDescriptor(0, 0, address: 0x1000, length: 64, flags: 4, next: 0)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "loop in an indirect table", expected: "longer than the indirect table") { driver in
+                let table = driver.allocate(32)
+                for (i, next) in [(0, 1), (1, 0)] {
+                    let entry = table + UInt64(i) * 16
+                    driver.memory.write(driver.allocate(8), at: entry)
+                    driver.memory.write(UInt32(8), at: entry + 8)
+                    driver.memory.write(UInt16(1 | 2), at: entry + 12)
+                    driver.memory.write(UInt16(next), at: entry + 14)
+                }
+                driver.setDescriptor(0, 0, address: table, length: 32, flags: 4, next: 0)
+                driver.makeAvailable(0, head: 0)
+            },
+            Case(name: "next out of an indirect table", expected: "outside an indirect table of 1") { driver in
+                let table = driver.allocate(16)
+                driver.memory.write(driver.allocate(8), at: table)
+                driver.memory.write(UInt32(8), at: table + 8)
+                driver.memory.write(UInt16(1 | 2), at: table + 12)
+                driver.memory.write(UInt16(5), at: table + 14)
+                driver.setDescriptor(0, 0, address: table, length: 16, flags: 4, next: 0)
                 driver.makeAvailable(0, head: 0)
             },
             Case(name: "available index jumps", expected: "available index moved") { driver in
@@ -268,4 +314,52 @@ final class TemporaryDisk {
     var contents: [UInt8] { (try? [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))) ?? [] }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// VIRTIO_F_INDIRECT_DESC (virtio 1.2 §2.7.5.3): a chain whose head points at a table of
+    /// descriptors is served like the direct chain it describes; the used element names the
+    /// head in the ring's table.
+    func testIndirectDescriptorTablesAreFollowedWhenNegotiated() throws {
+        let memory = FakeGuestMemory()
+        let disk = try TemporaryDisk(sectors: 8)
+        let transport = VirtioMMIO(device: try VirtioBlock(path: disk.path), memory: memory)
+        var driver = VirtioDriver(transport: transport, memory: memory)
+        XCTAssertEqual(driver.initializeModern(queues: 1) & 8, 8, "everything offered, INDIRECT_DESC too")
+        // A GET_ID request as three descriptors in an indirect table (header, data, status).
+        let header = driver.allocate(16)
+        let data = driver.allocate(20)
+        let status = driver.allocate(1)
+        memory.write(UInt32(8), at: header)
+        let table = driver.allocate(48)
+        for (i, (address, length, flags)) in [(header, UInt32(16), UInt16(1)), (data, 20, 3), (status, 1, 2)]
+            .enumerated()
+        {
+            let entry = table + UInt64(i) * 16
+            memory.write(address, at: entry)
+            memory.write(length, at: entry + 8)
+            memory.write(flags, at: entry + 12)
+            memory.write(UInt16(i + 1), at: entry + 14)
+        }
+        // The WRITE flag on the descriptor of the table itself is ignored (§2.7.5.3.2).
+        driver.setDescriptor(0, 3, address: table, length: 48, flags: 4 | 2, next: 0)
+        driver.makeAvailable(0, head: 3)
+        driver.notify(0)
+        let used = driver.takeUsed(0)
+        XCTAssertEqual(used.map(\.id), [3])
+        XCTAssertEqual(used.map(\.length), [21])
+        XCTAssertEqual(memory.read(status, count: 1), [0], "VIRTIO_BLK_S_OK")
+        XCTAssertNil(transport.failure)
+
+        // Not negotiated: the same chain is a driver error.
+        driver = VirtioDriver(transport: transport, memory: memory)
+        memory.write(UInt16(0), at: driver.availableRing(0) + 2)
+        memory.write(UInt16(0), at: driver.usedRing(0) + 2)
+        XCTAssertEqual(driver.initializeModern(queues: 1, features: 1 << 32 | 1 << 9) & 8, 8)
+        driver.setDescriptor(0, 3, address: table, length: 48, flags: 4, next: 0)
+        driver.makeAvailable(0, head: 3)
+        driver.notify(0)
+        XCTAssertEqual(driver.read(VirtioDriver.R.status), 0x4F)
+        XCTAssertTrue(
+            transport.failure?.description.contains("not negotiated") ?? false,
+            "\(String(describing: transport.failure))")
+    }
 }

@@ -82,4 +82,57 @@ final class UBootAcceptanceTests: XCTestCase {
         XCTAssertEqual(Array(after[1024..<1029]), Array("DISK0".utf8), "sector 2 now holds what U-Boot wrote")
         XCTAssertEqual(Array(after[0..<1024]), Array(bytes[0..<1024]))
     }
+
+    /// U-Boot's own CFI flash driver on armvisor's flash bank 1 (`--pflash`): `flinfo` describes
+    /// it as it does under QEMU (U-Boot probes it as one x16 device: 32 MB in 256 sectors), and
+    /// `saveenv` erases and programs its environment there; the next boot loads it back from the
+    /// host file. (Bank 0 holds U-Boot itself as read-only memory, which U-Boot reports as
+    /// unknown flash; QEMU also answers CFI there.)
+    func testDebianUBootSavesItsEnvironmentInFlash() throws {
+        let uboot = try TestPaths.image("u-boot-qemu_arm64.bin")
+        let directory = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bank = directory.appendingPathComponent("flash1.img").path
+        try Data(count: 64 << 20).write(to: URL(fileURLWithPath: bank))
+
+        func boot() throws -> (InteractiveProcess, String) {
+            let vm = try InteractiveProcess(
+                try TestPaths.product("armvisor"), ["run", "--bios", uboot, "--pflash", bank])
+            let banner = try vm.waitFor("Hit any key to stop autoboot")
+            vm.send("\n")
+            try vm.waitFor("=> ")
+            return (vm, banner)
+        }
+        func command(_ vm: InteractiveProcess, _ text: String) throws -> String {
+            let mark = vm.length
+            vm.send(text + "\n")
+            return try vm.waitFor("\n=> ", after: mark)
+        }
+        func powerOff(_ vm: InteractiveProcess) throws {
+            let mark = vm.length
+            vm.send("poweroff\n")
+            try vm.waitFor("poweroff ...", after: mark)
+            XCTAssertEqual(vm.waitForExit(timeout: 30), 0, vm.text)
+        }
+
+        let (first, banner) = try boot()
+        XCTAssertTrue(banner.contains("Loading Environment from Flash... *** Warning - bad CRC"), banner)
+        let info = try command(first, "flinfo")
+        XCTAssertTrue(info.contains("Bank # 2: CFI conformant flash (16 x 16)  Size: 32 MB in 256 Sectors"), info)
+        XCTAssertTrue(info.contains("Intel Extended command set, Manufacturer ID: 0x89, Device ID: 0x0018"), info)
+        XCTAssertTrue(info.contains("buffer size: 2048 bytes"), info)
+        _ = try command(first, "setenv armvisor_mark pflash-ok")
+        let save = try command(first, "saveenv")
+        XCTAssertTrue(save.contains("Writing to Flash... done"), save)
+        XCTAssertTrue(save.contains("OK"), save)
+        try powerOff(first)
+        let file = try Data(contentsOf: URL(fileURLWithPath: bank))
+        XCTAssertNotNil(file.range(of: Data("armvisor_mark=pflash-ok".utf8)), "the environment is in the file")
+
+        let (second, again) = try boot()
+        XCTAssertTrue(again.contains("Loading Environment from Flash... OK"), again)
+        let printed = try command(second, "printenv armvisor_mark")
+        XCTAssertTrue(printed.contains("armvisor_mark=pflash-ok"), printed)
+        try powerOff(second)
+    }
 }

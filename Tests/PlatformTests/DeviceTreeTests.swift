@@ -4,30 +4,30 @@ import Platform
 import TestSupport
 import XCTest
 
+/// `dtc -I dtb -O dts` of `blob`: the source text, after asserting dtc accepted it silently.
+func decompile(_ blob: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    let dir = try TestPaths.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("virt.dtb")
+    try Data(blob).write(to: path)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["dtc", "-I", "dtb", "-O", "dts", path.path]
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let dts = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let warnings = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 0, file: file, line: line)
+    XCTAssertEqual(warnings, "", "dtc warnings", file: file, line: line)
+    return dts
+}
+
 /// The generated device tree, decompiled by `dtc`, which must accept it without warnings.
 final class DeviceTreeTests: XCTestCase {
-    /// `dtc -I dtb -O dts` of `blob`: the source text, after asserting dtc accepted it silently.
-    private func decompile(_ blob: [UInt8], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let dir = try TestPaths.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("virt.dtb")
-        try Data(blob).write(to: path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["dtc", "-I", "dtb", "-O", "dts", path.path]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let dts = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let warnings = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, file: file, line: line)
-        XCTAssertEqual(warnings, "", "dtc warnings", file: file, line: line)
-        return dts
-    }
-
     private func assertContains(_ dts: String, _ lines: [String], file: StaticString = #filePath, line: UInt = #line) {
         for expected in lines {
             // dtc 1.6 prints string lists as "a\0b"; newer versions as "a", "b".
@@ -67,6 +67,9 @@ final class DeviceTreeTests: XCTestCase {
                 "interrupt-parent = <0x8001>",
                 "interrupts = <0x01 0x0d 0x04 0x01 0x0e 0x04 0x01 0x0b 0x04 0x01 0x0a 0x04>",
                 "interrupts = <0x00 0x01 0x04>",
+                // The two CFI flash banks (QEMU virt_flash_fdt).
+                "flash@0 {", "compatible = \"cfi-flash\"",
+                "reg = <0x00 0x00 0x00 0x4000000 0x00 0x4000000 0x00 0x4000000>", "bank-width = <0x04>",
                 // PL031 RTC on SPI 2.
                 "pl031@9010000 {", #"compatible = "arm,pl031\0arm,primecell""#,
                 "reg = <0x00 0x9010000 0x00 0x1000>", "interrupts = <0x00 0x02 0x04>", "clocks = <0x8000>",
@@ -82,6 +85,26 @@ final class DeviceTreeTests: XCTestCase {
                 "reg = <0x00 0xa003e00 0x00 0x200>", "interrupts = <0x00 0x2f 0x01>",
             ])
         XCTAssertEqual(dts.components(separatedBy: "compatible = \"virtio,mmio\"").count - 1, 32)
+    }
+
+    /// The value cells of `property` in decompiled source ("kaslr-seed = <0x12 0x34>;").
+    static func cells(_ property: String, in dts: String) -> String? {
+        guard let line = dts.split(separator: "\n").first(where: { $0.contains("\(property) = ") }) else { return nil }
+        return line.split(separator: "=", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// /chosen/kaslr-seed (8 bytes) and rng-seed (32 bytes) come from the host's entropy, fresh for
+    /// every tree, as QEMU virt's `create_randomness` writes them; dtc accepts them silently.
+    func testChosenCarriesFreshKASLRAndRNGSeeds() throws {
+        let first = try decompile(BoardDeviceTree.build(memorySize: 64 << 20, cpuMPIDRs: [0x8000_0000]))
+        let second = try decompile(BoardDeviceTree.build(memorySize: 64 << 20, cpuMPIDRs: [0x8000_0000]))
+        let seeds = try [first, second].map { try XCTUnwrap(Self.cells("kaslr-seed", in: $0), $0) }
+        // Two cells: a 64-bit value, as the kernel reads it (of_get_property, 8 bytes).
+        XCTAssertEqual(seeds[0].split(separator: " ").count, 2, seeds[0])
+        XCTAssertNotEqual(seeds[0], seeds[1])
+        let rng = try [first, second].map { try XCTUnwrap(Self.cells("rng-seed", in: $0), $0) }
+        XCTAssertEqual(rng[0].split(separator: " ").count, 8, rng[0])
+        XCTAssertNotEqual(rng[0], rng[1])
     }
 }
 
@@ -102,9 +125,15 @@ final class DeviceTreeFileTests: XCTestCase {
 
         let second = try Board.makeVM(
             name: "given", configuration: VMConfiguration(kernel: demo, console: "null", dtb: dump))
-        // The boot vCPU's X0 points at the tree in RAM, byte for byte the file.
+        // The boot vCPU's X0 points at the tree in RAM: the file with fresh seeds in /chosen,
+        // nothing else changed.
         let x0 = second.vcpus[0].cpu.x(0)
-        XCTAssertEqual(second.memory.read(x0, count: blob.count), blob)
+        let given = try XCTUnwrap(second.memory.read(x0, count: blob.count))
+        func withoutSeeds(_ dts: String) -> [Substring] {
+            dts.split(separator: "\n").filter { !$0.contains("kaslr-seed") && !$0.contains("rng-seed") }
+        }
+        XCTAssertEqual(withoutSeeds(try decompile(given)), withoutSeeds(try decompile(blob)))
+        XCTAssertNotEqual(given, blob, "the seeds are new")
         try second.start()
         XCTAssertEqual(second.waitUntilStopped().reason, .poweroff)
     }

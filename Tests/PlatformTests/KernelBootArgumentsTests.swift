@@ -102,4 +102,76 @@ final class KernelBootArgumentsTests: FileTestCase {
             "'initrd' and 'append' are for a Linux 'kernel', not for 'bios'")
         XCTAssertEqual(FileManager.default.contents(atPath: log), Data("earlier run\n".utf8))
     }
+
+    /// A user's tree (`dtb`) the way `DeviceTreeWriter` makes one: a root with `addressCells` and,
+    /// optionally, a /chosen with `chosen`'s string properties.
+    private func userTree(addressCells: UInt32, chosen: [String: String]?) throws -> [UInt8] {
+        let fdt = try DeviceTreeWriter()
+        try fdt.beginNode("")
+        try fdt.property("#address-cells", cells: [addressCells])
+        try fdt.property("#size-cells", cells: [1])
+        try fdt.property("compatible", string: "user,board")
+        if let chosen {
+            try fdt.beginNode("chosen")
+            for (name, value) in chosen.sorted(by: { $0.key < $1.key }) { try fdt.property(name, string: value) }
+            try fdt.endNode()
+        }
+        try fdt.endNode()
+        return try fdt.finish()
+    }
+
+    /// The tree the boot vCPU's X0 points at, decompiled (dtc must accept it silently).
+    private func treeInRAM(_ vm: VirtualMachine) throws -> String {
+        let x0 = vm.vcpus[0].cpu.x(0)
+        let header = try XCTUnwrap(vm.memory.read(x0, count: 8))
+        let size = Int(header[4]) << 24 | Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+        return try decompile(try XCTUnwrap(vm.memory.read(x0, count: size)))
+    }
+
+    /// `--dtb`: /chosen is patched as QEMU's `arm_load_dtb` does: created when missing, the
+    /// command line and the initrd (cells sized by the root's #address-cells), stdout-path only
+    /// when the tree has none, fresh seeds; the rest of the tree untouched.
+    func testAUserTreeGetsItsChosenNodePatched() throws {
+        let kernel = try file("Image", linuxImage())
+        let initrd = try file("initrd", [UInt8](repeating: 7, count: 100))
+        let bare = try file("bare.dtb", try userTree(addressCells: 2, chosen: nil))
+        let first = try treeInRAM(
+            try Board.makeVM(
+                name: "bare",
+                configuration: VMConfiguration(
+                    memory: "128M", kernel: kernel, console: "null", dtb: bare, initrd: initrd, append: "quiet")))
+        for expected in [
+            "compatible = \"user,board\"", "chosen {", "bootargs = \"quiet\"", "stdout-path = \"/pl011@9000000\"",
+            "linux,initrd-start = <0x00 0x44000000>", "linux,initrd-end = <0x00 0x44000064>", "kaslr-seed = <0x",
+            "rng-seed = <0x",
+        ] {
+            XCTAssertTrue(first.contains(expected), "missing \(expected) in:\n\(first)")
+        }
+
+        let own = try file(
+            "own.dtb", try userTree(addressCells: 1, chosen: ["bootargs": "keep me", "stdout-path": "/serial@0"]))
+        let second = try treeInRAM(
+            try Board.makeVM(
+                name: "own",
+                configuration: VMConfiguration(
+                    memory: "128M", kernel: kernel, console: "null", dtb: own, initrd: initrd)))
+        for expected in [
+            "bootargs = \"keep me\"", "stdout-path = \"/serial@0\"", "linux,initrd-start = <0x44000000>",
+            "linux,initrd-end = <0x44000064>", "kaslr-seed = <0x",
+        ] {
+            XCTAssertTrue(second.contains(expected), "missing \(expected) in:\n\(second)")
+        }
+        XCTAssertFalse(second.contains("pl011"), second)
+    }
+
+    /// A tree whose header libfdt accepts but whose structure block is broken is a one-line error.
+    func testAUserTreeWithABrokenStructureIsAOneLineError() throws {
+        var blob = try userTree(addressCells: 2, chosen: nil)
+        let structure = Int(blob[8]) << 24 | Int(blob[9]) << 16 | Int(blob[10]) << 8 | Int(blob[11])
+        for i in 0..<4 { blob[structure + i] = 0xEE }
+        let broken = try file("broken.dtb", blob)
+        XCTAssertEqual(
+            buildError(VMConfiguration(kernel: try file("Image", linuxImage()), console: "null", dtb: broken)),
+            "device tree \(broken): libfdt rejects it: FDT_ERR_BADSTRUCTURE")
+    }
 }

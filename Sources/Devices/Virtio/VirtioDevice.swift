@@ -36,4 +36,7 @@ public enum VirtioFeature {
     /// VIRTIO_F_VERSION_1 (bit 32): the modern interface; required on a version-2 virtio-mmio
     /// transport.
     public static let version1: UInt64 = 1 << 32
+    /// VIRTIO_F_INDIRECT_DESC (bit 28, virtio 1.2 §2.7.5.3 / §6): a descriptor may point at a
+    /// table of descriptors. The transport offers it for every device, as QEMU does.
+    public static let indirectDescriptors: UInt64 = 1 << 28
 }

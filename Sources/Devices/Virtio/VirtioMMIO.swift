@@ -123,8 +123,8 @@ public final class VirtioMMIO: MMIODevice {
     private var offeredFeatures: UInt64 {
         guard let device else { return 0 }
         switch version {
-        case .modern: return device.features | VirtioFeature.version1
-        case .legacy: return device.features & 0xFFFF_FFFF
+        case .modern: return device.features | VirtioFeature.version1 | VirtioFeature.indirectDescriptors
+        case .legacy: return (device.features | VirtioFeature.indirectDescriptors) & 0xFFFF_FFFF
         }
     }
 
@@ -287,6 +287,7 @@ public final class VirtioMMIO: MMIODevice {
             else { return }
             let live = version == .modern ? s.queues[index].ready : s.pfns[index] != 0
             guard live else { return }
+            s.queues[index].indirectDescriptors = s.driverFeatures & VirtioFeature.indirectDescriptors != 0
             do throws(VirtqueueError) {
                 let used = try device.process(queue: index, &s.queues[index], memory: memory)
                 if used && s.queues[index].wantsInterrupt(memory) {

@@ -26,6 +26,11 @@ public struct Virtqueue: Sendable {
     public private(set) var lastAvailable: UInt16 = 0
     /// The used ring's index as the device last published it.
     public private(set) var usedIndex: UInt16 = 0
+    /// Whether the driver accepted VIRTIO_F_INDIRECT_DESC (the transport sets it before each
+    /// service); without it an indirect descriptor is a driver error.
+    public var indirectDescriptors = false
+    /// The most descriptors an indirect table may hold: QEMU's VIRTQUEUE_MAX_SIZE.
+    public static let maximumIndirectDescriptors = 1024
 
     public init() {}
 
@@ -72,34 +77,70 @@ public struct Virtqueue: Sendable {
     }
 
     /// Follows a chain from `head`: at most `size` descriptors (more means a loop), each inside
-    /// the table, each buffer wholly in RAM, no indirect descriptors (not negotiated), and no
-    /// device-readable buffer after a device-writable one.
+    /// the table, each buffer wholly in RAM, and no device-readable buffer after a device-writable
+    /// one.
+    ///
+    /// An indirect descriptor (virtio 1.2 §2.7.5.3, when VIRTIO_F_INDIRECT_DESC was negotiated)
+    /// must be the head and carry no NEXT flag (§2.7.5.3.1: the driver MUST NOT set both, and
+    /// QEMU takes one only at the head); its buffer is a table of `length / 16` descriptors
+    /// (a whole, non-zero number, at most `maximumIndirectDescriptors`), walked from entry 0
+    /// with `next` indexing the table, none of them indirect again (§2.7.5.3.1). The device
+    /// ignores the WRITE flag of the descriptor pointing at the table (§2.7.5.3.2).
     private func walk(from head: UInt16, _ memory: any GuestMemory) throws(VirtqueueError) -> Chain {
         var buffers: [Buffer] = []
-        var index = head
         var sawWritable = false
+        var table = descriptorTable
+        var count = Int(size)
+        var indirect = false
+        var index = head
         while true {
-            guard index < size else { throw VirtqueueError("descriptor index \(index) is outside a queue of \(size)") }
-            guard buffers.count < Int(size) else {
-                throw VirtqueueError("descriptor chain from \(head) is longer than the queue: a loop")
+            let place = indirect ? "indirect descriptor \(index)" : "descriptor \(index)"
+            guard index < count else {
+                throw VirtqueueError(
+                    indirect
+                        ? "\(place) is outside an indirect table of \(count)"
+                        : "descriptor index \(index) is outside a queue of \(size)")
             }
-            let entry = descriptorTable &+ UInt64(index) * 16
+            guard buffers.count < count else {
+                throw VirtqueueError(
+                    "descriptor chain from \(head) is longer than the \(indirect ? "indirect table" : "queue"): a loop")
+            }
+            let entry = table &+ UInt64(index) * 16
             guard let address = memory.load(UInt64.self, at: entry),
                 let length = memory.load(UInt32.self, at: entry &+ 8),
                 let flags = memory.load(UInt16.self, at: entry &+ 12),
                 let next = memory.load(UInt16.self, at: entry &+ 14)
-            else { throw VirtqueueError("descriptor \(index) at 0x\(String(entry, radix: 16)) is outside RAM") }
-            guard flags & DescriptorFlag.indirect == 0 else {
-                throw VirtqueueError("descriptor \(index) is indirect, which was not negotiated")
+            else { throw VirtqueueError("\(place) at 0x\(String(entry, radix: 16)) is outside RAM") }
+            if flags & DescriptorFlag.indirect != 0 {
+                guard indirectDescriptors else {
+                    throw VirtqueueError("\(place) is indirect, which was not negotiated")
+                }
+                guard !indirect else { throw VirtqueueError("\(place) is indirect inside an indirect table") }
+                guard buffers.isEmpty, flags & DescriptorFlag.next == 0 else {
+                    throw VirtqueueError("\(place) is indirect but not the only descriptor of its chain")
+                }
+                guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maximumIndirectDescriptors else {
+                    throw VirtqueueError(
+                        "\(place): an indirect table of \(length) bytes (a multiple of 16, at most "
+                            + "\(Self.maximumIndirectDescriptors) descriptors)")
+                }
+                guard memory.bytes(at: address, count: Int(length)) != nil else {
+                    throw VirtqueueError(
+                        "\(place): indirect table 0x\(String(address, radix: 16)) + \(length) is not in RAM")
+                }
+                table = address
+                count = Int(length / 16)
+                indirect = true
+                index = 0
+                continue
             }
             let writable = flags & DescriptorFlag.write != 0
             guard writable || !sawWritable else {
-                throw VirtqueueError("descriptor \(index) is device-readable after a device-writable one")
+                throw VirtqueueError("\(place) is device-readable after a device-writable one")
             }
             sawWritable = sawWritable || writable
             guard memory.bytes(at: address, count: Int(length)) != nil else {
-                throw VirtqueueError(
-                    "descriptor \(index): buffer 0x\(String(address, radix: 16)) + \(length) is not in RAM")
+                throw VirtqueueError("\(place): buffer 0x\(String(address, radix: 16)) + \(length) is not in RAM")
             }
             buffers.append(Buffer(address: address, length: length, deviceWritable: writable))
             guard flags & DescriptorFlag.next != 0 else { break }
