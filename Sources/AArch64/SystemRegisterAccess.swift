@@ -206,8 +206,8 @@ extension CPU {
         case SystemRegisterEncoding(2, 0, 1, 3, 4):  // OSDLR_EL1
             return .done(0)
         case SystemRegisterEncoding(2, 0, 0, 2, 2):  // MDSCR_EL1
-            // TDCC [12], KDE [13], MDE [15], SS [0] and the rest of the ARMv8.0 RW fields.
-            if write { s.pointee.mdscrEL1 = value & 0xE000_F001 }
+            // SS [0], TDCC [12], KDE [13], HDE [14], MDE [15]: the fields a kernel programs.
+            if write { s.pointee.mdscrEL1 = value & 0xF001 }
             return .done(s.pointee.mdscrEL1)
         default:
             break
