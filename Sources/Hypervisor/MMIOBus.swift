@@ -31,9 +31,10 @@ public final class MMIOBus: Sendable {
         self.windows = sorted
     }
 
-    /// The window containing `address` and the offset within it.
+    /// The window containing `address` (its device, the offset within it, and its index in
+    /// `windows`, by which the vCPU counts MMIO exits per device).
     @inline(__always)
-    public func resolve(_ address: UInt64) -> (device: any MMIODevice, offset: UInt64)? {
+    public func resolve(_ address: UInt64) -> (device: any MMIODevice, offset: UInt64, window: Int)? {
         var low = 0
         var high = windows.count
         while low < high {
@@ -44,7 +45,7 @@ public final class MMIOBus: Sendable {
             } else if address - w.base >= w.size {
                 low = mid + 1
             } else {
-                return (w.device, address - w.base)
+                return (w.device, address - w.base, mid)
             }
         }
         return nil

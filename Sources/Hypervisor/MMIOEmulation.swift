@@ -22,11 +22,12 @@ public enum MMIOEmulation {
         let sizeLog2 = Int((iss >> 22) & 3)
         let size = 1 << sizeLog2
         let rt = Int((iss >> 16) & 31)
-        guard let (device, offset) = vcpu.bus.resolve(ipa) else {
+        guard let (device, offset, window) = vcpu.bus.resolve(ipa) else {
             vcpu.counters.increment(.mmioUnclaimed)
             ExitHandlers.injectDataAbort(vcpu, address: far, write: write)
             return .resume
         }
+        vcpu.counters.countMMIO(window: window)
         if write {
             let value = size == 8 ? cpu.x(rt) : cpu.x(rt) & ((1 << UInt64(size * 8)) - 1)
             vcpu.counters.increment(.mmioWrites)

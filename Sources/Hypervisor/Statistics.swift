@@ -14,7 +14,10 @@ public final class VCPUCounters: @unchecked Sendable {
     }
 
     private static let exitBase = 32
-    private static let slots = exitBase + 64
+    /// MMIO exits by bus window (`MMIOBus.windows` index); windows past the last slot share it.
+    private static let mmioBase = exitBase + 64
+    public static let mmioWindowSlots = 64
+    private static let slots = mmioBase + mmioWindowSlots
     private let storage: UnsafeMutablePointer<UnsafeAtomic<UInt64>.Storage>
 
     public init() {
@@ -47,6 +50,17 @@ public final class VCPUCounters: @unchecked Sendable {
         a.store(a.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
     }
 
+    @inline(__always)
+    public func countMMIO(window: Int) {
+        let a = atomic(Self.mmioBase + min(window, Self.mmioWindowSlots - 1))
+        a.store(a.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// MMIO exits to the window with this index (the last slot also counts any later windows).
+    public func mmioExits(window: Int) -> UInt64 {
+        atomic(Self.mmioBase + min(window, Self.mmioWindowSlots - 1)).load(ordering: .relaxed)
+    }
+
     public func value(_ counter: Counter) -> UInt64 { atomic(counter.rawValue).load(ordering: .relaxed) }
 
     public func exits(exceptionClass ec: UInt8) -> UInt64 {
@@ -65,6 +79,8 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var mmioWrites: UInt64 = 0
     /// MMIO accesses no device claimed (an external abort was injected into the guest).
     public var mmioUnclaimed: UInt64 = 0
+    /// Emulated MMIO accesses by device name (`pl011`, `gicv3-distributor`, `virtio-mmio3`, …).
+    public var mmioByDevice: [String: UInt64] = [:]
     public var hypercalls: UInt64 = 0
     public var wfiSleeps: UInt64 = 0
     public var blocksBuilt: UInt64 = 0
@@ -105,7 +121,18 @@ public struct VMStatistics: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public mutating func add(_ counters: VCPUCounters) {
+    /// Adds one vCPU's counters; `bus` names the devices of the per-window MMIO counts.
+    public mutating func add(_ counters: VCPUCounters, bus: MMIOBus? = nil) {
+        if let bus {
+            for (index, window) in bus.windows.enumerated() {
+                let n = counters.mmioExits(window: index)
+                if n > 0 && index < VCPUCounters.mmioWindowSlots - 1 {
+                    mmioByDevice[window.device.name, default: 0] += n
+                } else if n > 0 && index == VCPUCounters.mmioWindowSlots - 1 {
+                    mmioByDevice["other", default: 0] += n
+                }
+            }
+        }
         worldSwitches += counters.value(.worldSwitches)
         instructionsRetired += counters.value(.instructionsRetired)
         mmioReads += counters.value(.mmioReads)
@@ -156,6 +183,11 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("MMIO reads", "\(mmioReads)")
         row("MMIO writes", "\(mmioWrites)")
         row("MMIO unclaimed", "\(mmioUnclaimed)")
+        for (name, count) in mmioByDevice.sorted(by: {
+            $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
+        }) {
+            row("  MMIO \(name)", "\(count)")
+        }
         row("hypercalls", "\(hypercalls)")
         row("WFI sleeps", "\(wfiSleeps)")
         row("blocks decoded", "\(blocksBuilt)")

@@ -344,7 +344,7 @@ public final class VirtualMachine: @unchecked Sendable {
     /// Everything the highvisor counted, summed over the vCPUs.
     public var statistics: VMStatistics {
         var stats = VMStatistics()
-        for vcpu in vcpus { stats.add(vcpu.counters) }
+        for vcpu in vcpus { stats.add(vcpu.counters, bus: bus) }
         stats.pagesMapped = stage2.pagesMapped
         stats.residentBytes = stats.pagesMapped << 12
         stats.stage2TablePages = stage2.tablePages

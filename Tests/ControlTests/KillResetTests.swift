@@ -151,6 +151,36 @@ final class KillResetTests: XCTestCase {
         try await server.stop()
     }
 
+    /// A guest that resets itself (PSCI SYSTEM_RESET) is booted again at once, as libvirt's
+    /// `on_reboot=restart`: `stopped(reset)` with the PSCI detail, then `started`, and the VM
+    /// runs a fresh instance built from its configuration.
+    func testGuestResetBootsAFreshInstance() async throws {
+        let builds = Builds()
+        let resetting = try assembledGuest(["movz w0, #0x0009", "movk w0, #0x8400, lsl #16", "hvc #0"])
+        let manager = VMManager(
+            logger: quietLogger,
+            makeVM: builds.factory { name, configuration in
+                // The first instance resets itself; the next one spins.
+                builds.count == 1 ? try resetting(name, configuration) : try spinningGuest(name, configuration)
+            })
+        let server = try await TestServer.start(manager: manager)
+        do {
+            let socket = try server.connect()
+            let subscriber = try server.connect()
+            assertOK(try subscriber.request("events", ["name": "r"]))
+            assertOK(try socket.request("create", ["name": "r", "config": ["console": "null"]]))
+            assertOK(try socket.request("start", ["name": "r"]))
+            XCTAssertEqual(try events(subscriber, 3), ["started", "stopped(reset): PSCI SYSTEM_RESET", "started"])
+            XCTAssertEqual(builds.count, 2)
+            try waitForProgress(socket, "r")
+            XCTAssertEqual(assertOK(try socket.request("list")), ["vms": [["name": "r", "state": "running"]]])
+            assertOK(try socket.request("kill", ["name": "r"]))
+            XCTAssertEqual(try events(subscriber, 1), ["stopped(killed): killed on request"])
+            XCTAssertEqual(builds.count, 2, "a kill is not a reboot")
+        }
+        try await server.stop()
+    }
+
     /// The fresh instance boots from the image again in fresh RAM, and its counters start from zero.
     func testResetStartsFromTheBootStateWithFreshRAMAndCounters() async throws {
         let server = try await TestServer.start(

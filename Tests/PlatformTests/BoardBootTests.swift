@@ -35,6 +35,8 @@ final class BoardBootTests: XCTestCase {
         XCTAssertEqual(stats.mmioWrites, UInt64(console.utf8.count))
         XCTAssertGreaterThanOrEqual(stats.mmioReads, UInt64(console.utf8.count))
         XCTAssertEqual(stats.exitsByClass["DABT_LOW"], stats.mmioReads + stats.mmioWrites)
+        // Every one of them went to the PL011.
+        XCTAssertEqual(stats.mmioByDevice, ["pl011": stats.mmioReads + stats.mmioWrites])
         XCTAssertEqual(stats.exitsByClass["HVC64"], 1)
         XCTAssertEqual(stats.hypercalls, 1)
         XCTAssertGreaterThan(stats.instructionsRetired, 100)

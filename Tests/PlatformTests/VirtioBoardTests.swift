@@ -26,7 +26,7 @@ final class VirtioBoardTests: XCTestCase {
 
     private func deviceIDs(_ vm: VirtualMachine) -> [UInt64] {
         (0..<32).map { index in
-            guard let (device, offset) = vm.bus.resolve(0x0A00_0000 + UInt64(index) * 0x200 + 8) else { return 99 }
+            guard let (device, offset, _) = vm.bus.resolve(0x0A00_0000 + UInt64(index) * 0x200 + 8) else { return 99 }
             return device.read(offset: offset, size: 4)
         }
     }
