@@ -14,12 +14,7 @@ final class LinuxBootAllTests: DaemonTestCase {
 
     func testGenericKernelOnOneVCPUWithGICv3AndItsModules() throws {
         let disk = try LinuxBootTests.makeExt4Disk(in: workDirectory)
-        let vm = try InteractiveProcess(
-            try LinuxGuest.releaseProduct("armvisor"),
-            try LinuxGuest.runArguments(flavour: "generic", extra: ["--rng", "--disk", disk]))
-        let shell = LinuxShell(vm: vm)
-        let log = try shell.waitForBoot()
-        shell.checkBootLog(log, cpus: 1, gic: "v3")
+        let (shell, log) = try LinuxShell.boot(flavour: "generic", extra: ["--rng", "--disk", disk])
         XCTAssertTrue(log.contains("input: gpio-keys as /devices/platform/gpio-keys/input/input0"), log)
         let modules = try shell.run("cat /proc/modules | cut -d ' ' -f 1 | sort | tr '\\n' ' '")
         for module in ["virtio_mmio", "virtio_blk", "virtio_console", "virtio_rng", "gpio_keys", "ext4"] {
@@ -28,7 +23,7 @@ final class LinuxBootAllTests: DaemonTestCase {
         let mounted = try shell.run(
             "mount -t ext4 /dev/vda /mnt && echo generic > /mnt/g.txt && sync && umount /mnt && echo ok")
         XCTAssertTrue(mounted.hasSuffix("ok\n"), mounted)
-        try powerOff(vm)
+        try shell.powerOff()
         XCTAssertEqual(try LinuxBootTests.readFile("/g.txt", fromExt4: disk), "generic\n")
     }
 
@@ -48,17 +43,8 @@ final class LinuxBootAllTests: DaemonTestCase {
     /// power-off script, and the VM stops with reason `poweroff`, not forced.
     func testGenericKernelPowersOffOnThePowerButton() throws {
         let socketPath = "\(workDirectory)/s"
-        try launchDaemon(
-            executable: try LinuxGuest.releaseProduct("armvisord"),
-            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "info"],
-            socketPath: socketPath)
-        let boot = try LinuxGuest.runArguments(flavour: "generic")
-        try armvisor(["create", "linux"] + boot.dropFirst() + ["--socket", socketPath])
-        let console = try InteractiveProcess(
-            try LinuxGuest.releaseProduct("armvisor"), ["console", "linux", "--socket", socketPath])
-        try armvisor(["start", "linux", "--socket", socketPath])
-        let shell = LinuxShell(vm: console)
-        shell.checkBootLog(try shell.waitForBoot(), cpus: 1, gic: "v3")
+        let shell = try LinuxShell.bootThroughDaemon(self, socketPath: socketPath, name: "linux", flavour: "generic")
+        let console = shell.vm
         let stopped = try armvisor(["stop", "linux", "--timeout", "120", "--json", "--socket", socketPath])
         XCTAssertTrue(stopped.stdout.contains(#""reason":"poweroff""#), stopped.stdout)
         XCTAssertTrue(console.text.contains("armvisor-guest: power button"), console.text)
@@ -67,19 +53,9 @@ final class LinuxBootAllTests: DaemonTestCase {
     }
 
     private func bootAndPowerOff(flavour: String, cpus: Int, gic: String) throws {
-        let vm = try InteractiveProcess(
-            try LinuxGuest.releaseProduct("armvisor"),
-            try LinuxGuest.runArguments(flavour: flavour, extra: ["--cpus", "\(cpus)", "--gic", gic]))
-        let shell = LinuxShell(vm: vm)
-        shell.checkBootLog(try shell.waitForBoot(), cpus: cpus, gic: gic)
+        let (shell, _) = try LinuxShell.boot(
+            flavour: flavour, cpus: cpus, gic: gic, extra: ["--cpus", "\(cpus)", "--gic", gic])
         XCTAssertEqual(try shell.run("cat /sys/devices/system/cpu/online"), "0-\(cpus - 1)\n")
-        try powerOff(vm)
-    }
-
-    private func powerOff(_ vm: InteractiveProcess) throws {
-        let mark = vm.length
-        vm.send("poweroff -f\n")
-        try vm.waitFor("reboot: Power down", after: mark)
-        XCTAssertEqual(vm.waitForExit(timeout: 60), 0, vm.text)
+        try shell.powerOff()
     }
 }

@@ -14,12 +14,8 @@ final class LinuxBootTests: DaemonTestCase {
     /// again and `poweroff -f` ending the run with status 0.
     func testCloudKernelOnOneVCPUWithGICv3() throws {
         let disk = try Self.makeExt4Disk(in: workDirectory)
-        let vm = try InteractiveProcess(
-            try LinuxGuest.releaseProduct("armvisor"),
-            try LinuxGuest.runArguments(flavour: "cloud", extra: ["--rng", "--disk", disk]))
-        let shell = LinuxShell(vm: vm)
-        let log = try shell.waitForBoot()
-        shell.checkBootLog(log, cpus: 1, gic: "v3")
+        let (shell, log) = try LinuxShell.boot(flavour: "cloud", extra: ["--rng", "--disk", disk])
+        let vm = shell.vm
         XCTAssertTrue(log.contains("[vda] 32768 512-byte logical blocks"), log)
 
         let uname = try shell.run("uname -a")
@@ -61,22 +57,15 @@ final class LinuxBootTests: DaemonTestCase {
         try shell.waitForBoot(after: mark)
         XCTAssertEqual(try shell.run("cat /proc/uptime | wc -w").trimmingCharacters(in: .whitespacesAndNewlines), "2")
 
-        mark = vm.length
-        vm.send("poweroff -f\n")
-        try vm.waitFor("reboot: Power down", after: mark)
-        XCTAssertEqual(vm.waitForExit(timeout: 60), 0, vm.text)
+        try shell.powerOff()
         XCTAssertEqual(try Self.readFile("/hello.txt", fromExt4: disk), "written-by-linux\n")
     }
 
     /// Two vCPUs on GICv2: the secondary comes up through PSCI CPU_ON and both take timer
     /// interrupts through the memory-mapped CPU interface.
     func testCloudKernelOnTwoVCPUsWithGICv2() throws {
-        let vm = try InteractiveProcess(
-            try LinuxGuest.releaseProduct("armvisor"),
-            try LinuxGuest.runArguments(flavour: "cloud", extra: ["--cpus", "2", "--gic", "v2"]))
-        let shell = LinuxShell(vm: vm)
-        let log = try shell.waitForBoot()
-        shell.checkBootLog(log, cpus: 2, gic: "v2")
+        let (shell, _) = try LinuxShell.boot(
+            flavour: "cloud", cpus: 2, gic: "v2", extra: ["--cpus", "2", "--gic", "v2"])
         let cpuinfo = try shell.run("cat /proc/cpuinfo")
         XCTAssertEqual(cpuinfo.components(separatedBy: "processor\t:").count - 1, 2, cpuinfo)
         XCTAssertEqual(try shell.run("cat /sys/devices/system/cpu/online"), "0-1\n")
@@ -90,11 +79,7 @@ final class LinuxBootTests: DaemonTestCase {
         let rescheduling = try Self.count(of: "Rescheduling interrupts", in: interrupts)
         let calls = try Self.count(of: "Function call interrupts", in: interrupts)
         XCTAssertGreaterThan(zip(rescheduling, calls).map { $0 + $1 }.min() ?? 0, 0, interrupts)
-
-        let mark = vm.length
-        vm.send("poweroff -f\n")
-        try vm.waitFor("reboot: Power down", after: mark)
-        XCTAssertEqual(vm.waitForExit(timeout: 60), 0, vm.text)
+        try shell.powerOff()
     }
 
     /// Through the daemon: `armvisor console` attached before the start sees the boot and
@@ -102,25 +87,14 @@ final class LinuxBootTests: DaemonTestCase {
     /// power button in vain and forces the stop after its timeout.
     func testCloudKernelThroughTheDaemonWithItsConsole() throws {
         let socketPath = "\(workDirectory)/s"
-        try launchDaemon(
-            executable: try LinuxGuest.releaseProduct("armvisord"),
-            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "info"],
-            socketPath: socketPath)
-        let cli = try LinuxGuest.releaseProduct("armvisor")
-        let boot = try LinuxGuest.runArguments(flavour: "cloud")
-        // runArguments starts with "run"; `create` takes the same settings after the name.
-        try armvisor(["create", "linux"] + boot.dropFirst() + ["--socket", socketPath])
-        let console = try InteractiveProcess(cli, ["console", "linux", "--socket", socketPath])
-        try armvisor(["start", "linux", "--socket", socketPath])
-        let shell = LinuxShell(vm: console)
-        shell.checkBootLog(try shell.waitForBoot(), cpus: 1, gic: "v3")
+        let shell = try LinuxShell.bootThroughDaemon(self, socketPath: socketPath, name: "linux", flavour: "cloud")
         let uname = try shell.run("uname -r")
         XCTAssertTrue(uname.hasSuffix("-cloud-arm64\n"), uname)
 
         let stopped = try armvisor(["stop", "linux", "--timeout", "3", "--json", "--socket", socketPath])
         XCTAssertTrue(stopped.stdout.contains(#""reason":"killed""#), stopped.stdout)
         XCTAssertTrue(stopped.stdout.contains("forced after"), stopped.stdout)
-        XCTAssertEqual(console.waitForExit(timeout: 30), 0, console.text)
+        XCTAssertEqual(shell.vm.waitForExit(timeout: 30), 0, shell.vm.text)
         try stopDaemon()
     }
 

@@ -52,6 +52,48 @@ enum LinuxGuest {
 struct LinuxShell {
     let vm: InteractiveProcess
 
+    /// Boots `flavour` with `armvisor run` (release) and `extra` arguments, checks the boot log
+    /// for `cpus` and `gic`, and returns the shell and the log.
+    static func boot(flavour: String, cpus: Int = 1, gic: String = "v3", extra: [String] = [])
+        throws -> (shell: LinuxShell, log: String)
+    {
+        let vm = try InteractiveProcess(
+            try LinuxGuest.releaseProduct("armvisor"), try LinuxGuest.runArguments(flavour: flavour, extra: extra))
+        let shell = LinuxShell(vm: vm)
+        let log = try shell.waitForBoot()
+        shell.checkBootLog(log, cpus: cpus, gic: gic)
+        return (shell, log)
+    }
+
+    /// Through the daemon of `test` (release `armvisord`, started here on `socketPath`): creates
+    /// VM `name` booting `flavour`, attaches `armvisor console` before the start (so it sees the
+    /// whole boot), starts it and waits for the shell.
+    static func bootThroughDaemon(_ test: DaemonTestCase, socketPath: String, name: String, flavour: String)
+        throws -> LinuxShell
+    {
+        try test.launchDaemon(
+            executable: try LinuxGuest.releaseProduct("armvisord"),
+            arguments: ["--socket", socketPath, "--state-dir", "\(test.workDirectory)/state", "--log-level", "info"],
+            socketPath: socketPath)
+        // runArguments starts with "run"; `create` takes the same settings after the name.
+        let boot = try LinuxGuest.runArguments(flavour: flavour)
+        try test.armvisor(["create", name] + boot.dropFirst() + ["--socket", socketPath])
+        let console = try InteractiveProcess(
+            try LinuxGuest.releaseProduct("armvisor"), ["console", name, "--socket", socketPath])
+        try test.armvisor(["start", name, "--socket", socketPath])
+        let shell = LinuxShell(vm: console)
+        shell.checkBootLog(try shell.waitForBoot(), cpus: 1, gic: "v3")
+        return shell
+    }
+
+    /// `poweroff -f`: the kernel's last words, then the run ends with status 0.
+    func powerOff(file: StaticString = #filePath, line: UInt = #line) throws {
+        let mark = vm.length
+        vm.send("poweroff -f\n")
+        try vm.waitFor("reboot: Power down", after: mark)
+        XCTAssertEqual(vm.waitForExit(timeout: 60), 0, vm.text, file: file, line: line)
+    }
+
     /// Waits for the initramfs marker and the first prompt; returns the boot log.
     @discardableResult
     func waitForBoot(after mark: Int = 0, timeout: TimeInterval = 300) throws -> String {
