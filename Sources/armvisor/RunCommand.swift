@@ -54,11 +54,16 @@ struct Run: ParsableCommand {
             Board.announce = { Self.complain($0) }
             let current = CurrentVM()
             let interrupt = Self.stopOnSignals(current)
-            FileConsoleBackend.escapeQuit = { current.vm?.requestStop() }
+            FileConsoleBackend.escapeQuit = {
+                current.interrupted = true
+                current.vm?.requestStop()
+            }
             defer { interrupt.forEach { $0.cancel() } }
             var record: StopRecord
             var boots = 0
             repeat {
+                // Interrupted while the previous instance stopped for its reset: end here.
+                if current.interrupted { throw ExitCode(130) }
                 boots += 1
                 let vm = try Board.makeVM(
                     name: "run", configuration: configuration, dumpDeviceTree: boots == 1 ? dumpDTB : nil)
