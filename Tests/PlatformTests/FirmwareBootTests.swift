@@ -42,7 +42,7 @@ final class FirmwareBootTests: FileTestCase {
             buildError(VMConfiguration(console: "null", bios: dir.path + "/missing.bin")),
             "bios \(dir.path)/missing.bin: no such file")
         let empty = dir.appendingPathComponent("empty").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         XCTAssertEqual(buildError(VMConfiguration(console: "null", bios: empty)), "bios \(empty): empty file")
         let pflash = try file("small.img", [1, 2, 3])
         var configuration = VMConfiguration(console: "null", bios: path)
