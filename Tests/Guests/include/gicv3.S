@@ -32,3 +32,33 @@ gicv3_cpu_interface_on:
     msr     icc_igrpen1_el1, x2
     isb
     ret
+
+// gicv3_distributor_on: GICD_CTLR = ARE_NS | EnableGrp1NS (affinity routing, group 1 on).
+// Clobbers x1, x2.
+gicv3_distributor_on:
+    movz    x1, #(GICD >> 16), lsl #16
+    movz    w2, #0x12
+    str     w2, [x1]
+    ret
+
+// gicv3_enable_spi: x0 = INTID of an SPI (32–1019). Group 1 (GICD_IGROUPR<n>), priority 0x80
+// (GICD_IPRIORITYR), routed to affinity 0.0.0.0 (GICD_IROUTER<INTID>), enabled
+// (GICD_ISENABLER<n>), n = INTID / 32 (IHI 0069 12.9). Clobbers x1–x4.
+gicv3_enable_spi:
+    movz    x1, #(GICD >> 16), lsl #16
+    lsr     x2, x0, #5
+    add     x2, x1, x2, lsl #2        // GICD + 4n
+    and     x3, x0, #31
+    mov     w4, #1
+    lsl     w3, w4, w3                // the INTID's bit in register n
+    ldr     w4, [x2, #0x80]           // GICD_IGROUPR<n>
+    orr     w4, w4, w3
+    str     w4, [x2, #0x80]
+    add     x4, x1, #0x400
+    movz    w1, #0x80
+    strb    w1, [x4, x0]              // GICD_IPRIORITYR byte
+    movz    x1, #(GICD >> 16), lsl #16
+    add     x4, x1, #0x6000
+    str     xzr, [x4, x0, lsl #3]     // GICD_IROUTER<INTID>
+    str     w3, [x2, #0x100]          // GICD_ISENABLER<n>
+    ret

@@ -79,20 +79,10 @@ _start:
     b       4f
 3:  say     fail_rtc_time
 4:
-    // Distributor: affinity routing, group 1 on.
-    movz    x1, #(GICD >> 16), lsl #16
-    movz    w2, #0x12
-    str     w2, [x1]
-    // SPI 7 = INTID 39: group 1, priority 0x80, level, routed to affinity 0.0.0.0, enabled.
-    ldr     w2, [x1, #0x84]           // GICD_IGROUPR1
-    orr     w2, w2, #(1 << 7)
-    str     w2, [x1, #0x84]
-    movz    w2, #0x80
-    strb    w2, [x1, #(0x400 + GPIO_SPI_INTID)]
-    add     x3, x1, #0x6000
-    str     xzr, [x3, #(GPIO_SPI_INTID * 8)]   // GICD_IROUTER39
-    movz    w2, #(1 << 7)
-    str     w2, [x1, #0x104]          // GICD_ISENABLER1
+    // Distributor on; SPI 7 = INTID 39: group 1, priority 0x80, level, routed to affinity 0.0.0.0, enabled.
+    bl      gicv3_distributor_on
+    mov     x0, #GPIO_SPI_INTID
+    bl      gicv3_enable_spi
     // Redistributor: wake it up. CPU interface on.
     mov     x0, #0
     bl      gicv3_wake_redistributor

@@ -223,9 +223,7 @@ _start:
 17:
 
     // SGIs between CPU 0 and CPU 1 (GICv3, affinity routing).
-    movz    x1, #(GICD >> 16), lsl #16
-    movz    w2, #0x12                 // ARE | EnableGrp1
-    str     w2, [x1]
+    bl      gicv3_distributor_on      // x1 = GICD
     mov     x0, #0
     bl      setup_gic_cpu
     mov     x1, #1

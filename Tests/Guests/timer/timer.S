@@ -28,9 +28,7 @@ _start:
     msr     vbar_el1, x0
     isb
     // Distributor: affinity routing is always on; enable group 1.
-    movz    x1, #(GICD >> 16), lsl #16
-    movz    w2, #0x12                 // ARE_NS | EnableGrp1NS (written as 0b10 | ARE)
-    str     w2, [x1]
+    bl      gicv3_distributor_on      // x1 = GICD
     // Redistributor: wake it up, make PPI 27 group 1, priority 0x80, enabled.
     mov     x0, #0
     bl      gicv3_wake_redistributor
