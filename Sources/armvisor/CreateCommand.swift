@@ -3,38 +3,56 @@ import Control
 import Foundation
 import Platform
 
-/// The VM settings `create` and `define` take: a configuration file overridden by flags.
-struct ConfigOptions: ParsableArguments {
+/// The VM settings `run`, `create` and `define` take, named after the configuration keys
+/// (docs/CONFIG.md): a configuration file overridden by flags.
+struct VMSettingsOptions: ParsableArguments {
     @Option(help: "VM configuration file (JSON).") var config: String?
-    @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary.") var kernel: String?
+    @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary (loaded at 0x40080000).")
+    var kernel: String?
     @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
     @Option(help: "Number of vCPUs.") var cpus: Int?
     @Option(help: "Initial ramdisk for a Linux kernel (placed as QEMU does, announced in /chosen).")
     var initrd: String?
     @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
     @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
-    @Option(help: "Firmware to execute in place from flash at 0x0 (instead of --kernel; DTB at 0x40000000).")
+    @Option(help: "Firmware to execute in place from flash at 0x0 (DTB at 0x40000000; a --kernel waits in RAM).")
     var bios: String?
-    @Option(help: "Console: stdio (the daemon's), null, file:PATH, unix:PATH (a socket clients attach to) or pty.")
+    @Option(help: "A 64 MiB file backing flash bank 1 at 0x4000000 (CFI flash; the guest's writes reach the file).")
+    var pflash: String?
+    @Option(
+        help: """
+            Console: stdio, null, file:PATH, unix:PATH (a socket clients attach to) or pty (default: stdio for \
+            run; for create, a log in the daemon's state directory).
+            """)
     var console: String?
     @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
     @Option(help: "Time base: host (default) or icount (deterministic, 1 vCPU).") var clock: String?
     @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
+    @OptionGroup var virtio: VirtioOptions
+
+    /// The configuration file (relative to the current directory) overridden by the flags.
+    func configuration() throws -> VMConfiguration {
+        var configuration = VMConfiguration()
+        if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
+        return configuration.overridden(
+            by: VMConfiguration(
+                memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
+                append: append, psci: psci, gic: gic, clock: clock, pflash: pflash)
+        ).overridden(by: virtio.configuration())
+    }
+}
+
+/// The VM settings `create` and `define` take: those of `run`, and the daemon's `stop-timeout`.
+struct ConfigOptions: ParsableArguments {
+    @OptionGroup var vm: VMSettingsOptions
     @Option(
         name: .customLong("stop-timeout"),
         help: "Seconds stop waits for the guest to power off after the power button before forcing it (default 30).")
     var stopTimeout: Double?
-    @OptionGroup var virtio: VirtioOptions
 
     /// The configuration as JSON, with relative paths made absolute against the current directory.
     func json() throws -> JSONValue {
-        var configuration = VMConfiguration()
-        if let config { configuration = try VMConfiguration.load(path: ControlPaths.absolute(config)) }
-        configuration = configuration.overridden(
-            by: VMConfiguration(
-                memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                append: append, stopTimeout: stopTimeout, psci: psci, gic: gic, clock: clock)
-        ).overridden(by: virtio.configuration())
+        var configuration = try vm.configuration().overridden(by: VMConfiguration(stopTimeout: stopTimeout))
         configuration.kernel = configuration.kernel.map { ControlPaths.absolute($0) }
         configuration.dtb = configuration.dtb.map { ControlPaths.absolute($0) }
         configuration.bios = configuration.bios.map { ControlPaths.absolute($0) }

@@ -17,40 +17,16 @@ struct Run: ParsableCommand {
         abstract: "Run one guest in the foreground.",
         discussion: "Settings come from --config (a JSON file, see docs/CONFIG.md); flags override it.")
 
-    @Option(help: "VM configuration file (JSON).") var config: String?
-    @Option(help: "Guest image: AArch64 ELF, Linux arm64 Image, or raw binary (loaded at 0x40080000).")
-    var kernel: String?
-    @Option(help: "Guest RAM size (bytes or with K/M/G; default 128M).") var memory: String?
-    @Option(help: "Number of vCPUs.") var cpus: Int?
-    @Option(help: "Console: stdio, null, file:PATH, unix:PATH (a socket clients attach to) or pty (default stdio).")
-    var console: String?
-    @Option(help: "Give the guest this device tree (a .dtb) instead of the generated one.") var dtb: String?
-    @Option(help: "Firmware to execute in place from flash at 0x0 (DTB at 0x40000000; a --kernel waits in RAM).")
-    var bios: String?
-    @Option(help: "A 64 MiB file backing flash bank 1 at 0x4000000 (CFI flash; the guest's writes reach the file).")
-    var pflash: String?
-    @Option(help: "Initial ramdisk for a Linux kernel (placed as QEMU does, announced in /chosen).")
-    var initrd: String?
-    @Option(help: "Kernel command line (/chosen/bootargs).") var append: String?
-    @Option(help: "PSCI conduit: hvc (default) or smc.") var psci: String?
-    @Option(help: "Interrupt controller: v3 (default) or v2.") var gic: String?
-    @Option(help: "Time base: host (default) or icount (deterministic, 1 vCPU).") var clock: String?
+    @OptionGroup var settings: VMSettingsOptions
     @Option(name: .customLong("dump-dtb"), help: "Write the device tree the guest gets to FILE.") var dumpDTB: String?
-    @OptionGroup var virtio: VirtioOptions
     @Flag(help: "Print what the highvisor counted (exits by class, world switches, MMIO, instructions) to stderr.")
     var stats = false
     @Flag(name: .customLong("no-reboot"), help: "End the run when the guest resets instead of booting it again.")
     var noReboot = false
 
     func run() throws {
-        var configuration = VMConfiguration()
         do {
-            if let config { configuration = try VMConfiguration.load(path: config) }
-            configuration = configuration.overridden(
-                by: VMConfiguration(
-                    memory: memory, cpus: cpus, kernel: kernel, console: console, dtb: dtb, bios: bios, initrd: initrd,
-                    append: append, psci: psci, gic: gic, clock: clock, pflash: pflash)
-            ).overridden(by: virtio.configuration())
+            let configuration = try settings.configuration()
             Board.announce = { Self.complain($0) }
             let current = CurrentVM()
             let interrupt = Self.stopOnSignals(current)
@@ -67,8 +43,9 @@ struct Run: ParsableCommand {
                 boots += 1
                 let vm = try Board.makeVM(
                     name: "run", configuration: configuration, dumpDeviceTree: boots == 1 ? dumpDTB : nil)
-                current.vm = vm
+                // Started first: a signal's requestStop only stops a running VM.
                 try vm.start()
+                current.vm = vm
                 record = vm.waitUntilStopped()
                 current.vm = nil
                 if stats { FileHandle.standardError.write(Data((vm.statistics.report + "\n").utf8)) }

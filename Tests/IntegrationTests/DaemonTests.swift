@@ -147,6 +147,17 @@ final class DaemonTests: DaemonTestCase {
             directory: workDirectory)
         XCTAssertTrue(relativeBIOS.stderr.contains("bios \(workDirectory)/no-bios-here.bin"), relativeBIOS.stderr)
         XCTAssertTrue(relativeBIOS.stderr.contains("invalid-config"), relativeBIOS.stderr)
+        // The flags run and create share (one declaration, VMSettingsOptions), each made absolute.
+        let idle = try writeIdleGuest()
+        for (flag, file, reported) in [
+            ("--initrd", "no-initrd", "initrd"), ("--dtb", "no.dtb", "dtb"), ("--pflash", "no-flash.img", "pflash"),
+        ] {
+            let result = try cli(
+                ["create", "w", "--kernel", idle, flag, file, "--console", "null", "--socket", socketPath],
+                expectedStatus: 1, directory: workDirectory)
+            XCTAssertTrue(result.stderr.contains("\(workDirectory)/\(file)"), "\(flag): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains(reported), "\(flag): \(result.stderr)")
+        }
         let invalid = try cli(["create", "../x", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(invalid.stderr.contains("invalid-name"), invalid.stderr)
         XCTAssertEqual(try cli(["list", "--json", "--socket", socketPath]).stdout, #"{"vms":[]}"# + "\n")

@@ -39,6 +39,35 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(hvc?.split(separator: " ").last, "1")
     }
 
+    /// A guest that calls PSCI SYSTEM_RESET at once: `movz w0, #9; movk w0, #0x8400, lsl #16; hvc #0`.
+    private func resettingGuest(in dir: URL) throws -> String {
+        let words: [UInt32] = [0x5280_0120, 0x72B0_8000, 0xD400_0002]
+        let path = dir.appendingPathComponent("reset.bin").path
+        try Data(words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } })
+            .write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testNoRebootEndsTheRunWhenTheGuestResets() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try armvisor(["run", "--kernel", try resettingGuest(in: dir), "--no-reboot"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, "armvisor: guest requested a reset (PSCI SYSTEM_RESET); stopping\n")
+    }
+
+    /// Without --no-reboot a reset boots a fresh instance, as QEMU does; SIGINT ends the loop.
+    func testAGuestResetBootsAgainUntilInterrupted() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let vm = try InteractiveProcess(
+            try TestPaths.product("armvisor"), ["run", "--kernel", try resettingGuest(in: dir)])
+        let first = try vm.waitFor("booting again\n")
+        try vm.waitFor("booting again\n", after: first.utf8.count)
+        vm.signal(SIGINT)
+        XCTAssertEqual(vm.waitForExit(timeout: 30), 130, vm.text)
+    }
+
     func testConfigFileWithFlagOverride() throws {
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -43,6 +43,11 @@ public final class InteractiveProcess: @unchecked Sendable {
     /// How many bytes have been printed so far (a mark for `waitFor(_:after:)`).
     public var length: Int { received.data.withLock { $0.count } }
 
+    /// Sends `signal` (SIGINT, SIGTERM, …) to the process.
+    public func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+
     public func send(_ text: String) {
         input.fileHandleForWriting.write(Data(text.utf8))
     }
