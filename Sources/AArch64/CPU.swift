@@ -32,9 +32,9 @@ public final class CPU: @unchecked Sendable {
     let vectorScratch: UnsafeMutableRawPointer
     let requests: UnsafeAtomic<UInt32>
 
-    /// The system counter the generic-timer registers read (CNTPCT_EL0), in ticks of
-    /// `Identification.counterFrequency`. Host monotonic time by default; the VM's virtual
-    /// clock replaces it (issue "Interrupt and timer virtualization").
+    /// The host-time source behind `currentCounter()` (what CNTPCT_EL0 reads unless the icount
+    /// clock is on), in ticks of `Identification.counterFrequency`: host monotonic time; tests
+    /// may replace it.
     public var systemCounter: @Sendable () -> UInt64 = CPU.hostMonotonicCounter
 
     /// Deterministic time (`clock = icount`, like QEMU's `-icount`): when set, the system counter
@@ -73,12 +73,15 @@ public final class CPU: @unchecked Sendable {
         requests = .create(0)
     }
 
-    /// Host CLOCK_MONOTONIC scaled to the 62.5 MHz counter frequency.
+    /// Nanoseconds per tick of the system counter (16 at 62.5 MHz).
+    public static let nanosecondsPerTick: UInt64 = 1_000_000_000 / Identification.counterFrequency
+
+    /// Host CLOCK_MONOTONIC scaled to the counter frequency (`Identification.counterFrequency`).
     @Sendable public static func hostMonotonicCounter() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let nanoseconds = UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-        return nanoseconds / 16
+        return nanoseconds / nanosecondsPerTick
     }
 
     deinit {

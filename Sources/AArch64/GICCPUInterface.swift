@@ -293,9 +293,14 @@ extension CPU {
             return write ? .undefined : .done(GICVirtualInterface.spurious)
         case GICRegister.eoir0:
             return write ? .done(0) : .undefined
-        case GICRegister.sgi1r, GICRegister.asgi1r, GICRegister.sgi0r:
-            // Generating an SGI traps to EL2 with HCR_EL2.IMO set (the highvisor delivers it).
+        case GICRegister.sgi1r:
+            // Generating a group-1 SGI traps to EL2 with HCR_EL2.IMO set (the highvisor
+            // delivers it, `SystemRegisterTraps`).
             return write ? .trapToEL2 : .undefined
+        case GICRegister.asgi1r, GICRegister.sgi0r:
+            // SGIs for the other Security state or for group 0, which this guest has no use for
+            // (all its interrupts are group 1): UNDEFINED, without a world switch.
+            return .undefined
         default:
             return nil
         }

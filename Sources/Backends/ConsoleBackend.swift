@@ -35,7 +35,7 @@ public final class FileConsoleBackend: ConsoleBackend {
     private let loop: MainLoop
     private let pending = Mutex(PendingOutput())
     private let inputWatch = Mutex<MainLoop.InputWatchHandle?>(nil)
-    private let savedTerminal = Mutex<termios?>(nil)
+    private let rawTerminal = Mutex<RawTerminal?>(nil)
 
     public init(target: Target, loop: MainLoop = .shared) throws {
         self.loop = loop
@@ -73,14 +73,9 @@ public final class FileConsoleBackend: ConsoleBackend {
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
         guard fd == STDOUT_FILENO else { return }
         var forward = handler
-        if isatty(STDIN_FILENO) != 0 {
-            var saved = termios()
-            if tcgetattr(STDIN_FILENO, &saved) == 0 {
-                var raw = saved
-                cfmakeraw(&raw)
-                tcsetattr(STDIN_FILENO, TCSANOW, &raw)
-                savedTerminal.withLock { $0 = saved }
-            }
+        // SIGINT and SIGTERM stay with `armvisor run`, which stops the VM and closes this console.
+        if let terminal = RawTerminal.enter(restoringOn: [SIGHUP, SIGQUIT, SIGPIPE]) {
+            rawTerminal.withLock { $0 = terminal }
             let escape = Mutex(ConsoleEscape())
             forward = { bytes in
                 let (bytes, action) = escape.withLock { $0.filter(bytes) }
@@ -89,7 +84,7 @@ public final class FileConsoleBackend: ConsoleBackend {
                 case .none: break
                 case .quit: FileConsoleBackend.escapeQuit()
                 case .help:
-                    let help = "\r\nC-a x    exit\r\nC-a C-a  send C-a\r\n"
+                    let help = "\nC-a x    exit\nC-a C-a  send C-a\nC-a h    this help\n"
                     _ = help.withCString { write(STDERR_FILENO, $0, strlen($0)) }
                 }
             }
@@ -103,9 +98,7 @@ public final class FileConsoleBackend: ConsoleBackend {
     public func close() {
         drain()
         inputWatch.withLock { $0 }?.cancel()
-        if var saved = savedTerminal.withLock({ $0 }) {
-            tcsetattr(STDIN_FILENO, TCSANOW, &saved)
-        }
+        rawTerminal.withLock { $0 }?.restore()
     }
 
     private static let escapeAction = Mutex<@Sendable () -> Void>({})
@@ -141,12 +134,13 @@ public struct ConsoleEscape: Sendable {
     public mutating func filter(_ bytes: [UInt8]) -> ([UInt8], Action) {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
+        var action = Action.none
         for byte in bytes {
             if escaped {
                 escaped = false
                 switch byte {
                 case UInt8(ascii: "x"): return (out, .quit)
-                case UInt8(ascii: "h"): return (out, .help)
+                case UInt8(ascii: "h"): action = .help
                 case 0x01: out.append(0x01)
                 default: out += [0x01, byte]
                 }
@@ -156,6 +150,6 @@ public struct ConsoleEscape: Sendable {
                 out.append(byte)
             }
         }
-        return (out, .none)
+        return (out, action)
     }
 }

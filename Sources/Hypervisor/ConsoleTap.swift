@@ -129,7 +129,11 @@ public final class ConsoleTap: CharacterBackend {
 /// the way back to the guest. It follows its VM across a `reset` (the tap it belongs to changes).
 public final class ConsoleSession: Sendable {
     private struct State {
+        /// Held output is `buffer[start...]`: dropping the oldest bytes moves `start`, and the
+        /// array is compacted only once `start` passes the capacity (one move per megabyte of
+        /// output, not one per byte, when a reader has stalled).
         var buffer: [UInt8] = []
+        var start = 0
         var finished = false
         var dropped = 0
         var waiter: CheckedContinuation<[UInt8]?, Never>?
@@ -179,10 +183,14 @@ public final class ConsoleSession: Sendable {
                 return waiter
             }
             state.buffer.append(contentsOf: bytes)
-            let excess = state.buffer.count - ConsoleTap.sessionCapacity
+            let excess = state.buffer.count - state.start - ConsoleTap.sessionCapacity
             if excess > 0 {
-                state.buffer.removeFirst(excess)
+                state.start += excess
                 state.dropped += excess
+                if state.start >= ConsoleTap.sessionCapacity {
+                    state.buffer.removeFirst(state.start)
+                    state.start = 0
+                }
             }
             return nil
         }
@@ -203,9 +211,12 @@ public final class ConsoleSession: Sendable {
     public func next() async -> [UInt8]? {
         await withCheckedContinuation { (continuation: CheckedContinuation<[UInt8]?, Never>) in
             let ready = state.withLock { state -> [UInt8]?? in
-                if !state.buffer.isEmpty {
-                    defer { state.buffer = [] }
-                    return .some(state.buffer)
+                if state.buffer.count > state.start {
+                    defer {
+                        state.buffer = []
+                        state.start = 0
+                    }
+                    return .some(state.start == 0 ? state.buffer : Array(state.buffer[state.start...]))
                 }
                 if state.finished { return .some(nil) }
                 state.waiter = continuation

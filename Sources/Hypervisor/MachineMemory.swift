@@ -61,9 +61,15 @@ public final class MachineMemory: @unchecked Sendable {
         physical = coreViews[0]
     }
 
-    /// The view core `index` runs on. A VM with more vCPUs than the memory was made for shares
-    /// views round-robin (only tests build such a VM).
-    public func view(forCore index: Int) -> PhysicalMemory { coreViews[index % coreViews.count] }
+    /// How many cores have a view of their own (`cores` at creation).
+    public var coreCount: Int { coreViews.count }
+
+    /// The view core `index` runs on; `index` must be below `coreCount` (two vCPU threads on
+    /// one code map would clear each other's page marks).
+    public func view(forCore index: Int) -> PhysicalMemory {
+        precondition(index < coreViews.count, "MachineMemory made for \(coreViews.count) cores, not \(index + 1)")
+        return coreViews[index]
+    }
 
     deinit {
         munmap(physical.host, mappingLength)

@@ -46,18 +46,21 @@ public final class VCPU: @unchecked Sendable {
     /// flush sees the timer's line high.
     private let timerSource = DispatchSource.makeTimerSource(queue: .global(qos: .userInitiated))
 
-    /// Nanoseconds per tick of the 62.5 MHz system counter.
-    static let nanosecondsPerTick: UInt64 = 16
+    /// The host time `ticks` counter ticks from now.
+    private func deadline(afterTicks ticks: UInt64) -> DispatchTime {
+        .now() + .nanoseconds(Int(min(ticks, UInt64(Int.max / 32)) * CPU.nanosecondsPerTick))
+    }
 
     /// The sooner of the two timers' deadlines, if either can fire.
-    private var timerDeadline: DispatchTime? {
-        guard let ticks = ticksUntilTimer else { return nil }
-        return .now() + .nanoseconds(Int(min(ticks, UInt64(Int.max / 32)) * Self.nanosecondsPerTick))
-    }
+    private var timerDeadline: DispatchTime? { ticksUntilTimer.map(deadline(afterTicks:)) }
 
     /// Counter ticks until the sooner of the two timers fires, if either can.
     private var ticksUntilTimer: UInt64? {
-        [cpu.ticksUntilTimer(virtual: true), cpu.ticksUntilTimer(virtual: false)].compactMap { $0 }.min()
+        switch (cpu.ticksUntilTimer(virtual: true), cpu.ticksUntilTimer(virtual: false)) {
+        case (let v?, let p?): min(v, p)
+        case (let v?, nil): v
+        case (nil, let p): p
+        }
     }
 
     private func timerProgrammed() {
@@ -228,8 +231,8 @@ public final class VCPU: @unchecked Sendable {
             }
             // A timer that has already fired but cannot be signalled (its PPI disabled, the
             // distributor off) is no reason to wake: only a change made with a kick is.
-            if let ticks = ticksUntilTimer, ticks > 0, let deadline = timerDeadline {
-                if wakeup.wait(timeout: deadline) == .timedOut {
+            if let ticks = ticksUntilTimer, ticks > 0 {
+                if wakeup.wait(timeout: self.deadline(afterTicks: ticks)) == .timedOut {
                     counters.increment(.wakeupsByTimer)
                     return
                 }

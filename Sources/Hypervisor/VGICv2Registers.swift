@@ -46,8 +46,7 @@ extension VGIC {
             for index in mpidrs.indices { kick(index) }
             return
         case 0xF00:
-            // Without the sending vCPU (a write not from a guest) there is nobody to count for.
-            for target in sendSGIv2(value, from: vcpu) where target != vcpu { kick(target) }
+            // GICD_SGIR: `VGICv2Distributor.write(by:)` delivers it with the sending vCPU.
             return
         default: break
         }

@@ -43,85 +43,6 @@ public enum Board {
             throw ConfigurationError(
                 "'console' and 'virtio-console' cannot both be stdio: give one of them another backend")
         }
-        let console = try makeConsole(configuration.console ?? "stdio")
-        // The control plane's `console` sessions attach here, whatever the configured backend.
-        let tap = ConsoleTap(wrapping: console)
-        let uart = PL011(backend: tap)
-        // The virtual GIC: for GICv3 the distributor and one 128 KiB redistributor per vCPU, for
-        // GICv2 the distributor and the CPU interface; the PL011 drives SPI 1 (QEMU virt's
-        // a15irqmap).
-        let cpuInterface = BoardRegion.gicCPUInterface.window
-        let gic = VGIC(
-            vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) }, version: gicVersion,
-            cpuInterfaceWindow: cpuInterface.base..<(cpuInterface.base + cpuInterface.size))
-        if let spi = BoardRegion.uart.spi { uart.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
-        let rtc = PL031()
-        if let spi = BoardRegion.rtc.spi { rtc.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
-        let gpio = PL061()
-        if let spi = BoardRegion.gpio.spi { gpio.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
-        var windows: [MMIOBus.Window] = [
-            .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart),
-            .init(base: BoardRegion.rtc.base, size: BoardRegion.rtc.window.size, device: rtc),
-            .init(base: BoardRegion.gpio.base, size: BoardRegion.gpio.window.size, device: gpio),
-        ]
-        if gicVersion == 2 {
-            windows += [
-                .init(
-                    base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
-                    device: VGICv2Distributor(gic)),
-                .init(
-                    base: BoardRegion.gicCPUInterface.base, size: BoardRegion.gicCPUInterface.window.size,
-                    device: VGICv2CPUInterface()),
-            ]
-        } else {
-            windows += [
-                .init(
-                    base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
-                    device: VGICDistributor(gic)),
-                .init(
-                    base: BoardRegion.gicRedistributors.base, size: UInt64(cpus) * 0x2_0000,
-                    device: VGICRedistributors(gic)),
-            ]
-        }
-        // The two CFI flash banks (QEMU virt `virt_flash_create`): bank 0 holds `bios` as
-        // read-only memory the vCPU executes in place, or is a volatile flash without one; bank 1
-        // is the `pflash` file, or volatile.
-        let flash1: CFIFlash
-        do {
-            if firmware == nil {
-                windows.append(
-                    .init(
-                        base: BoardRegion.flash.base, size: Self.flashBankSize, device: try CFIFlash(name: "pflash0")))
-            }
-            flash1 = try CFIFlash(name: "pflash1", path: configuration.pflash)
-        } catch {
-            throw ConfigurationError("\(error)")
-        }
-        windows.append(
-            .init(base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize, device: flash1))
-        let memory: MachineMemory
-        do {
-            memory = try MachineMemory(
-                base: ramBase, size: memorySize, romSize: firmware == nil ? 0 : Self.flashBankSize, cores: cpus)
-        } catch {
-            throw ConfigurationError("\(error)")
-        }
-        let virtio = try VirtioBoardDevices(configuration: configuration)
-        windows += try virtio.transports(memory: memory, gic: gic, configuration: configuration)
-        let bus = try MMIOBus(windows: windows)
-        let vm = VirtualMachine(
-            name: name, memory: memory, bus: bus, vcpuCount: cpus,
-            exitTable: conduit == .smc ? .smcConduit : .standard,
-            shutdownHooks: [
-                {
-                    console.close(); tap.close()
-                },
-                { flash1.flush() },
-            ] + virtio.shutdownHooks,
-            romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic, console: tap)
-
-        for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
-
         // QEMU hw/arm/boot.c: the initrd at max(RAM base + min(RAM/2, 128 MiB), image end),
         // page aligned; the DTB after it, 2 MiB aligned.
         var initrdRange: Range<UInt64>?
@@ -143,7 +64,8 @@ public enum Board {
                 stdoutPath: BoardDeviceTree.stdoutPath)
         } else {
             dtb = try BoardDeviceTree.build(
-                memorySize: memorySize, cpuMPIDRs: vm.vcpus.map(\.mpidr), bootargs: configuration.append ?? "",
+                memorySize: memorySize, cpuMPIDRs: (0..<cpus).map { VCPU.mpidr(index: $0) },
+                bootargs: configuration.append ?? "",
                 initrd: initrdRange, psciMethod: conduit.rawValue, gicVersion: gicVersion)
         }
         if let dumpDeviceTree {
@@ -152,40 +74,131 @@ public enum Board {
                     "cannot write device tree \(dumpDeviceTree): \(String(cString: strerror(errno)))")
             }
         }
-        if let image, let kernel = configuration.kernel {
-            // With firmware the DTB goes at the start of RAM, where it must not meet the kernel.
-            let dtbAddress =
-                firmware != nil
-                ? ramBase
-                : try placeDeviceTree(
-                    size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel,
-                    after: initrdRange?.upperBound)
-            if firmware != nil && image.lowestAddress < ramBase + UInt64(dtb.count) {
+        // Where the DTB goes: after the kernel and initrd (`placeDeviceTree`); with firmware at the
+        // start of RAM (hw/arm/boot.c, "DTB at the start of RAM" for firmware boots), where it must
+        // not meet a kernel given too.
+        let dtbAddress: UInt64
+        if firmware == nil, let image, let kernel = configuration.kernel {
+            dtbAddress = try placeDeviceTree(
+                size: UInt64(dtb.count), image: image, ramSize: memorySize, kernel: kernel,
+                after: initrdRange?.upperBound)
+        } else {
+            guard UInt64(dtb.count) <= memorySize else {
+                throw ConfigurationError("the device tree (\(dtb.count) bytes) does not fit in RAM")
+            }
+            if let image, let kernel = configuration.kernel, image.lowestAddress < ramBase + UInt64(dtb.count) {
                 throw ConfigurationError(
                     "kernel \(kernel): it starts at 0x\(String(image.lowestAddress, radix: 16)), inside the device "
                         + "tree the firmware gets at 0x\(String(ramBase, radix: 16)) (\(dtb.count) bytes)")
             }
-            for segment in image.segments {
-                segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }
+            dtbAddress = ramBase
+        }
+        _ = try VirtioBoardDevices.version(configuration)
+
+        let console = try makeConsole(configuration.console ?? "stdio")
+        // From here on a failure closes what was opened (a `unix:` socket, a pty, a terminal in
+        // raw mode) before it is reported.
+        var virtioConsole: (any ConsoleBackend)?
+        do {
+            // The control plane's `console` sessions attach here, whatever the configured backend.
+            let tap = ConsoleTap(wrapping: console)
+            let uart = PL011(backend: tap)
+            // The virtual GIC: for GICv3 the distributor and one 128 KiB redistributor per vCPU, for
+            // GICv2 the distributor and the CPU interface; the PL011 drives SPI 1 (QEMU virt's
+            // a15irqmap).
+            let cpuInterface = BoardRegion.gicCPUInterface.window
+            let gic = VGIC(
+                vcpuCount: cpus, mpidrs: (0..<cpus).map { VCPU.mpidr(index: $0) }, version: gicVersion,
+                cpuInterfaceWindow: cpuInterface.base..<(cpuInterface.base + cpuInterface.size))
+            if let spi = BoardRegion.uart.spi { uart.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+            let rtc = PL031()
+            if let spi = BoardRegion.rtc.spi { rtc.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+            let gpio = PL061()
+            if let spi = BoardRegion.gpio.spi { gpio.interruptLine = { [gic] level in gic.setSPI(spi, level: level) } }
+            var windows: [MMIOBus.Window] = [
+                .init(base: BoardRegion.uart.base, size: BoardRegion.uart.window.size, device: uart),
+                .init(base: BoardRegion.rtc.base, size: BoardRegion.rtc.window.size, device: rtc),
+                .init(base: BoardRegion.gpio.base, size: BoardRegion.gpio.window.size, device: gpio),
+            ]
+            if gicVersion == 2 {
+                windows += [
+                    .init(
+                        base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
+                        device: VGICv2Distributor(gic)),
+                    .init(
+                        base: BoardRegion.gicCPUInterface.base, size: BoardRegion.gicCPUInterface.window.size,
+                        device: VGICv2CPUInterface()),
+                ]
+            } else {
+                windows += [
+                    .init(
+                        base: BoardRegion.gicDistributor.base, size: BoardRegion.gicDistributor.window.size,
+                        device: VGICDistributor(gic)),
+                    .init(
+                        base: BoardRegion.gicRedistributors.base, size: UInt64(cpus) * 0x2_0000,
+                        device: VGICRedistributors(gic)),
+                ]
             }
-            if let initrd, let initrdRange {
-                initrd.withUnsafeBytes { _ = memory.write($0, at: initrdRange.lowerBound) }
+            // The two CFI flash banks (QEMU virt `virt_flash_create`): bank 0 holds `bios` as
+            // read-only memory the vCPU executes in place, or is a volatile flash without one; bank 1
+            // is the `pflash` file, or volatile.
+            let flash1: CFIFlash
+            do {
+                if firmware == nil {
+                    windows.append(
+                        .init(
+                            base: BoardRegion.flash.base, size: Self.flashBankSize,
+                            device: try CFIFlash(name: "pflash0")))
+                }
+                flash1 = try CFIFlash(name: "pflash1", path: configuration.pflash)
+            } catch {
+                throw ConfigurationError("\(error)")
             }
+            windows.append(
+                .init(base: BoardRegion.flash.base + Self.flashBankSize, size: Self.flashBankSize, device: flash1))
+            let memory: MachineMemory
+            do {
+                memory = try MachineMemory(
+                    base: ramBase, size: memorySize, romSize: firmware == nil ? 0 : Self.flashBankSize, cores: cpus)
+            } catch {
+                throw ConfigurationError("\(error)")
+            }
+            let virtio = try VirtioBoardDevices(configuration: configuration)
+            virtioConsole = virtio.console
+            windows += try virtio.transports(memory: memory, gic: gic, configuration: configuration)
+            let bus = try MMIOBus(windows: windows)
+            let vm = VirtualMachine(
+                name: name, memory: memory, bus: bus, vcpuCount: cpus,
+                exitTable: conduit == .smc ? .smcConduit : .standard,
+                shutdownHooks: [
+                    {
+                        console.close(); tap.close()
+                    },
+                    { flash1.flush() },
+                ] + virtio.shutdownHooks,
+                romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic, console: tap)
+
+            for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
+
+            if let image {
+                for segment in image.segments {
+                    segment.bytes.withUnsafeBytes { _ = memory.write($0, at: segment.address) }
+                }
+                if let initrd, let initrdRange {
+                    initrd.withUnsafeBytes { _ = memory.write($0, at: initrdRange.lowerBound) }
+                }
+            }
+            // QEMU `-bios`: the firmware runs in place from flash bank 0 (a kernel given too waits
+            // in RAM where the firmware can boot it: U-Boot `booti`).
+            firmware?.withUnsafeBytes { _ = memory.writeROM($0, at: 0) }
             dtb.withUnsafeBytes { _ = memory.write($0, at: dtbAddress) }
-            vm.setBootState(entry: image.entry, x0: dtbAddress)
+            vm.setBootState(entry: firmware != nil ? BoardRegion.flash.base : image?.entry ?? ramBase, x0: dtbAddress)
+            return vm
+        } catch {
+            console.close()
+            virtioConsole?.close()
+            throw error
         }
-        if let firmware {
-            // QEMU `-bios`: the firmware runs in place from flash bank 0; the DTB is at the
-            // start of RAM (hw/arm/boot.c, "DTB at the start of RAM" for firmware boots). A
-            // kernel given too waits in RAM where the firmware can boot it (U-Boot `booti`).
-            firmware.withUnsafeBytes { _ = memory.writeROM($0, at: 0) }
-            guard UInt64(dtb.count) <= memorySize else {
-                throw ConfigurationError("the device tree (\(dtb.count) bytes) does not fit in RAM")
-            }
-            dtb.withUnsafeBytes { _ = memory.write($0, at: ramBase) }
-            vm.setBootState(entry: BoardRegion.flash.base, x0: ramBase)
-        }
-        return vm
     }
 
     /// The PL061 line the power button drives (QEMU virt: "use gpio Pin 3 for power button event").

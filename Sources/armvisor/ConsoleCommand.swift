@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backends
 import Control
 import Foundation
 
@@ -122,46 +123,5 @@ struct Console: ParsableCommand {
 
     private func note(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
-    }
-}
-
-/// Standard input's terminal in raw mode (no echo, no line editing, no signals from keys),
-/// with output post-processing kept (the guest's `\n` starts a new line). `restore` puts the
-/// saved settings back; so do the signals that end the process (SIGTERM, SIGHUP, SIGQUIT,
-/// SIGINT, SIGPIPE: standard output went away while the terminal is still raw) and
-/// `exit`, so that no way out leaves the terminal raw.
-final class RawTerminal {
-    /// The settings to put back, for the signal handlers and the exit handler (which cannot
-    /// capture); only set while a `RawTerminal` is active.
-    nonisolated(unsafe) private static var saved: termios?
-
-    private init() {}
-
-    /// Raw mode, when standard input is a terminal; nil otherwise (nothing to restore).
-    static func enter() -> RawTerminal? {
-        guard isatty(STDIN_FILENO) == 1 else { return nil }
-        var original = termios()
-        guard tcgetattr(STDIN_FILENO, &original) == 0 else { return nil }
-        saved = original
-        var raw = original
-        cfmakeraw(&raw)
-        raw.c_oflag |= tcflag_t(OPOST | ONLCR)
-        for signal in [SIGTERM, SIGHUP, SIGQUIT, SIGINT, SIGPIPE] {
-            Glibc.signal(signal) { number in
-                RawTerminal.putBack()
-                Glibc.signal(number, SIG_DFL)
-                raise(number)
-            }
-        }
-        atexit { RawTerminal.putBack() }
-        guard tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0 else { return nil }
-        return RawTerminal()
-    }
-
-    func restore() { Self.putBack() }
-
-    private static func putBack() {
-        guard var original = saved else { return }
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &original)
     }
 }

@@ -97,4 +97,30 @@ final class ConsoleCommandTests: XCTestCase {
         XCTAssertNil(after)
         XCTAssertNil(tap.attach())
     }
+
+    /// A reader stalled for more than twice the capacity, fed a byte at a time as the PL011 does
+    /// for part of it: it still gets exactly the newest `sessionCapacity` bytes, in order.
+    func testAStalledSessionKeepsTheNewestCapacityInOrder() async {
+        let tap = ConsoleTap(wrapping: NullBackend())
+        guard let session = tap.attach() else { return XCTFail("no session") }
+        let total = ConsoleTap.sessionCapacity * 5 / 2
+        var sent = 0
+        while sent < total - 1000 {
+            let chunk = (0..<4096).map { UInt8(truncatingIfNeeded: (sent + $0) % 251) }
+            chunk.withUnsafeBytes { tap.send($0) }
+            sent += chunk.count
+        }
+        while sent < total {
+            [UInt8(truncatingIfNeeded: sent % 251)].withUnsafeBytes { tap.send($0) }
+            sent += 1
+        }
+        let held = await session.next() ?? []
+        XCTAssertEqual(held.count, ConsoleTap.sessionCapacity)
+        XCTAssertEqual(session.droppedBytes, total - ConsoleTap.sessionCapacity)
+        let first = total - ConsoleTap.sessionCapacity
+        XCTAssertEqual(held.first, UInt8(truncatingIfNeeded: first % 251))
+        XCTAssertEqual(held.last, UInt8(truncatingIfNeeded: (total - 1) % 251))
+        XCTAssertTrue(held.indices.allSatisfy { held[$0] == UInt8(truncatingIfNeeded: (first + $0) % 251) })
+        tap.close()
+    }
 }

@@ -24,6 +24,8 @@ final class ConsoleEscapeTests: XCTestCase {
         XCTAssertEqual(escape.filter([0x01]).0, [], "held until the next byte")
         XCTAssertEqual(escape.filter([UInt8(ascii: "x")]).1, .quit)
         XCTAssertEqual(escape.filter([0x01, UInt8(ascii: "q")]).0, [0x01, UInt8(ascii: "q")], "not an escape command")
-        XCTAssertEqual(escape.filter([0x01, UInt8(ascii: "h")]).1, .help)
+        let (afterHelp, help) = escape.filter([0x01, UInt8(ascii: "h"), UInt8(ascii: "l"), UInt8(ascii: "s")])
+        XCTAssertEqual(help, .help)
+        XCTAssertEqual(afterHelp, Array("ls".utf8), "bytes after C-a h in the same read are kept")
     }
 }

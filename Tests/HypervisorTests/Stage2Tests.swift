@@ -156,7 +156,7 @@ final class Stage2Tests: XCTestCase {
     }
 
     func testInnerShareableTLBIReachesTheOtherVCPUs() throws {
-        let memory = try MachineMemory(base: Self.ramBase, size: 1 << 20)
+        let memory = try MachineMemory(base: Self.ramBase, size: 1 << 20, cores: 2)
         let vm = VirtualMachine(name: "smp", memory: memory, bus: try MMIOBus(windows: []), vcpuCount: 2)
         let code = try CrossAssembler.assemble(["tlbi vmalle1is", "tlbi vmalle1"] + powerOffProgram)
         code.withUnsafeBytes { _ = memory.write($0, at: Self.ramBase) }

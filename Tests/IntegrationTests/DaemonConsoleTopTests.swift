@@ -121,63 +121,22 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         try armvisor(["start", "echo", "--socket", socketPath])
         try waitUntil("READY") { contents(of: "\(workDirectory)/state/echo.console.log").contains("READY\n") }
 
-        // posix_openpt/unlockpt/ptsname as glibc does them (Swift's Glibc leaves them out):
-        // /dev/ptmx, TIOCSPTLCK (_IOW('T', 0x31, int)), TIOCGPTN (_IOR('T', 0x30, unsigned int)).
-        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
-        XCTAssertGreaterThanOrEqual(master, 0)
-        defer { close(master) }
-        var unlock: Int32 = 0
-        var number: UInt32 = 0
-        XCTAssertEqual(ioctl(master, 0x4004_5431, &unlock), 0)
-        XCTAssertEqual(ioctl(master, 0x8004_5430, &number), 0)
-        let slave = open("/dev/pts/\(number)", O_RDWR | O_NOCTTY | O_CLOEXEC)
-        XCTAssertGreaterThanOrEqual(slave, 0)
-        defer { close(slave) }
-        var original = termios()
-        XCTAssertEqual(tcgetattr(slave, &original), 0)
-        XCTAssertNotEqual(original.c_lflag & tcflag_t(ICANON | ECHO), 0)
-
-        var output = ""
-        /// Reads the terminal's output until `needle` shows up (at most 30 s).
-        func waitForOutput(_ needle: String) throws {
-            let deadline = Date().addingTimeInterval(30)
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while !output.contains(needle) {
-                guard Date() < deadline else {
-                    throw Failure("no \(String(reflecting: needle)) on the terminal: \(output)")
-                }
-                var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0)]
-                guard poll(&fds, 1, 100) > 0 else { continue }
-                let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
-                if n > 0 { output += String(decoding: buffer[..<n], as: UTF8.self) }
-            }
-        }
+        let terminal = try PseudoTerminal()
+        XCTAssertFalse(terminal.isRaw)
         func attach() throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
-            process.arguments = ["console", "echo", "--socket", socketPath]
-            let terminal = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
-            process.standardInput = terminal
-            process.standardOutput = terminal
-            process.standardError = terminal
-            output = ""
+            let process = terminal.process(
+                try TestPaths.product("armvisor"), ["console", "echo", "--socket", socketPath])
+            terminal.clearOutput()
             try process.run()
             try waitForOutput("(escape character is ^])")
-            var raw = termios()
-            XCTAssertEqual(tcgetattr(slave, &raw), 0)
-            XCTAssertEqual(raw.c_lflag & tcflag_t(ICANON | ECHO | ISIG), 0, "the terminal is not raw")
+            XCTAssertTrue(terminal.isRaw, "the terminal is not raw")
             return process
         }
+        func waitForOutput(_ needle: String) throws { try terminal.waitForOutput(needle) }
         func assertRestored(file: StaticString = #filePath, line: UInt = #line) {
-            var now = termios()
-            XCTAssertEqual(tcgetattr(slave, &now), 0)
-            XCTAssertEqual(now.c_lflag, original.c_lflag, "local modes", file: file, line: line)
-            XCTAssertEqual(now.c_iflag, original.c_iflag, "input modes", file: file, line: line)
-            XCTAssertEqual(now.c_oflag, original.c_oflag, "output modes", file: file, line: line)
+            XCTAssertTrue(terminal.isRestored, "the terminal's settings are back", file: file, line: line)
         }
-        func write(_ text: String) {
-            _ = Array(text.utf8).withUnsafeBytes { Glibc.write(master, $0.baseAddress, $0.count) }
-        }
+        func write(_ text: String) { terminal.write(text) }
 
         // Detach with the escape key; Ctrl-C before it goes to the guest, not to the CLI.
         let first = try attach()

@@ -68,6 +68,34 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(vm.waitForExit(timeout: 30), 130, vm.text)
     }
 
+    /// On a terminal the stdio console is raw (keys go to the guest) with QEMU's escape: Ctrl-A x
+    /// ends the run with 130, and the terminal's settings are back afterwards — also when the
+    /// VM cannot be built after its console was opened.
+    func testTerminalConsoleIsRawWithTheEscapeAndRestoredOnEveryWayOut() throws {
+        let terminal = try PseudoTerminal()
+        let echo = try TestPaths.guest("echo")
+        let run = terminal.process(try TestPaths.product("armvisor"), ["run", "--kernel", echo])
+        try run.run()
+        try terminal.waitForOutput("READY")
+        XCTAssertTrue(terminal.isRaw)
+        terminal.write("ab\r")
+        try terminal.waitForOutput("READY\r\nab")
+        terminal.write("\u{01}x")
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 130, terminal.output)
+        XCTAssertTrue(terminal.isRestored, "after Ctrl-A x")
+
+        // A disk that cannot be opened fails the build after the console went raw.
+        terminal.clearOutput()
+        let failing = terminal.process(
+            try TestPaths.product("armvisor"), ["run", "--kernel", echo, "--disk", "/nonexistent/disk.img"])
+        try failing.run()
+        failing.waitUntilExit()
+        XCTAssertEqual(failing.terminationStatus, 1)
+        try terminal.waitForOutput("/nonexistent/disk.img")
+        XCTAssertTrue(terminal.isRestored, "after a failed build")
+    }
+
     func testConfigFileWithFlagOverride() throws {
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
