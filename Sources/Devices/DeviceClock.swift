@@ -42,17 +42,25 @@ public struct HostDeviceClock: DeviceClock {
         return UInt64(max(now.tv_sec, 0))
     }
 
+    /// A one-shot Dispatch timer source: cancelling it takes it off Dispatch's timer list at
+    /// once (a cancelled `asyncAfter` work item would stay there until its deadline, so a guest
+    /// rewriting the RTC's match register in a loop would pile up host timers).
     public func schedule(at deadline: UInt64, _ work: @escaping @Sendable () -> Void) -> any DeviceAlarm {
-        let item = DispatchWorkItem(block: work)
         let now = nanoseconds()
         let delay = deadline > now ? deadline - now : 0
-        DispatchQueue.global().asyncAfter(
-            deadline: .now() + .nanoseconds(Int(min(delay, UInt64(Int.max)))), execute: item)
-        return DispatchAlarm(item: item)
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + .nanoseconds(Int(min(delay, UInt64(Int.max)))))
+        // Cancelling releases the handler, and with it the timer it holds.
+        timer.setEventHandler {
+            work()
+            timer.cancel()
+        }
+        timer.resume()
+        return DispatchAlarm(timer: timer)
     }
 
     private struct DispatchAlarm: DeviceAlarm, @unchecked Sendable {
-        let item: DispatchWorkItem
-        func cancel() { item.cancel() }
+        let timer: any DispatchSourceTimer
+        func cancel() { timer.cancel() }
     }
 }
