@@ -10,8 +10,8 @@ extension VMManager {
 
     /// Attaches a session to the VM's console: from now on it gets the guest's output, and its
     /// input goes to the guest's UART. Legal in `created` (to see the boot from its first byte),
-    /// `running` and `paused`; the session ends when this instance of the VM stops (a `reset`
-    /// included: attach again to the fresh instance).
+    /// `running` and `paused`; the `reset` command moves the session to the fresh instance, and
+    /// it ends when the VM stops otherwise (a guest reboot included: attach again).
     public func attachConsole(name: String) throws(ControlError) -> (VMSummary, ConsoleAttachment) {
         let entry = try lookup(name)
         let state = entry.vm.state

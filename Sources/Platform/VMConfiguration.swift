@@ -46,7 +46,8 @@ public struct VMConfiguration: Codable, Sendable, Equatable {
     public var rng: Bool?
     /// The virtio-mmio register layout: 2 (modern, default) or 1 (legacy, QEMU virt's default).
     public var virtioVersion: Int?
-    /// A virtio-console device on this backend (`null`, `stdio` or `file:PATH`); none by default.
+    /// A virtio-console device on this backend (any `console` backend: `null`, `stdio`,
+    /// `file:PATH`, `unix:PATH`, `pty`, `pty:LINK`); none by default.
     public var virtioConsole: String?
 
     /// A disk: a raw image file, read-write unless `readonly`.

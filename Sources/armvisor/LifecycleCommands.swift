@@ -29,6 +29,12 @@ struct Stop: ParsableCommand {
     var timeout: Double?
     @OptionGroup var client: ClientOptions
 
+    func validate() throws {
+        if let timeout, !(timeout.isFinite && (0...3600).contains(timeout)) {
+            throw ValidationError("--timeout must be a number of seconds from 0 to 3600")
+        }
+    }
+
     func run() throws {
         var arguments: [String: JSONValue] = ["name": .string(name)]
         if let timeout { arguments["timeout"] = .double(timeout) }

@@ -96,6 +96,15 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(terminal.isRestored, "after a failed build")
     }
 
+    /// `stop --timeout` is checked by the CLI (exit 64, the usage error), not sent as `null`.
+    func testStopRejectsATimeoutThatIsNotASecondCount() throws {
+        for value in ["nan", "inf", "-1", "3601"] {
+            let result = try armvisor(["stop", "vm", "--timeout=\(value)", "--socket", "/nonexistent/s"])
+            XCTAssertEqual(result.status, 64, "\(value): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("--timeout must be a number of seconds from 0 to 3600"), result.stderr)
+        }
+    }
+
     func testConfigFileWithFlagOverride() throws {
         let dir = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
