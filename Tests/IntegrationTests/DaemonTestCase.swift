@@ -50,9 +50,10 @@ class DaemonTestCase: XCTestCase {
 
     /// Starts armvisord on `socketPath` with its state directory in the work directory
     /// (`state/`) and `extra` arguments, and waits until it listens.
-    func startStatefulDaemon(socketPath: String, _ extra: [String] = []) throws {
+    func startStatefulDaemon(socketPath: String, logLevel: String = "info", _ extra: [String] = []) throws {
         try launchDaemon(
-            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "info"] + extra,
+            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", logLevel]
+                + extra,
             socketPath: socketPath)
     }
 
@@ -62,11 +63,12 @@ class DaemonTestCase: XCTestCase {
         var stderr: String
     }
 
-    /// Runs the built `armvisor` with `arguments` (no `ARMVISOR_SOCKET` from the environment)
-    /// and checks its exit status.
+    /// Runs the built `armvisor` with `arguments` (no `ARMVISOR_SOCKET` from the environment),
+    /// in `directory` if given, and checks its exit status.
     @discardableResult
     func armvisor(
-        _ arguments: [String], expectedStatus: Int32 = 0, file: StaticString = #filePath, line: UInt = #line
+        _ arguments: [String], expectedStatus: Int32 = 0, directory: String? = nil, file: StaticString = #filePath,
+        line: UInt = #line
     ) throws -> CLIOutput {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
@@ -74,6 +76,7 @@ class DaemonTestCase: XCTestCase {
         var environment = ProcessInfo.processInfo.environment
         environment["ARMVISOR_SOCKET"] = nil
         process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let stem = "\(workDirectory)/cli-\(UUID().uuidString.prefix(8))"
         let out = "\(stem).out", err = "\(stem).err"
         for path in [out, err] { _ = FileManager.default.createFile(atPath: path, contents: nil) }

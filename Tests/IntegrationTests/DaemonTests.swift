@@ -16,15 +16,15 @@ final class DaemonTests: DaemonTestCase {
         }
         let socketPath = "\(workDirectory)/d.sock"
         let consolePath = "\(workDirectory)/demo.console"
-        try startDaemon(socketPath: socketPath)
+        try startStatefulDaemon(socketPath: socketPath, logLevel: "debug")
 
         // The global --socket before the subcommand works as well as after it.
-        XCTAssertEqual(try cli(["--socket", socketPath, "ping"]).stdout, "pong\n")
-        let created = try cli(
+        XCTAssertEqual(try armvisor(["--socket", socketPath, "ping"]).stdout, "pong\n")
+        let created = try armvisor(
             ["create", "demo", "--kernel", demo, "--console", "file:\(consolePath)", "--socket", socketPath])
         XCTAssertEqual(created.stdout, "demo: created\n")
-        XCTAssertEqual(try cli(["start", "demo", "--socket=\(socketPath)"]).stdout, "demo: running\n")
-        let waited = try cli(["--socket=\(socketPath)", "wait", "demo", "--json"])
+        XCTAssertEqual(try armvisor(["start", "demo", "--socket=\(socketPath)"]).stdout, "demo: running\n")
+        let waited = try armvisor(["--socket=\(socketPath)", "wait", "demo", "--json"])
         let stop = try JSONDecoder().decode(StopResult.self, from: Data(waited.stdout.utf8))
         XCTAssertEqual(stop.reason, "poweroff")
         XCTAssertEqual(stop.state, "stopped")
@@ -32,33 +32,34 @@ final class DaemonTests: DaemonTestCase {
         let console = try String(contentsOfFile: consolePath, encoding: .utf8)
         XCTAssertTrue(console.contains("Hello from the armvisor demo guest!"), console)
 
-        let statsReply = try cli(["stats", "demo", "--json", "--socket", socketPath])
+        let statsReply = try armvisor(["stats", "demo", "--json", "--socket", socketPath])
         let statistics = try JSONDecoder().decode(StatsResult.self, from: Data(statsReply.stdout.utf8)).statistics
         XCTAssertGreaterThan(statistics.instructionsRetired, 0)
         XCTAssertGreaterThan(statistics.worldSwitches, 0)
         XCTAssertGreaterThan(statistics.exitsByClass["DABT_LOW"] ?? 0, 0)
         XCTAssertGreaterThanOrEqual(statistics.exitsByClass["HVC64"] ?? 0, 1)
-        let statsText = try cli(["stats", "demo", "--socket", socketPath]).stdout
+        let statsText = try armvisor(["stats", "demo", "--socket", socketPath]).stdout
         XCTAssertTrue(statsText.contains("world switches"), statsText)
         XCTAssertTrue(statsText.contains("pages mapped"), statsText)
 
         // The guest ran from 0x40080000 with the MMU off: stage 2 maps that page 1:1.
-        let walk = try cli(["translate", "demo", "0x4008_0000", "--socket", socketPath]).stdout
+        let walk = try armvisor(["translate", "demo", "0x4008_0000", "--socket", socketPath]).stdout
         let walkLines = walk.split(separator: "\n")
         XCTAssertEqual(walkLines.first, "demo vcpu0 EL1  VA 0x40080000  stage 1 off", walk)
         XCTAssertEqual(
             walkLines.dropFirst().dropLast().map { String($0.prefix(17)) },
             ["  stage 2 level 1", "  stage 2 level 2", "  stage 2 level 3"], walk)
         XCTAssertEqual(walkLines.last, "  → IPA 0x40080000  PA 0x40080000  R W X  device  global", walk)
-        let walkJSON = try cli(["translate", "demo", "1074266112", "--json", "--socket", socketPath]).stdout
+        let walkJSON = try armvisor(["translate", "demo", "1074266112", "--json", "--socket", socketPath]).stdout
         XCTAssertTrue(walkJSON.contains(#""physical":"0x40080000""#), walkJSON)
-        let badVCPU = try cli(["translate", "demo", "0", "--vcpu", "2", "--socket", socketPath], expectedStatus: 1)
+        let badVCPU = try armvisor(
+            ["translate", "demo", "0", "--vcpu", "2", "--socket", socketPath], expectedStatus: 1)
         XCTAssertEqual(
             badVCPU.stderr, "armvisor: vCPU 2 is out of range: VM 'demo' has 1 vCPU (index 0) (bad-request)\n")
-        try cli(["translate", "demo", "0xzz", "--socket", socketPath], expectedStatus: 64)
+        try armvisor(["translate", "demo", "0xzz", "--socket", socketPath], expectedStatus: 64)
 
         // The stopped VM's registers and memory.
-        let regs = try cli(["regs", "demo", "--socket", socketPath]).stdout
+        let regs = try armvisor(["regs", "demo", "--socket", socketPath]).stdout
         let regsLines = regs.split(separator: "\n").map(String.init)
         XCTAssertEqual(regsLines.first, "demo: stopped", regs)
         XCTAssertEqual(regsLines.count, 1 + 33, regs)
@@ -66,30 +67,32 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertTrue(regsLines[2].hasPrefix("  PC  0x00000000400"), regs)
         XCTAssertTrue(regs.contains("  SCTLR_EL1 0x"), regs)
         XCTAssertTrue(regs.contains("  Q30 0x00000000000000000000000000000000  Q31 0x"), regs)
-        let regsJSON = try cli(["regs", "demo", "--json", "--socket", socketPath]).stdout
+        let regsJSON = try armvisor(["regs", "demo", "--json", "--socket", socketPath]).stdout
         XCTAssertTrue(regsJSON.contains(#""instructionsRetired":\#(statistics.instructionsRetired)"#), regsJSON)
         let head = [UInt8](try Data(contentsOf: URL(fileURLWithPath: demo)).prefix(16))
-        let dump = try cli(["read-memory", "demo", "0x4008_0000", "16", "--socket", socketPath]).stdout
+        let dump = try armvisor(["read-memory", "demo", "0x4008_0000", "16", "--socket", socketPath]).stdout
         let groups = stride(from: 0, to: 16, by: 2).map { String(format: "%02x%02x", head[$0], head[$0 + 1]) }
         XCTAssertTrue(dump.hasPrefix("40080000: " + groups.joined(separator: " ") + "  "), dump)
         let rawPath = "\(workDirectory)/demo.head"
         XCTAssertEqual(
-            try cli(["read-memory", "demo", "1074266112", "0x10", "--output", rawPath, "--socket", socketPath]).stdout,
+            try armvisor(["read-memory", "demo", "1074266112", "0x10", "--output", rawPath, "--socket", socketPath])
+                .stdout,
             "")
         XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: rawPath))), head)
-        let tooLong = try cli(
+        let tooLong = try armvisor(
             ["read-memory", "demo", "0x40080000", "65537", "--socket", socketPath], expectedStatus: 1)
         XCTAssertEqual(
             tooLong.stderr, "armvisor: argument 'length' must be from 1 to 65536 bytes, not 65537 (bad-request)\n")
 
         // reset: a fresh instance runs the demo again from the start.
-        XCTAssertEqual(try cli(["reset", "demo", "--socket", socketPath]).stdout, "demo: reset, running\n")
+        XCTAssertEqual(try armvisor(["reset", "demo", "--socket", socketPath]).stdout, "demo: reset, running\n")
         XCTAssertEqual(
-            try cli(["wait", "demo", "--socket", socketPath]).stdout, "demo: stopped (poweroff): PSCI SYSTEM_OFF\n")
+            try armvisor(["wait", "demo", "--socket", socketPath]).stdout, "demo: stopped (poweroff): PSCI SYSTEM_OFF\n"
+        )
         let again = try String(contentsOfFile: consolePath, encoding: .utf8)
         XCTAssertTrue(again.hasPrefix(console.prefix(30)), again)
 
-        let list = try cli(["list", "--socket", socketPath]).stdout
+        let list = try armvisor(["list", "--socket", socketPath]).stdout
         XCTAssertEqual(
             list.split(separator: "\n").map { $0.split(separator: " ").map(String.init) },
             [
@@ -97,7 +100,7 @@ final class DaemonTests: DaemonTestCase {
             ])
 
         // stop on a stopped VM: vm-not-running, exit 1, one line on stderr.
-        let stopAgain = try cli(["stop", "demo", "--socket", socketPath], expectedStatus: 1)
+        let stopAgain = try armvisor(["stop", "demo", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(stopAgain.stderr.hasPrefix("armvisor: "), stopAgain.stderr)
         XCTAssertTrue(stopAgain.stderr.contains("vm-not-running"), stopAgain.stderr)
         XCTAssertEqual(stopAgain.stderr.filter { $0 == "\n" }.count, 1)
@@ -116,33 +119,34 @@ final class DaemonTests: DaemonTestCase {
 
         // A VM created without a console logs it in the state directory.
         XCTAssertEqual(
-            try cli(["create", "quiet", "--kernel", demo, "--socket", socketPath]).stdout, "quiet: created\n")
-        try cli(["start", "quiet", "--socket", socketPath])
+            try armvisor(["create", "quiet", "--kernel", demo, "--socket", socketPath]).stdout, "quiet: created\n")
+        try armvisor(["start", "quiet", "--socket", socketPath])
         XCTAssertEqual(
-            try cli(["wait", "quiet", "--socket", socketPath]).stdout, "quiet: stopped (poweroff): PSCI SYSTEM_OFF\n")
+            try armvisor(["wait", "quiet", "--socket", socketPath]).stdout,
+            "quiet: stopped (poweroff): PSCI SYSTEM_OFF\n")
         let quietConsole = try String(contentsOfFile: "\(workDirectory)/state/quiet.console.log", encoding: .utf8)
         XCTAssertTrue(quietConsole.contains("Hello from the armvisor demo guest!"))
-        XCTAssertEqual(try cli(["destroy", "quiet", "--socket", socketPath]).stdout, "quiet: destroyed\n")
+        XCTAssertEqual(try armvisor(["destroy", "quiet", "--socket", socketPath]).stdout, "quiet: destroyed\n")
 
         try stopDaemon()
     }
 
     func testDaemonRejectsBadConfigurations() throws {
         let socketPath = "\(workDirectory)/d.sock"
-        try startDaemon(socketPath: socketPath)
+        try startStatefulDaemon(socketPath: socketPath, logLevel: "debug")
         let missing = "\(workDirectory)/no-such-kernel.bin"
-        let result = try cli(["create", "x", "--kernel", missing, "--socket", socketPath], expectedStatus: 1)
+        let result = try armvisor(["create", "x", "--kernel", missing, "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(result.stderr.contains(missing), result.stderr)
         XCTAssertTrue(result.stderr.contains("invalid-config"), result.stderr)
         // Relative paths are resolved against the CLI's directory before they are sent.
-        let relative = try cli(
+        let relative = try armvisor(
             ["create", "y", "--kernel", "nothing-here.bin", "--socket", socketPath], expectedStatus: 1,
             directory: workDirectory)
         XCTAssertTrue(relative.stderr.contains("\(workDirectory)/nothing-here.bin"), relative.stderr)
         // So are the ones a --config file names (here `bios`), not only the kernel.
         try Data(#"{"bios": "no-bios-here.bin", "console": "null"}"#.utf8)
             .write(to: URL(fileURLWithPath: "\(workDirectory)/relative-bios.json"))
-        let relativeBIOS = try cli(
+        let relativeBIOS = try armvisor(
             ["create", "z", "--config", "relative-bios.json", "--socket", socketPath], expectedStatus: 1,
             directory: workDirectory)
         XCTAssertTrue(relativeBIOS.stderr.contains("bios \(workDirectory)/no-bios-here.bin"), relativeBIOS.stderr)
@@ -152,15 +156,15 @@ final class DaemonTests: DaemonTestCase {
         for (flag, file, reported) in [
             ("--initrd", "no-initrd", "initrd"), ("--dtb", "no.dtb", "dtb"), ("--pflash", "no-flash.img", "pflash"),
         ] {
-            let result = try cli(
+            let result = try armvisor(
                 ["create", "w", "--kernel", idle, flag, file, "--console", "null", "--socket", socketPath],
                 expectedStatus: 1, directory: workDirectory)
             XCTAssertTrue(result.stderr.contains("\(workDirectory)/\(file)"), "\(flag): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains(reported), "\(flag): \(result.stderr)")
         }
-        let invalid = try cli(["create", "../x", "--socket", socketPath], expectedStatus: 1)
+        let invalid = try armvisor(["create", "../x", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(invalid.stderr.contains("invalid-name"), invalid.stderr)
-        XCTAssertEqual(try cli(["list", "--json", "--socket", socketPath]).stdout, #"{"vms":[]}"# + "\n")
+        XCTAssertEqual(try armvisor(["list", "--json", "--socket", socketPath]).stdout, #"{"vms":[]}"# + "\n")
         try stopDaemon()
     }
 
@@ -176,33 +180,33 @@ final class DaemonTests: DaemonTestCase {
     func testStopDestroyAndShutdownWithRunningVMs() throws {
         let socketPath = "\(workDirectory)/d.sock"
         let idle = try writeIdleGuest()
-        try startDaemon(socketPath: socketPath)
+        try startStatefulDaemon(socketPath: socketPath, logLevel: "debug")
         // The idle guest never answers the power button: `stop` and the shutdown force it after
         // its stop-timeout.
         for name in ["a", "b", "c"] {
-            try cli([
+            try armvisor([
                 "create", name, "--kernel", idle, "--console", "null", "--stop-timeout", "0.2", "--socket", socketPath,
             ])
-            try cli(["start", name, "--socket", socketPath])
+            try armvisor(["start", name, "--socket", socketPath])
         }
-        let again = try cli(["start", "a", "--socket", socketPath], expectedStatus: 1)
+        let again = try armvisor(["start", "a", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(again.stderr.contains("vm-not-created"), again.stderr)
         XCTAssertEqual(
-            try cli(["stop", "a", "--socket", socketPath]).stdout,
+            try armvisor(["stop", "a", "--socket", socketPath]).stdout,
             "a: stopped (killed): forced after 0.2 s: the guest did not power off when the power button was pressed\n")
-        XCTAssertEqual(try cli(["destroy", "b", "--socket", socketPath]).stdout, "b: destroyed\n")
-        let killAgain = try cli(["kill", "a", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(try armvisor(["destroy", "b", "--socket", socketPath]).stdout, "b: destroyed\n")
+        let killAgain = try armvisor(["kill", "a", "--socket", socketPath], expectedStatus: 1)
         XCTAssertEqual(
             killAgain.stderr, "armvisor: VM 'a' is stopped; only a running or paused VM can kill (vm-not-running)\n")
-        let regsRunning = try cli(["regs", "c", "--socket", socketPath], expectedStatus: 1)
+        let regsRunning = try armvisor(["regs", "c", "--socket", socketPath], expectedStatus: 1)
         XCTAssertEqual(
             regsRunning.stderr, "armvisor: VM 'c' is running; pause it to read its registers (vm-not-paused)\n")
-        try cli(["create", "k", "--kernel", idle, "--console", "null", "--socket", socketPath])
-        try cli(["start", "k", "--socket", socketPath])
+        try armvisor(["create", "k", "--kernel", idle, "--console", "null", "--socket", socketPath])
+        try armvisor(["start", "k", "--socket", socketPath])
         XCTAssertEqual(
-            try cli(["kill", "k", "--socket", socketPath]).stdout, "k: stopped (killed): killed on request\n")
-        try cli(["destroy", "k", "--socket", socketPath])
-        let list = try cli(["list", "--json", "--socket", socketPath]).stdout
+            try armvisor(["kill", "k", "--socket", socketPath]).stdout, "k: stopped (killed): killed on request\n")
+        try armvisor(["destroy", "k", "--socket", socketPath])
+        let list = try armvisor(["list", "--json", "--socket", socketPath]).stdout
         XCTAssertEqual(list, #"{"vms":[{"name":"a","state":"stopped"},{"name":"c","state":"running"}]}"# + "\n")
         // SIGTERM with "c" still running: the daemon stops it and exits 0.
         try stopDaemon()
@@ -216,7 +220,7 @@ final class DaemonTests: DaemonTestCase {
     func testStopAndShutdownPressThePowerButton() throws {
         let socketPath = "\(workDirectory)/d.sock"
         let guest = try TestPaths.guest("powerbutton")
-        try startDaemon(socketPath: socketPath)
+        try startStatefulDaemon(socketPath: socketPath, logLevel: "debug")
         func waitUntilReady(_ console: String) throws {
             let deadline = Date().addingTimeInterval(30)
             while !((try? String(contentsOfFile: console, encoding: .utf8)) ?? "").contains("READY\n") {
@@ -226,12 +230,12 @@ final class DaemonTests: DaemonTestCase {
         }
         for name in ["pb", "down"] {
             let console = "\(workDirectory)/\(name).console"
-            try cli(["create", name, "--kernel", guest, "--console", "file:\(console)", "--socket", socketPath])
-            try cli(["start", name, "--socket", socketPath])
+            try armvisor(["create", name, "--kernel", guest, "--console", "file:\(console)", "--socket", socketPath])
+            try armvisor(["start", name, "--socket", socketPath])
             try waitUntilReady(console)
         }
         XCTAssertEqual(
-            try cli(["stop", "pb", "--socket", socketPath]).stdout, "pb: stopped (poweroff): PSCI SYSTEM_OFF\n")
+            try armvisor(["stop", "pb", "--socket", socketPath]).stdout, "pb: stopped (poweroff): PSCI SYSTEM_OFF\n")
         XCTAssertEqual(
             try String(contentsOfFile: "\(workDirectory)/pb.console", encoding: .utf8), PowerButtonGuest.expectedOutput)
         // SIGTERM with "down" running: its button is pressed and it powers off by itself.
@@ -255,34 +259,36 @@ final class DaemonTests: DaemonTestCase {
     }
 
     private func retired(_ name: String, socketPath: String) throws -> UInt64 {
-        let reply = try cli(["stats", name, "--json", "--socket", socketPath])
+        let reply = try armvisor(["stats", name, "--json", "--socket", socketPath])
         return try JSONDecoder().decode(StatsResult.self, from: Data(reply.stdout.utf8)).statistics.instructionsRetired
     }
 
     func testDefinitionSurvivesSIGKILLAndAutostarts() throws {
         let socketPath = "\(workDirectory)/d.sock"
         let spin = try writeSpinningGuest()
-        try startDaemon(socketPath: socketPath)
+        try startStatefulDaemon(socketPath: socketPath, logLevel: "debug")
         XCTAssertEqual(
-            try cli(["define", "spin", "--kernel", spin, "--console", "null", "--autostart", "--socket", socketPath])
-                .stdout, "spin: defined (autostart)\n")
+            try armvisor([
+                "define", "spin", "--kernel", spin, "--console", "null", "--autostart", "--socket", socketPath,
+            ])
+            .stdout, "spin: defined (autostart)\n")
         let definitionPath = "\(workDirectory)/state/spin.json"
         let written = try String(contentsOfFile: definitionPath, encoding: .utf8)
         XCTAssertEqual(
-            try cli(["list", "--json", "--socket", socketPath]).stdout,
+            try armvisor(["list", "--json", "--socket", socketPath]).stdout,
             #"{"vms":[{"autostart":true,"defined":true,"name":"spin","state":"inactive"}]}"# + "\n")
 
         // SIGKILL: no chance to clean up. The restarted daemon replaces the stale socket file,
         // loads the definition and starts the VM.
         guard let killed = daemon else { return XCTFail("no daemon") }
         killed.forceKill()
-        try startDaemon(socketPath: socketPath)
+        try startStatefulDaemon(socketPath: socketPath, logLevel: "debug")
         XCTAssertEqual(try String(contentsOfFile: definitionPath, encoding: .utf8), written)
         XCTAssertEqual(
-            try cli(["list", "--json", "--socket", socketPath]).stdout,
+            try armvisor(["list", "--json", "--socket", socketPath]).stdout,
             #"{"vms":[{"autostart":true,"defined":true,"name":"spin","state":"running"}]}"# + "\n")
         XCTAssertEqual(
-            try cli(["list", "--socket", socketPath]).stdout, "NAME  STATE\nspin  running (defined, autostart)\n")
+            try armvisor(["list", "--socket", socketPath]).stdout, "NAME  STATE\nspin  running (defined, autostart)\n")
         let deadline = Date().addingTimeInterval(10)
         while try retired("spin", socketPath: socketPath) == 0, Date() < deadline { usleep(10_000) }
         XCTAssertGreaterThan(try retired("spin", socketPath: socketPath), 0, "the autostarted VM does not run")
@@ -301,24 +307,24 @@ final class DaemonTests: DaemonTestCase {
         while !daemonLog.contains("events subscription started"), Date() < subscribed { usleep(10_000) }
         XCTAssertTrue(daemonLog.contains("events subscription started"), daemonLog)
 
-        XCTAssertEqual(try cli(["pause", "spin", "--socket", socketPath]).stdout, "spin: paused\n")
+        XCTAssertEqual(try armvisor(["pause", "spin", "--socket", socketPath]).stdout, "spin: paused\n")
         let paused = try retired("spin", socketPath: socketPath)
         usleep(50_000)
         XCTAssertEqual(try retired("spin", socketPath: socketPath), paused)
-        let info = try cli(["info", "spin", "--socket", socketPath]).stdout
+        let info = try armvisor(["info", "spin", "--socket", socketPath]).stdout
         XCTAssertTrue(info.contains("state:   paused\n"), info)
         XCTAssertTrue(info.contains("kernel:  \(spin)\n"), info)
         XCTAssertTrue(info.contains("vcpu 0:  paused, MPIDR 0x80000000, PC 0x4008000"), info)
-        let infoJSON = try JSONValueLite(cli(["info", "spin", "--json", "--socket", socketPath]).stdout)
+        let infoJSON = try JSONValueLite(armvisor(["info", "spin", "--json", "--socket", socketPath]).stdout)
         XCTAssertEqual(infoJSON.state, "paused")
-        let pausedAgain = try cli(["pause", "spin", "--socket", socketPath], expectedStatus: 1)
+        let pausedAgain = try armvisor(["pause", "spin", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(pausedAgain.stderr.contains("(vm-not-running)"), pausedAgain.stderr)
-        XCTAssertEqual(try cli(["resume", "spin", "--socket", socketPath]).stdout, "spin: running\n")
-        let resumedAgain = try cli(["resume", "spin", "--socket", socketPath], expectedStatus: 1)
+        XCTAssertEqual(try armvisor(["resume", "spin", "--socket", socketPath]).stdout, "spin: running\n")
+        let resumedAgain = try armvisor(["resume", "spin", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(resumedAgain.stderr.contains("(vm-not-paused)"), resumedAgain.stderr)
-        let undefineRunning = try cli(["undefine", "spin", "--socket", socketPath], expectedStatus: 1)
+        let undefineRunning = try armvisor(["undefine", "spin", "--socket", socketPath], expectedStatus: 1)
         XCTAssertTrue(undefineRunning.stderr.contains("(vm-running)"), undefineRunning.stderr)
-        try cli(["stop", "spin", "--timeout", "0", "--socket", socketPath])
+        try armvisor(["stop", "spin", "--timeout", "0", "--socket", socketPath])
 
         let eventsDeadline = Date().addingTimeInterval(10)
         var events: [String] = []
@@ -334,7 +340,7 @@ final class DaemonTests: DaemonTestCase {
                 "spin stopped (killed): forced after 0 s: the guest did not power off when the power button was pressed",
             ])
 
-        XCTAssertEqual(try cli(["undefine", "spin", "--socket", socketPath]).stdout, "spin: undefined\n")
+        XCTAssertEqual(try armvisor(["undefine", "spin", "--socket", socketPath]).stdout, "spin: undefined\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: definitionPath))
         try stopDaemon()
     }
@@ -347,54 +353,13 @@ final class DaemonTests: DaemonTestCase {
 
     func testCLIWithoutADaemon() throws {
         let socketPath = "\(workDirectory)/nobody.sock"
-        let result = try cli(["list", "--socket", socketPath], expectedStatus: 1)
+        let result = try armvisor(["list", "--socket", socketPath], expectedStatus: 1)
         XCTAssertEqual(result.stdout, "")
         XCTAssertTrue(result.stderr.hasPrefix("armvisor: cannot connect to armvisord at \(socketPath)"), result.stderr)
         XCTAssertTrue(result.stderr.contains("is the daemon running"), result.stderr)
     }
 
     // MARK: - Processes
-
-    /// Starts armvisord on `socketPath` (state directory in the work directory, debug log) and
-    /// waits until it listens (`DaemonTestCase.launchDaemon`).
-    private func startDaemon(socketPath: String) throws {
-        try launchDaemon(
-            arguments: ["--socket", socketPath, "--state-dir", "\(workDirectory)/state", "--log-level", "debug"],
-            socketPath: socketPath)
-    }
-
-    private struct CLIResult {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    @discardableResult
-    private func cli(
-        _ arguments: [String], expectedStatus: Int32 = 0, directory: String? = nil,
-        file: StaticString = #filePath, line: UInt = #line
-    ) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["ARMVISOR_SOCKET"] = nil
-        process.environment = environment
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = "\(workDirectory)/cli.out", err = "\(workDirectory)/cli.err"
-        for path in [out, err] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        process.waitUntilExit()
-        let result = CLIResult(
-            status: process.terminationStatus, stdout: try String(contentsOfFile: out, encoding: .utf8),
-            stderr: try String(contentsOfFile: err, encoding: .utf8))
-        XCTAssertEqual(
-            result.status, expectedStatus, "armvisor \(arguments.joined(separator: " ")): \(result.stderr)",
-            file: file, line: line)
-        return result
-    }
 
     private struct StopResult: Decodable {
         var name: String
