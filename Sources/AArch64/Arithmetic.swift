@@ -31,6 +31,30 @@ public enum Arithmetic {
         return UInt64(result)
     }
 
+    /// `AddWithCarry(a, NOT(b), 1)` — SUBS and CMP — for 32 or 64 bits, with the flags worked
+    /// out directly: C is "no borrow" (a ≥ b unsigned), V is set when a and b differ in sign and
+    /// the result's sign differs from a's.
+    @inline(__always)
+    public static func subtract(_ a: UInt64, _ b: UInt64, sf: UInt8, nzcv: inout UInt32) -> UInt64 {
+        if sf == 1 {
+            let result = a &- b
+            let n = UInt32(truncatingIfNeeded: result >> 63)
+            let z: UInt32 = result == 0 ? 1 : 0
+            let c: UInt32 = a >= b ? 1 : 0
+            let v = UInt32(truncatingIfNeeded: ((a ^ b) & (a ^ result)) >> 63)
+            nzcv = n << 31 | z << 30 | c << 29 | v << 28
+            return result
+        }
+        let a32 = UInt32(truncatingIfNeeded: a)
+        let b32 = UInt32(truncatingIfNeeded: b)
+        let result = a32 &- b32
+        let z: UInt32 = result == 0 ? 1 : 0
+        let c: UInt32 = a32 >= b32 ? 1 : 0
+        let v = ((a32 ^ b32) & (a32 ^ result)) >> 31
+        nzcv = (result >> 31) << 31 | z << 30 | c << 29 | v << 28
+        return UInt64(result)
+    }
+
     /// NZCV after a logical operation: N and Z from the result, C = V = 0.
     @inline(__always)
     public static func logicalFlags(_ result: UInt64, sf: UInt8) -> UInt32 {

@@ -1,4 +1,5 @@
 import Atomics
+import Glibc
 
 /// The decoded-block cache: guest code decoded once into `DecodedInstruction` runs, found again by
 /// the PC (virtual address) of their first instruction together with the host address it was
@@ -9,9 +10,10 @@ import Atomics
 /// fills, everything is dropped and refilled (the blocks are cheap to rebuild). A block ends at the
 /// first instruction that may change control flow or the execution context, after
 /// `maxInstructions`, or at a 4 KiB page boundary, so every block comes from exactly one page —
-/// which is what lets a store to a code page invalidate precisely.
+/// which is what lets a store to a code page invalidate precisely: only that page's blocks. In
+/// the arena each block is followed by a `.blockEnd` sentinel (not counted in `Entry.count`).
 public final class BlockCache: @unchecked Sendable {
-    public struct Entry {
+    public struct Entry: Sendable {
         public var pc: UInt64
         /// Host address of the first instruction's bytes.
         public var host: UInt64
@@ -20,39 +22,66 @@ public final class BlockCache: @unchecked Sendable {
     }
 
     public static let maxInstructions = 64
-    static let tableSize = 1 << 14
+    /// `CPU.chainedBlock`'s "no block to chain to".
+    static let noBlock: UInt64 = ~0
+    /// 128 Ki entries (3 MiB of address space, touched only where used): with 16 Ki and a
+    /// shift-and-XOR hash, a Linux boot rebuilt four blocks in five because another block had
+    /// taken their slot (1.4 M blocks decoded to the initramfs marker; 275 k now).
+    static let tableBits = 17
+    static let tableSize = 1 << tableBits
+    static let tableBytes = tableSize * MemoryLayout<Entry>.stride
+    /// An unused slot: all zero, which no block matches (a block's host address is never 0).
+    static let emptyEntry = Entry(pc: 0, host: 0, start: 0, count: 0)
     static let arenaCapacity = 1 << 18
 
     let table: UnsafeMutablePointer<Entry>
+    private let tableIsMapped: Bool
     let arena: UnsafeMutablePointer<DecodedInstruction>
     private var used = 0
     private let decoder: Decoder
 
-    /// Blocks decoded and full invalidations, for statistics.
+    /// Blocks decoded, full invalidations and single-page invalidations, for statistics.
     public private(set) var blocksBuilt: UInt64 = 0
     public private(set) var invalidations: UInt64 = 0
+    public private(set) var pageInvalidations: UInt64 = 0
 
     public init(decoder: Decoder = .shared) {
         self.decoder = decoder
-        table = .allocate(capacity: Self.tableSize)
-        table.initialize(repeating: Entry(pc: ~0, host: 0, start: 0, count: 0), count: Self.tableSize)
+        // Anonymous memory reads as zero (every slot empty) and costs nothing until touched.
+        let mapped = mmap(nil, Self.tableBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if let mapped, mapped != MAP_FAILED {
+            table = mapped.bindMemory(to: Entry.self, capacity: Self.tableSize)
+            tableIsMapped = true
+        } else {
+            table = .allocate(capacity: Self.tableSize)
+            table.initialize(repeating: Self.emptyEntry, count: Self.tableSize)
+            tableIsMapped = false
+        }
         arena = .allocate(capacity: Self.arenaCapacity)
     }
 
     deinit {
-        table.deallocate()
+        if tableIsMapped {
+            munmap(UnsafeMutableRawPointer(table), Self.tableBytes)
+        } else {
+            table.deallocate()
+        }
         arena.deallocate()
     }
 
     @inline(__always)
-    static func slot(_ pc: UInt64) -> Int { Int(truncatingIfNeeded: (pc >> 2) ^ (pc >> 16)) & (tableSize - 1) }
+    static func slot(_ pc: UInt64) -> Int {
+        // Fibonacci hashing: the top bits of the word index times 2^64/φ spread the kernel's
+        // and user space's code evenly over the table.
+        Int(truncatingIfNeeded: ((pc >> 2) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - tableBits))
+    }
 
     /// Decodes the block starting at `pc`, whose instruction bytes are at `host` (translated for
     /// execution, inside `memory`), and records it. `newCodePage` is set when the block is the
     /// first code decoded from its physical page.
     @inline(never)
     func build(pc: UInt64, host: UnsafeMutableRawPointer, memory: PhysicalMemory, newCodePage: inout Bool) -> Entry {
-        if used + Self.maxInstructions > Self.arenaCapacity { invalidateAll() }
+        if used + Self.maxInstructions + 1 > Self.arenaCapacity { invalidateAll() }
         let start = used
         var address = pc
         var source = host
@@ -66,7 +95,7 @@ public final class BlockCache: @unchecked Sendable {
         }
         repeat {
             let word = source.loadUnaligned(as: UInt32.self)
-            let insn = decoder.decode(UInt32(littleEndian: word))
+            let insn = Self.specialize(decoder.decode(UInt32(littleEndian: word)))
             (arena + used).initialize(to: insn)
             memory.markCodeWord(physical)
             used += 1
@@ -75,8 +104,11 @@ public final class BlockCache: @unchecked Sendable {
             physical &+= 4
             if Self.endsBlock(insn.op) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
+        let count = used - start
+        (arena + used).initialize(to: Self.sentinel(after: arena[used - 1].op))
+        used += 1
         let entry = Entry(
-            pc: pc, host: UInt64(UInt(bitPattern: host)), start: UInt32(start), count: UInt32(used - start))
+            pc: pc, host: UInt64(UInt(bitPattern: host)), start: UInt32(start), count: UInt32(count))
         table[Self.slot(pc)] = entry
         blocksBuilt &+= 1
         return entry
@@ -84,9 +116,59 @@ public final class BlockCache: @unchecked Sendable {
 
     /// Drops every decoded block (self-modifying code, instruction-cache maintenance).
     public func invalidateAll() {
-        table.update(repeating: Entry(pc: ~0, host: 0, start: 0, count: 0), count: Self.tableSize)
+        // Giving the pages back zeroes them (and returns their memory) without touching them.
+        if !tableIsMapped || madvise(UnsafeMutableRawPointer(table), Self.tableBytes, MADV_DONTNEED) != 0 {
+            table.update(repeating: Self.emptyEntry, count: Self.tableSize)
+        }
         used = 0
         invalidations &+= 1
+    }
+
+    /// Drops the blocks decoded from the 4 KiB page at host address `hostPage` (code in it was
+    /// overwritten, or an IC IVAU named it); the rest of the cache stays. Their arena space is
+    /// reclaimed at the next full invalidation.
+    public func invalidate(hostPage: UInt64) {
+        for slot in 0..<Self.tableSize where table[slot].host & ~0xFFF == hostPage {
+            table[slot] = Self.emptyEntry
+        }
+        pageInvalidations &+= 1
+    }
+
+    /// The `.blockEnd` that follows a block's last instruction. The interpreter may chain from
+    /// it into the next block unless that instruction changed system state the block-entry
+    /// checks depend on (an MSR to a translation control, a TLBI or an IC by SYS).
+    static func sentinel(after last: Opcode) -> DecodedInstruction {
+        var end = DecodedInstruction(op: .blockEnd, raw: 0)
+        switch last {
+        case .msrRegister, .msrImmediate, .sys: break
+        default: end.flags = InstructionFlags.chainable
+        }
+        return end
+    }
+
+    /// Picks the interpreter's specialized opcode for the commonest loads and stores
+    /// (`Opcode.load64` …); every other instruction is returned as decoded.
+    static func specialize(_ decoded: DecodedInstruction) -> DecodedInstruction {
+        var d = decoded
+        let spBase: UInt64 = d.rn == 32 ? 0xF : 0
+        let indexing = InstructionFlags.writeback | InstructionFlags.postIndex | InstructionFlags.unprivileged
+        switch d.op {
+        case .load, .store:
+            guard d.b == AddressingMode.immediate.rawValue, d.flags & indexing == 0, d.a >= 2 else { return d }
+            if d.op == .load {
+                d.op = d.a == 3 ? .load64 : .load32
+            } else {
+                d.op = d.a == 3 ? .store64 : .store32
+            }
+            d.imm2 = spBase
+        case .loadPair, .storePair:
+            guard d.a == 3 else { return d }
+            d.op = d.op == .loadPair ? .loadPair64 : .storePair64
+            d.imm2 = spBase
+        default:
+            break
+        }
+        return d
     }
 
     static func endsBlock(_ op: Opcode) -> Bool {

@@ -87,6 +87,15 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case simdScalarPairwise
     /// MUL/MLA/MLS and FMUL/FMULX/FMLA/FMLS by element (vector forms).
     case simdByElement
+    /// Specialized forms of the commonest loads and stores, chosen by `BlockCache.specialize`
+    /// (the decoder never returns them): LDR/STR of an X or W register at base + immediate with
+    /// no writeback, and LDP/STP of X registers in any index mode. `imm2` is 0xF when the base is
+    /// SP (its alignment is checked on the slow path), 0 otherwise. Each runs an inline TLB hit
+    /// and otherwise falls through to the general case.
+    case load32, load64, store32, store64, loadPair64, storePair64
+    /// Not an instruction: the sentinel `BlockCache` puts after every block, so the interpreter
+    /// needs no end-of-block test (`InstructionFlags.chainable` when it may chain).
+    case blockEnd
 }
 
 /// Bits of `DecodedInstruction.flags`.
@@ -107,6 +116,8 @@ public enum InstructionFlags {
     public static let vectorLoad: UInt8 = 1 << 6
     /// SIMD&FP pair (LDP/STP/LDNP/STNP): Rt2 in `rm`.
     public static let vectorPair: UInt8 = 1 << 7
+    /// `.blockEnd`: the interpreter may chain into the next block (`CPU.chain`).
+    public static let chainable: UInt8 = 1 << 0
 }
 
 /// The AdvSIMD structure access a `.vectorStructure` instruction makes (Arm ARM C3.2.8).

@@ -62,7 +62,7 @@ public struct Decoder: Sendable {
         let rm = bits(w, 20, 16)
         d.sf = UInt8(sf)
         switch op {
-        case .undefined:
+        case .undefined, .blockEnd, .load32, .load64, .store32, .store64, .loadPair64, .storePair64:
             return nil
 
         case .addImmediate, .subImmediate, .addsImmediate, .subsImmediate:
@@ -112,6 +112,8 @@ public struct Decoder: Sendable {
             d.rm = UInt8(rm)
             d.a = UInt8(bits(w, 23, 22))
             d.b = UInt8(amount)
+            // BIC, ORN, EON and BICS invert the second operand: the interpreter XORs it with this.
+            if op == .bicShifted || op == .ornShifted || op == .eonShifted || op == .bicsShifted { d.imm = ~0 }
 
         case .sbfm, .bfm, .ubfm:
             let n = bits(w, 22, 22)
@@ -142,6 +144,8 @@ public struct Decoder: Sendable {
             d.rm = UInt8(rm)
             d.a = UInt8(bits(w, 15, 13))
             d.b = UInt8(amount)
+            // Subtraction is addition of the inverted operand with a carry in of 1.
+            if op == .subExtended || op == .subsExtended { d.imm = ~0 }
         case .adc, .adcs, .sbc, .sbcs, .madd, .msub, .smaddl, .smsubl, .smulh, .umaddl, .umsubl, .umulh, .udiv, .sdiv,
             .lslv, .lsrv, .asrv, .rorv, .csel, .csinc, .csinv, .csneg:
             d.rd = dest(rd)
@@ -151,6 +155,10 @@ public struct Decoder: Sendable {
             let isSelect = op == .csel || op == .csinc || op == .csinv || op == .csneg
             // Ra for the multiply-accumulates; the condition mask for the selects.
             d.imm2 = isSelect ? UInt64(Arithmetic.conditionMask(d.a)) : UInt64(bits(w, 14, 10))
+            // The selects' second result is (Rm XOR imm) + b: CSINV and CSNEG invert, CSINC and
+            // CSNEG add one.
+            if op == .csinv || op == .csneg { d.imm = ~0 }
+            if op == .csinc || op == .csneg { d.b = 1 }
         case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
             d.rn = UInt8(rn)
             d.rm = UInt8(rm)

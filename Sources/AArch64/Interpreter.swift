@@ -87,9 +87,14 @@ extension CPU {
             // complete, so the straight-line path pays nothing per instruction.
             retired &+= UInt64(entry.count)
 
+            // The block being run, for chaining (`chain`): its first PC and host address.
+            var blockPC = pc
+            var blockHost = host
             var insn = arena + Int(entry.start)
-            let end = insn + Int(entry.count)
-            while insn < end {
+            var end = insn + Int(entry.count)
+            // Every block ends in a `.blockEnd` sentinel or an instruction that leaves it, so the
+            // loop needs no end test.
+            dispatch: while true {
                 let op = insn.pointee.op
                 switch op {
                 // MARK: Data processing, immediate
@@ -106,7 +111,7 @@ extension CPU {
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], d.imm, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                 case .subsImmediate:
                     let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~d.imm, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
+                    x[Int(d.rd)] = Arithmetic.subtract(x[Int(d.rn)], d.imm, sf: d.sf, nzcv: &s.pointee.nzcv)
                 case .andImmediate:
                     let d = insn.pointee
                     x[Int(d.rd)] = x[Int(d.rn)] & d.imm
@@ -123,10 +128,10 @@ extension CPU {
                     s.pointee.nzcv = Arithmetic.logicalFlags(r, sf: d.sf)
                 case .movz:
                     let d = insn.pointee
-                    x[Int(d.rd)] = d.imm << UInt64(d.b)
+                    x[Int(d.rd)] = d.imm &<< UInt64(d.b)
                 case .movn:
                     let d = insn.pointee
-                    x[Int(d.rd)] = ~(d.imm << UInt64(d.b)) & Arithmetic.widthMask(d.sf)
+                    x[Int(d.rd)] = ~(d.imm &<< UInt64(d.b)) & Arithmetic.widthMask(d.sf)
                 case .movk:
                     let d = insn.pointee
                     let shift = UInt64(d.b)
@@ -154,42 +159,40 @@ extension CPU {
                     let d = insn.pointee
                     let operand =
                         (d.a == 0
-                            ? x[Int(d.rm)] << UInt64(d.b)
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
                             : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = (x[Int(d.rn)] &+ operand) & Arithmetic.widthMask(d.sf)
                 case .subShifted:
                     let d = insn.pointee
                     let operand =
                         (d.a == 0
-                            ? x[Int(d.rm)] << UInt64(d.b)
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
                             : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = (x[Int(d.rn)] &- operand) & Arithmetic.widthMask(d.sf)
                 case .addsShifted:
                     let d = insn.pointee
                     let operand =
                         (d.a == 0
-                            ? x[Int(d.rm)] << UInt64(d.b)
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
                             : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
                     x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                 case .subsShifted:
                     let d = insn.pointee
                     let operand =
                         (d.a == 0
-                            ? x[Int(d.rm)] << UInt64(d.b)
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
                             : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
-                    x[Int(d.rd)] = Arithmetic.addWithCarry(x[Int(d.rn)], ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
-                case .addExtended, .subExtended, .addsExtended, .subsExtended:
+                    x[Int(d.rd)] = Arithmetic.subtract(x[Int(d.rn)], operand, sf: d.sf, nzcv: &s.pointee.nzcv)
+                case .addExtended, .subExtended:
+                    // `imm` is ~0 for SUB: n + ~m + 1 = n - m.
                     let d = insn.pointee
-                    let operand = Arithmetic.extend(x[Int(d.rm)], option: d.a, shift: d.b)
-                    let n = x[Int(d.rn)]
-                    let r: UInt64
-                    switch op {
-                    case .addExtended: r = (n &+ operand) & Arithmetic.widthMask(d.sf)
-                    case .subExtended: r = (n &- operand) & Arithmetic.widthMask(d.sf)
-                    case .addsExtended: r = Arithmetic.addWithCarry(n, operand, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
-                    default: r = Arithmetic.addWithCarry(n, ~operand, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
-                    }
-                    x[Int(d.rd)] = r
+                    let operand = Arithmetic.extend(x[Int(d.rm)], option: d.a, shift: d.b) ^ d.imm
+                    x[Int(d.rd)] = (x[Int(d.rn)] &+ operand &+ (d.imm & 1)) & Arithmetic.widthMask(d.sf)
+                case .addsExtended, .subsExtended:
+                    let d = insn.pointee
+                    let operand = Arithmetic.extend(x[Int(d.rm)], option: d.a, shift: d.b) ^ d.imm
+                    x[Int(d.rd)] = Arithmetic.addWithCarry(
+                        x[Int(d.rn)], operand, d.imm & 1, sf: d.sf, nzcv: &s.pointee.nzcv)
                 case .adc, .adcs, .sbc, .sbcs:
                     let d = insn.pointee
                     let carry = UInt64((s.pointee.nzcv >> 29) & 1)
@@ -198,30 +201,38 @@ extension CPU {
                     let r = Arithmetic.addWithCarry(x[Int(d.rn)], m, carry, sf: d.sf, nzcv: &flags)
                     if op == .adcs || op == .sbcs { s.pointee.nzcv = flags }
                     x[Int(d.rd)] = r
-                case .andShifted, .bicShifted, .orrShifted, .ornShifted, .eorShifted, .eonShifted, .andsShifted,
-                    .bicsShifted:
+                // Logical, shifted register: `imm` is ~0 for the forms that invert the operand
+                // (BIC, ORN, EON, BICS), 0 otherwise.
+                case .andShifted, .bicShifted:
                     let d = insn.pointee
-                    var operand =
+                    let operand =
                         (d.a == 0
-                            ? x[Int(d.rm)] << UInt64(d.b)
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
                             : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
-                    let n = x[Int(d.rn)]
-                    let r: UInt64
-                    switch op {
-                    case .andShifted, .andsShifted: r = n & operand
-                    case .bicShifted, .bicsShifted:
-                        operand = ~operand
-                        r = n & operand
-                    case .orrShifted: r = n | operand
-                    case .ornShifted: r = n | ~operand
-                    case .eorShifted: r = n ^ operand
-                    default: r = n ^ ~operand
-                    }
-                    let result = r & Arithmetic.widthMask(d.sf)
+                    x[Int(d.rd)] = (x[Int(d.rn)] & (operand ^ d.imm)) & Arithmetic.widthMask(d.sf)
+                case .orrShifted, .ornShifted:
+                    let d = insn.pointee
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
+                    x[Int(d.rd)] = (x[Int(d.rn)] | (operand ^ d.imm)) & Arithmetic.widthMask(d.sf)
+                case .eorShifted, .eonShifted:
+                    let d = insn.pointee
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
+                    x[Int(d.rd)] = (x[Int(d.rn)] ^ (operand ^ d.imm)) & Arithmetic.widthMask(d.sf)
+                case .andsShifted, .bicsShifted:
+                    let d = insn.pointee
+                    let operand =
+                        (d.a == 0
+                            ? x[Int(d.rm)] &<< UInt64(d.b)
+                            : Arithmetic.shift(x[Int(d.rm)], type: d.a, amount: d.b, sf: d.sf))
+                    let result = (x[Int(d.rn)] & (operand ^ d.imm)) & Arithmetic.widthMask(d.sf)
                     x[Int(d.rd)] = result
-                    if op == .andsShifted || op == .bicsShifted {
-                        s.pointee.nzcv = Arithmetic.logicalFlags(result, sf: d.sf)
-                    }
+                    s.pointee.nzcv = Arithmetic.logicalFlags(result, sf: d.sf)
                 case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
@@ -235,19 +246,11 @@ extension CPU {
                         s.pointee.nzcv = UInt32(d.b) << 28
                     }
                 case .csel, .csinc, .csinv, .csneg:
+                    // The second result is (Rm XOR imm) + b (decoder: imm = ~0 inverts, b = 1 adds).
                     let d = insn.pointee
-                    let r: UInt64
-                    if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
-                        r = x[Int(d.rn)]
-                    } else {
-                        let m = x[Int(d.rm)]
-                        switch op {
-                        case .csel: r = m
-                        case .csinc: r = m &+ 1
-                        case .csinv: r = ~m
-                        default: r = 0 &- m
-                        }
-                    }
+                    let r =
+                        Arithmetic.holds(mask: d.imm2, s.pointee.nzcv)
+                        ? x[Int(d.rn)] : (x[Int(d.rm)] ^ d.imm) &+ UInt64(d.b)
                     x[Int(d.rd)] = r & Arithmetic.widthMask(d.sf)
                 case .madd, .msub, .smaddl, .smsubl, .umaddl, .umsubl, .smulh, .umulh:
                     let d = insn.pointee
@@ -275,15 +278,20 @@ extension CPU {
                 // MARK: Branches
                 case .b:
                     pc &+= insn.pointee.imm
+                    if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                     continue blockLoop
                 case .bl:
                     x[30] = pc &+ 4
                     pc &+= insn.pointee.imm
+                    if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) {
+                        continue dispatch
+                    }
                     continue blockLoop
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         pc &+= d.imm
+                        if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                         continue blockLoop
                     }
                 case .cbz, .cbnz:
@@ -291,6 +299,7 @@ extension CPU {
                     let value = x[Int(d.rd)] & Arithmetic.widthMask(d.sf)
                     if (value == 0) == (op == .cbz) {
                         pc &+= d.imm
+                        if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                         continue blockLoop
                     }
                 case .tbz, .tbnz:
@@ -298,6 +307,7 @@ extension CPU {
                     let bit = (x[Int(d.rd)] >> UInt64(d.b)) & 1
                     if (bit == 0) == (op == .tbz) {
                         pc &+= d.imm
+                        if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                         continue blockLoop
                     }
                 case .br, .ret:
@@ -443,6 +453,38 @@ extension CPU {
                 // Inline: an aligned access whose page the TLB holds with the needed permission
                 // for this EL and context. Everything else (misses, unaligned, page-crossing,
                 // LDTR/STTR, stores to code pages) takes the slow path.
+                // Specialized forms (`BlockCache.specialize`): the inline TLB hit, or fall through
+                // to the general case, which also does the SP alignment check.
+                case .load32:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    let address = base &+ d.imm
+                    let e = tlbSet + TLB.index(address)
+                    if (address & 3) | (base & d.imm2) == 0 && e.pointee.readTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
+                            .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        x[Int(d.rd)] = UInt64(UInt32(littleEndian: p.load(as: UInt32.self)))
+                    } else {
+                        fallthrough
+                    }
+                case .load64:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    let address = base &+ d.imm
+                    let e = tlbSet + TLB.index(address)
+                    if d.a == 3 && (address & 7) | (base & d.imm2) == 0 && e.pointee.readTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
+                            .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        x[Int(d.rd)] = UInt64(littleEndian: p.load(as: UInt64.self))
+                    } else {
+                        fallthrough
+                    }
                 case .load, .loadSigned:
                     let d = insn.pointee
                     let base = d.b == AddressingMode.literal.rawValue ? pc : x[Int(d.rn)]
@@ -479,6 +521,41 @@ extension CPU {
                     let value = Arithmetic.load(p, sizeLog2: d.a, signed: op == .loadSigned, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     x[Int(d.rd)] = value
+                case .store32:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    let address = base &+ d.imm
+                    let e = tlbSet + TLB.index(address)
+                    if (address & 3) | (base & d.imm2) == 0 && e.pointee.writeTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeMutableRawPointer(
+                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
+                        )
+                        .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        p.assumingMemoryBound(to: UInt32.self).pointee =
+                            UInt32(truncatingIfNeeded: x[Int(d.rd)]).littleEndian
+                    } else {
+                        fallthrough
+                    }
+                case .store64:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    let address = base &+ d.imm
+                    let e = tlbSet + TLB.index(address)
+                    if d.a == 3 && (address & 7) | (base & d.imm2) == 0 && e.pointee.writeTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeMutableRawPointer(
+                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
+                        )
+                        .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        p.assumingMemoryBound(to: UInt64.self).pointee = x[Int(d.rd)].littleEndian
+                    } else {
+                        fallthrough
+                    }
                 case .store:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
@@ -524,6 +601,26 @@ extension CPU {
                             return .trap
                         }
                     }
+                case .loadPair64:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
+                    let e = tlbSet + TLB.index(address)
+                    if (address & 7) | (base & d.imm2) == 0 && address & 0xFFF <= 0xFF0
+                        && e.pointee.readTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
+                            .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        let first = UInt64(littleEndian: p.load(as: UInt64.self))
+                        let second = UInt64(littleEndian: p.load(fromByteOffset: 8, as: UInt64.self))
+                        if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                        x[Int(d.rd)] = first
+                        x[Int(d.rm)] = second
+                    } else {
+                        fallthrough
+                    }
                 case .loadPair, .loadPairSigned:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
@@ -558,6 +655,26 @@ extension CPU {
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     x[Int(d.rd)] = first
                     x[Int(d.rm)] = second
+                case .storePair64:
+                    let d = insn.pointee
+                    let base = x[Int(d.rn)]
+                    let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
+                    let e = tlbSet + TLB.index(address)
+                    if (address & 7) | (base & d.imm2) == 0 && address & 0xFFF <= 0xFF0
+                        && e.pointee.writeTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeMutableRawPointer(
+                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
+                        )
+                        .unsafelyUnwrapped
+                        tlbHits &+= 1
+                        p.assumingMemoryBound(to: UInt64.self).pointee = x[Int(d.rd)].littleEndian
+                        p.assumingMemoryBound(to: UInt64.self)[1] = x[Int(d.rm)].littleEndian
+                        if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
+                    } else {
+                        fallthrough
+                    }
                 case .storePair:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
@@ -602,11 +719,55 @@ extension CPU {
                             return .trap
                         }
                     }
+                case .blockEnd:
+                    if insn.pointee.flags & InstructionFlags.chainable != 0
+                        && chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena)
+                    {
+                        continue dispatch
+                    }
+                    continue blockLoop
                 }
                 pc &+= 4
                 insn += 1
             }
         }
+    }
+
+    /// Block chaining: after a direct branch or a block that ended by length, the next block
+    /// starts without the block-entry work (fetch translation, alignment and illegal-state
+    /// checks) when it is in the same page as the block that branched — so the same translation
+    /// holds — and is already decoded, no request (kick, invalidation) is pending, the budget is
+    /// not spent and no virtual interrupt is signalled. Anything else goes round `blockLoop`.
+    /// Instructions that change the EL, the translation regime or the interrupt masks end their
+    /// block in a non-chainable way.
+    @inline(__always)
+    func chain(
+        _ pc: UInt64, _ blockPC: inout UInt64, _ blockHost: inout UInt64,
+        _ insn: inout UnsafeMutablePointer<DecodedInstruction>, _ end: inout UnsafeMutablePointer<DecodedInstruction>,
+        _ retired: inout UInt64, _ budget: UInt64, _ arena: UnsafeMutablePointer<DecodedInstruction>
+    ) -> Bool {
+        let link = chainedBlock(pc, blockPC: blockPC, blockHost: blockHost, retired: retired, budget: budget)
+        if link == BlockCache.noBlock { return false }
+        blockHost &+= pc &- blockPC
+        blockPC = pc
+        let count = Int(truncatingIfNeeded: link & 0xFFFF_FFFF)
+        retired &+= UInt64(count)
+        insn = arena + Int(truncatingIfNeeded: link >> 32)
+        end = insn + count
+        return true
+    }
+
+    /// The next block for `chain`, as start << 32 | count, or `BlockCache.noBlock`. Out of line,
+    /// so the block-table lookup stays off the dispatch path.
+    @inline(never)
+    func chainedBlock(_ pc: UInt64, blockPC: UInt64, blockHost: UInt64, retired: UInt64, budget: UInt64) -> UInt64 {
+        guard (pc ^ blockPC) >> 12 == 0, retired < budget,
+            requests.load(ordering: .relaxed) == 0,
+            (state.pointee.hcrEL2 | state.pointee.gicSignals) & HypervisorConfiguration.virtualInterrupts == 0
+        else { return BlockCache.noBlock }
+        let next = blocks.table[BlockCache.slot(pc)]
+        guard next.pc == pc && next.host == blockHost &+ (pc &- blockPC) else { return BlockCache.noBlock }
+        return UInt64(next.start) << 32 | UInt64(next.count)
     }
 
     /// What a rarely executed instruction's helper tells the loop to do next.
@@ -623,16 +784,27 @@ extension CPU {
     }
 
     /// A store hit a page that decoded blocks came from. If it overwrote decoded instruction
-    /// words, drop every decoded block and return true (the loop then leaves the current block
-    /// right after the store, so the modified code is decoded afresh).
+    /// words, drop the blocks decoded from that page and return true (the loop then leaves the
+    /// current block right after the store, so the modified code is decoded afresh).
     ///
     /// Only this core's blocks are dropped: another vCPU sees code written for it after the
     /// guest's IC IVAU / IC IALLUIS, which are broadcast (Arm ARM B2.4.4 requires them).
     @inline(never)
     func codeModified(_ address: UInt64, _ length: UInt64) -> Bool {
         guard memory.overlapsCode(address, length) else { return false }
-        invalidateDecodedCode()
+        invalidateDecodedCode(physicalPage: address & ~0xFFF)
         return true
+    }
+
+    /// Drops the blocks decoded from one physical page, and the page's code marks (a store to
+    /// its decoded words, IC IVAU). Linux patches its own text page by page while it boots
+    /// (alternatives, static keys); dropping every block for each patch made it re-decode its
+    /// whole working set hundreds of times.
+    @inline(never)
+    func invalidateDecodedCode(physicalPage page: UInt64) {
+        guard let host = memory.pointer(page, 0x1000) else { return }
+        blocks.invalidate(hostPage: UInt64(UInt(bitPattern: host)))
+        memory.clearCodePage(page)
     }
 
     /// Drops every decoded block and the record of where code came from (IC IALLU/IVAU, SMC).

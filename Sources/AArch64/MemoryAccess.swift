@@ -189,6 +189,7 @@ extension CPU {
     static func hasInstructionSyndrome(_ d: DecodedInstruction) -> Bool {
         let single =
             d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire || d.op == .storeRelease
+            || d.op == .load32 || d.op == .load64 || d.op == .store32 || d.op == .store64
         return single && d.flags & InstructionFlags.writeback == 0
     }
 

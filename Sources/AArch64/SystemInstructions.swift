@@ -95,7 +95,7 @@ extension CPU {
                 return outcomeOfFailedAccess()
             }
             let page = memory.physicalAddress(of: p) & ~0xFFF
-            if memory.isCodePage(page) { invalidateDecodedCode() }
+            if memory.isCodePage(page) { invalidateDecodedCode(physicalPage: page) }
             broadcastCodeInvalidation?(page)
             return .done(0)
         default:

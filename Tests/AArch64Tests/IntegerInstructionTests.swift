@@ -385,4 +385,26 @@ final class IntegerInstructionTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(10), TestMachine.ramBase + 8)
         XCTAssertEqual(m.cpu.x(11), 0x345, "SPSR: EL1h with I clear")
     }
+    func testSubtractFlagsEqualAddWithCarryOfTheInvertedOperand() {
+        // `Arithmetic.subtract` (SUBS/CMP) works out C and V directly; it must agree with the
+        // architecture's AddWithCarry(a, NOT(b), 1) for both widths.
+        var generator = SystemRandomNumberGenerator()
+        let edges: [UInt64] = [
+            0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x1_0000_0000, .max, 1 << 63, (1 << 63) - 1,
+        ]
+        var values = edges
+        for _ in 0..<2000 { values.append(UInt64.random(in: 0...UInt64.max, using: &generator)) }
+        for (i, a) in values.enumerated() {
+            for b in edges + [values[(i * 7 + 3) % values.count]] {
+                for sf: UInt8 in [0, 1] {
+                    var expected: UInt32 = 0
+                    var actual: UInt32 = 0
+                    let r1 = Arithmetic.addWithCarry(a, ~b, 1, sf: sf, nzcv: &expected)
+                    let r2 = Arithmetic.subtract(a, b, sf: sf, nzcv: &actual)
+                    XCTAssertEqual(r2, r1, "result of \(a) - \(b), sf \(sf)")
+                    XCTAssertEqual(actual, expected, "NZCV of \(a) - \(b), sf \(sf)")
+                }
+            }
+        }
+    }
 }

@@ -198,4 +198,92 @@ final class InterpreterTests: XCTestCase {
         m.cpu.acknowledgeKick()
         XCTAssertEqual(m.runLoaded(budget: 10), .budget)
     }
+    func testChainedLoopStopsForAKickFromAnotherThread() throws {
+        // `b .` chains into itself without the block-entry checks; the chain still looks at the
+        // request word, so a kick sent while it spins ends the run.
+        let m = TestMachine()
+        m.load(try CrossAssembler.assemble(["1: add x0, x0, #1", "b 1b"]))
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var exit: CoreExit?
+        nonisolated(unsafe) let machine = m
+        DispatchQueue.global().async {
+            exit = machine.runLoaded(budget: .max)
+            finished.signal()
+        }
+        m.cpu.kick()
+        XCTAssertEqual(finished.wait(timeout: .now() + 30), .success, "the kick stopped the loop")
+        XCTAssertEqual(exit, .kick)
+    }
+
+    func testStoreToOneCodePageKeepsOtherPagesDecoded() throws {
+        // The subroutine at +0x1000 stays decoded when the caller's page is patched.
+        let m = TestMachine()
+        let patch = try CrossAssembler.encode(["movz x9, #7"])[0]
+        m.load(try CrossAssembler.assemble(["add x2, x2, #1", "ret"]), at: TestMachine.ramBase + 0x1000)
+        try m.run([
+            "movz x9, #0", "movz x1, #\(TestMachine.ramBase >> 16), lsl #16", "add x1, x1, #0x1000",
+            "movz w3, #\(patch & 0xFFFF)", "movk w3, #\(patch >> 16), lsl #16",
+            "blr x1", "adr x4, 1f", "str w3, [x4]", "1: nop", "blr x1",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(9), 7, "the patched instruction ran")
+        XCTAssertEqual(m.cpu.x(2), 2)
+        // Blocks: the caller up to the first `blr`, the subroutine, the caller from the return
+        // to the store (which leaves its block), from the patched word to the second `blr`, and
+        // from the second return — the subroutine is not rebuilt.
+        XCTAssertEqual(m.cpu.blocks.blocksBuilt, 5)
+        XCTAssertEqual(m.cpu.blocks.invalidations, 1, "only the reset flushed everything")
+        XCTAssertEqual(m.cpu.blocks.pageInvalidations, 1)
+    }
+
+    func testSpecializedLoadsAndStoresKeepTheirAbortSyndrome() throws {
+        // LDR X / STR W at base + offset run as `.load64` / `.store32`; outside RAM they still
+        // exit with a full instruction syndrome (ISV, SAS, SRT, SF, WnR; Arm ARM D17.2.37).
+        let m = TestMachine()
+        m.cpu.setX(0, 0x0900_0000)
+        XCTAssertEqual(try m.run(["ldr x3, [x0, #8]"]), .trap)
+        XCTAssertEqual(m.exceptionClass, ExceptionClass.dataAbortLowerEL.rawValue)
+        var iss = Syndrome.iss(m.syndrome)
+        XCTAssertEqual(iss >> 24 & 1, 1, "ISV")
+        XCTAssertEqual(iss >> 22 & 3, 3, "SAS: doubleword")
+        XCTAssertEqual(iss >> 16 & 31, 3, "SRT")
+        XCTAssertEqual(iss >> 15 & 1, 1, "SF")
+        XCTAssertEqual(iss >> 6 & 1, 0, "WnR: a read")
+        XCTAssertEqual(m.cpu.state.pointee.exitFaultAddress, 0x0900_0008)
+
+        let n = TestMachine()
+        n.cpu.setX(0, 0x0900_0000)
+        XCTAssertEqual(try n.run(["str w4, [x0]"]), .trap)
+        iss = Syndrome.iss(n.syndrome)
+        XCTAssertEqual(iss >> 24 & 1, 1, "ISV")
+        XCTAssertEqual(iss >> 22 & 3, 2, "SAS: word")
+        XCTAssertEqual(iss >> 16 & 31, 4, "SRT")
+        XCTAssertEqual(iss >> 15 & 1, 0, "SF")
+        XCTAssertEqual(iss >> 6 & 1, 1, "WnR: a write")
+    }
+
+    func testSpecializedPairsWithWritebackAndMisalignedStackPointer() throws {
+        // STP/LDP of X registers with pre- and post-index run as `.storePair64`/`.loadPair64`;
+        // a misaligned SP base with SCTLR_EL1.SA set still takes the SP alignment fault.
+        let m = TestMachine()
+        try m.run([
+            "movz x29, #0x1234", "movz x30, #0x5678", "stp x29, x30, [sp, #-16]!", "movz x29, #0",
+            "movz x30, #0", "ldp x29, x30, [sp], #16",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(29), 0x1234)
+        XCTAssertEqual(m.cpu.x(30), 0x5678)
+        XCTAssertEqual(m.cpu.sp, TestMachine.ramBase + TestMachine.ramSize - 16)
+
+        let n = TestMachine()
+        n.cpu.state.pointee.sctlrEL1 |= 1 << 3
+        n.cpu.state.pointee.vbarEL1 = TestMachine.ramBase + 0x2000
+        n.cpu.sp = TestMachine.ramBase + 0x8008
+        n.load(try CrossAssembler.assemble(["hvc #0xffff"]), at: TestMachine.ramBase + 0x2200)
+        try n.run(["ldr x1, [sp, #8]"])
+        XCTAssertTrue(n.reachedEnd)
+        XCTAssertEqual(n.cpu.pc, TestMachine.ramBase + 0x2204, "from the vector: current EL with SPx, synchronous")
+        XCTAssertEqual(
+            Syndrome.exceptionClass(n.cpu.state.pointee.esrEL1), ExceptionClass.spAlignment.rawValue)
+    }
 }
