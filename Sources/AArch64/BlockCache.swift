@@ -22,8 +22,6 @@ public final class BlockCache: @unchecked Sendable {
     }
 
     public static let maxInstructions = 64
-    /// `CPU.chainedBlock`'s "no block to chain to".
-    static let noBlock: UInt64 = ~0
     /// 128 Ki entries (3 MiB of address space, touched only where used): with 16 Ki and a
     /// shift-and-XOR hash, a Linux boot rebuilt four blocks in five because another block had
     /// taken their slot (1.4 M blocks decoded to the initramfs marker; 275 k now).
@@ -105,7 +103,7 @@ public final class BlockCache: @unchecked Sendable {
             if Self.endsBlock(insn.op) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
         let count = used - start
-        (arena + used).initialize(to: Self.sentinel(after: arena[used - 1].op))
+        (arena + used).initialize(to: Self.sentinel)
         used += 1
         let entry = Entry(
             pc: pc, host: UInt64(UInt(bitPattern: host)), start: UInt32(start), count: UInt32(count))
@@ -134,17 +132,8 @@ public final class BlockCache: @unchecked Sendable {
         pageInvalidations &+= 1
     }
 
-    /// The `.blockEnd` that follows a block's last instruction. The interpreter may chain from
-    /// it into the next block unless that instruction changed system state the block-entry
-    /// checks depend on (an MSR to a translation control, a TLBI or an IC by SYS).
-    static func sentinel(after last: Opcode) -> DecodedInstruction {
-        var end = DecodedInstruction(op: .blockEnd, raw: 0)
-        switch last {
-        case .msrRegister, .msrImmediate, .sys: break
-        default: end.flags = InstructionFlags.chainable
-        }
-        return end
-    }
+    /// The `.blockEnd` that follows every block in the arena.
+    static let sentinel = DecodedInstruction(op: .blockEnd, raw: 0)
 
     /// Picks the interpreter's specialized opcode for the commonest loads and stores
     /// (`Opcode.load64` …); every other instruction is returned as decoded.

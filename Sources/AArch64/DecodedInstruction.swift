@@ -94,7 +94,7 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     /// and otherwise falls through to the general case.
     case load32, load64, store32, store64, loadPair64, storePair64
     /// Not an instruction: the sentinel `BlockCache` puts after every block, so the interpreter
-    /// needs no end-of-block test (`InstructionFlags.chainable` when it may chain).
+    /// needs no end-of-block test.
     case blockEnd
 }
 
@@ -116,8 +116,6 @@ public enum InstructionFlags {
     public static let vectorLoad: UInt8 = 1 << 6
     /// SIMD&FP pair (LDP/STP/LDNP/STNP): Rt2 in `rm`.
     public static let vectorPair: UInt8 = 1 << 7
-    /// `.blockEnd`: the interpreter may chain into the next block (`CPU.chain`).
-    public static let chainable: UInt8 = 1 << 0
 }
 
 /// The AdvSIMD structure access a `.vectorStructure` instruction makes (Arm ARM C3.2.8).

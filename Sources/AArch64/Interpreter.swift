@@ -87,14 +87,11 @@ extension CPU {
             // complete, so the straight-line path pays nothing per instruction.
             retired &+= UInt64(entry.count)
 
-            // The block being run, for chaining (`chain`): its first PC and host address.
-            var blockPC = pc
-            var blockHost = host
             var insn = arena + Int(entry.start)
-            var end = insn + Int(entry.count)
+            let end = insn + Int(entry.count)
             // Every block ends in a `.blockEnd` sentinel or an instruction that leaves it, so the
             // loop needs no end test.
-            dispatch: while true {
+            while true {
                 let op = insn.pointee.op
                 switch op {
                 // MARK: Data processing, immediate
@@ -278,20 +275,15 @@ extension CPU {
                 // MARK: Branches
                 case .b:
                     pc &+= insn.pointee.imm
-                    if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                     continue blockLoop
                 case .bl:
                     x[30] = pc &+ 4
                     pc &+= insn.pointee.imm
-                    if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) {
-                        continue dispatch
-                    }
                     continue blockLoop
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         pc &+= d.imm
-                        if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                         continue blockLoop
                     }
                 case .cbz, .cbnz:
@@ -299,7 +291,6 @@ extension CPU {
                     let value = x[Int(d.rd)] & Arithmetic.widthMask(d.sf)
                     if (value == 0) == (op == .cbz) {
                         pc &+= d.imm
-                        if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                         continue blockLoop
                     }
                 case .tbz, .tbnz:
@@ -307,7 +298,6 @@ extension CPU {
                     let bit = (x[Int(d.rd)] >> UInt64(d.b)) & 1
                     if (bit == 0) == (op == .tbz) {
                         pc &+= d.imm
-                        if chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena) { continue dispatch }
                         continue blockLoop
                     }
                 case .br, .ret:
@@ -720,54 +710,12 @@ extension CPU {
                         }
                     }
                 case .blockEnd:
-                    if insn.pointee.flags & InstructionFlags.chainable != 0
-                        && chain(pc, &blockPC, &blockHost, &insn, &end, &retired, budget, arena)
-                    {
-                        continue dispatch
-                    }
                     continue blockLoop
                 }
                 pc &+= 4
                 insn += 1
             }
         }
-    }
-
-    /// Block chaining: after a direct branch or a block that ended by length, the next block
-    /// starts without the block-entry work (fetch translation, alignment and illegal-state
-    /// checks) when it is in the same page as the block that branched — so the same translation
-    /// holds — and is already decoded, no request (kick, invalidation) is pending, the budget is
-    /// not spent and no virtual interrupt is signalled. Anything else goes round `blockLoop`.
-    /// Instructions that change the EL, the translation regime or the interrupt masks end their
-    /// block in a non-chainable way.
-    @inline(__always)
-    func chain(
-        _ pc: UInt64, _ blockPC: inout UInt64, _ blockHost: inout UInt64,
-        _ insn: inout UnsafeMutablePointer<DecodedInstruction>, _ end: inout UnsafeMutablePointer<DecodedInstruction>,
-        _ retired: inout UInt64, _ budget: UInt64, _ arena: UnsafeMutablePointer<DecodedInstruction>
-    ) -> Bool {
-        let link = chainedBlock(pc, blockPC: blockPC, blockHost: blockHost, retired: retired, budget: budget)
-        if link == BlockCache.noBlock { return false }
-        blockHost &+= pc &- blockPC
-        blockPC = pc
-        let count = Int(truncatingIfNeeded: link & 0xFFFF_FFFF)
-        retired &+= UInt64(count)
-        insn = arena + Int(truncatingIfNeeded: link >> 32)
-        end = insn + count
-        return true
-    }
-
-    /// The next block for `chain`, as start << 32 | count, or `BlockCache.noBlock`. Out of line,
-    /// so the block-table lookup stays off the dispatch path.
-    @inline(never)
-    func chainedBlock(_ pc: UInt64, blockPC: UInt64, blockHost: UInt64, retired: UInt64, budget: UInt64) -> UInt64 {
-        guard (pc ^ blockPC) >> 12 == 0, retired < budget,
-            requests.load(ordering: .relaxed) == 0,
-            (state.pointee.hcrEL2 | state.pointee.gicSignals) & HypervisorConfiguration.virtualInterrupts == 0
-        else { return BlockCache.noBlock }
-        let next = blocks.table[BlockCache.slot(pc)]
-        guard next.pc == pc && next.host == blockHost &+ (pc &- blockPC) else { return BlockCache.noBlock }
-        return UInt64(next.start) << 32 | UInt64(next.count)
     }
 
     /// What a rarely executed instruction's helper tells the loop to do next.
