@@ -42,12 +42,16 @@ _start:
     str     w2, [x1, #UARTIMSC]
     adr     x0, ready
     bl      puts
-    msr     daifclr, #2
-1:  wfi
+    // Wait for `quit` with IRQs masked around the check: an interrupt that sets it between the
+    // check and the WFI would otherwise leave the guest asleep until the next one. WFI wakes on
+    // a pending interrupt even while it is masked; it is taken once they are unmasked.
+1:  msr     daifset, #2
     ldr     x9, quit
-    cbz     x9, 1b
-    msr     daifset, #2
-    cmp     x9, #2
+    cbnz    x9, 7f
+    wfi
+    msr     daifclr, #2
+    b       1b
+7:  cmp     x9, #2
     b.eq    5f
     adr     x0, bye
     bl      puts
