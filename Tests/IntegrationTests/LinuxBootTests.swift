@@ -5,9 +5,10 @@ import XCTest
 /// Debian bookworm's stock arm64 kernels (`scripts/fetch-debian-guest`) booted to a BusyBox
 /// shell: the proof that a kernel nobody here wrote finds the board from the device tree,
 /// brings up its CPUs through PSCI, takes timer and device interrupts through the vGIC and
-/// uses the virtio devices. CI covers the cloud kernel on 1 vCPU with GICv3 and on 2 vCPUs with
-/// GICv2, directly and through the daemon; `scripts/test-linux-all` adds the generic kernel
-/// and 4 vCPUs (`LinuxBootAllTests`).
+/// uses the virtio devices. CI covers the cloud kernel on 1 vCPU with GICv3 (on a terminal, with
+/// a disk, virtio-rng and hvc0) and on 2 vCPUs with GICv2, directly and through the daemon (with
+/// a disk and a `unix:` console); `scripts/test-linux-all` adds the generic kernel and 4 vCPUs
+/// (`LinuxBootAllTests`).
 final class LinuxBootTests: DaemonTestCase {
     /// One vCPU, GICv3, a virtio disk, virtio-rng and a virtio console, run on a terminal (a
     /// pseudo-terminal, as a person runs it): the boot log, the commands the issue names, the
