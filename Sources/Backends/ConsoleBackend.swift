@@ -36,6 +36,8 @@ public final class FileConsoleBackend: ConsoleBackend {
     private let pending = Mutex(PendingOutput())
     private let inputWatch = Mutex<MainLoop.InputWatchHandle?>(nil)
     private let rawTerminal = Mutex<RawTerminal?>(nil)
+    /// Where standard input goes (the current instance's device).
+    private let inputHandler = Mutex<(@Sendable ([UInt8]) -> Void)?>(nil)
 
     public init(target: Target, loop: MainLoop = .shared) throws {
         self.loop = loop
@@ -70,16 +72,24 @@ public final class FileConsoleBackend: ConsoleBackend {
     /// When standard input is a terminal it is switched to raw mode for as long as the console
     /// is open, so every key (Ctrl-C included) reaches the guest, and QEMU's escape applies:
     /// Ctrl-A x calls `escapeQuit`, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h prints a help line.
+    /// A later call (the device of the VM's next instance after a guest reboot) only changes
+    /// where the input goes: the terminal stays as it is and no second watch starts.
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
         guard fd == STDOUT_FILENO else { return }
-        var forward = handler
+        let first = inputHandler.withLock { current in
+            defer { current = handler }
+            return current == nil
+        }
+        guard first else { return }
+        var forward: @Sendable ([UInt8]) -> Void = { [weak self] bytes in self?.inputHandler.withLock { $0 }?(bytes) }
         // SIGINT and SIGTERM stay with `armvisor run`, which stops the VM and closes this console.
         if let terminal = RawTerminal.enter(restoringOn: [SIGHUP, SIGQUIT, SIGPIPE]) {
             rawTerminal.withLock { $0 = terminal }
             let escape = Mutex(ConsoleEscape())
+            let deliver = forward
             forward = { bytes in
                 let (bytes, action) = escape.withLock { $0.filter(bytes) }
-                if !bytes.isEmpty { handler(bytes) }
+                if !bytes.isEmpty { deliver(bytes) }
                 switch action {
                 case .none: break
                 case .quit: FileConsoleBackend.escapeQuit()

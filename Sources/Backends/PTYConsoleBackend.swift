@@ -23,6 +23,9 @@ public final class PTYConsoleBackend: ConsoleBackend {
         var pending = PendingOutput()
         var closed = false
         var input: (@Sendable ([UInt8]) -> Void)?
+        /// Input typed before the device asked for it (while the VM is built), handed over when
+        /// it does; at most `SocketConsoleBackend.earlyInputLimit` bytes.
+        var early: [UInt8] = []
         /// Our own descriptor of the subsidiary side (-1 once closed).
         var subsidiary: Int32
     }
@@ -119,9 +122,26 @@ public final class PTYConsoleBackend: ConsoleBackend {
         if schedule { loop.invoke { [self] in flush() } }
     }
 
+    /// Input typed before the first handler was set goes to it (on the loop thread).
+    /// Set on the loop thread when input is waiting, so it comes before anything read later.
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
-        state.withLock { $0.input = handler }
+        let waiting = state.withLock { s -> Bool in
+            if s.early.isEmpty { s.input = handler }
+            return !s.early.isEmpty
+        }
+        guard waiting else { return }
+        loop.invoke { [self] in
+            let early = state.withLock { s -> [UInt8] in
+                s.input = handler
+                defer { s.early = [] }
+                return s.early
+            }
+            handler(early)
+        }
     }
+
+    /// Bytes typed before the device asked for input, waiting for it.
+    public var earlyInputCount: Int { state.withLock { $0.early.count } }
 
     public func drain() {
         loop.invokeAndWait { [self] in flush() }
@@ -148,8 +168,14 @@ public final class PTYConsoleBackend: ConsoleBackend {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBytes { read(manager, $0.baseAddress, $0.count) }
         if n > 0 {
-            let handler = state.withLock { $0.closed ? nil : $0.input }
-            handler?(Array(buffer[0..<n]))
+            let bytes = Array(buffer[0..<n])
+            let handler = state.withLock { s -> (@Sendable ([UInt8]) -> Void)? in
+                if !s.closed && s.input == nil {
+                    s.early += bytes.prefix(max(SocketConsoleBackend.earlyInputLimit - s.early.count, 0))
+                }
+                return s.closed ? nil : s.input
+            }
+            handler?(bytes)
             return true
         }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return true }

@@ -28,7 +28,13 @@ public final class SocketConsoleBackend: ConsoleBackend {
         var listening: Int32
         var closed = false
         var input: (@Sendable ([UInt8]) -> Void)?
+        /// Input that came before the device asked for it (a client typing while the VM is
+        /// built), handed over when it does; at most `earlyInputLimit` bytes.
+        var early: [UInt8] = []
     }
+
+    /// The most input kept for a device that has not asked for it yet (a FIFO's worth and more).
+    static let earlyInputLimit = 4096
 
     public let path: String
     private let loop: MainLoop
@@ -120,9 +126,26 @@ public final class SocketConsoleBackend: ConsoleBackend {
         if schedule { loop.invoke { [self] in flush() } }
     }
 
+    /// Input a client typed before the first handler was set goes to it (on the loop thread).
+    /// Set on the loop thread when input is waiting, so it comes before anything read later.
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
-        state.withLock { $0.input = handler }
+        let waiting = state.withLock { s -> Bool in
+            if s.early.isEmpty { s.input = handler }
+            return !s.early.isEmpty
+        }
+        guard waiting else { return }
+        loop.invoke { [self] in
+            let early = state.withLock { s -> [UInt8] in
+                s.input = handler
+                defer { s.early = [] }
+                return s.early
+            }
+            handler(early)
+        }
     }
+
+    /// Bytes typed before the device asked for input, waiting for it.
+    public var earlyInputCount: Int { state.withLock { $0.early.count } }
 
     public func drain() {
         loop.invokeAndWait { [self] in flush() }
@@ -177,8 +200,12 @@ public final class SocketConsoleBackend: ConsoleBackend {
             Glibc.close(client)
             return false
         }
-        let handler = state.withLock { $0.input }
-        handler?(Array(buffer[0..<n]))
+        let bytes = Array(buffer[0..<n])
+        let handler = state.withLock { s -> (@Sendable ([UInt8]) -> Void)? in
+            if s.input == nil { s.early += bytes.prefix(max(Self.earlyInputLimit - s.early.count, 0)) }
+            return s.input
+        }
+        handler?(bytes)
         return true
     }
 

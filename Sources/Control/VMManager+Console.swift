@@ -10,8 +10,8 @@ extension VMManager {
 
     /// Attaches a session to the VM's console: from now on it gets the guest's output, and its
     /// input goes to the guest's UART. Legal in `created` (to see the boot from its first byte),
-    /// `running` and `paused`; the `reset` command moves the session to the fresh instance, and
-    /// it ends when the VM stops otherwise (a guest reboot included: attach again).
+    /// `running` and `paused`; a guest reboot and the `reset` command keep the session (the tap is
+    /// the run's `BoardHost`'s), and it ends when the VM stops otherwise.
     public func attachConsole(name: String) throws(ControlError) -> (VMSummary, ConsoleAttachment) {
         let entry = try lookup(name)
         let state = entry.vm.state

@@ -17,19 +17,17 @@ extension VMManager {
     /// Restarts a VM from its boot state: stops the instance if it is running or paused (it ends
     /// with reason `reset`), builds a fresh one from the same configuration as `create` would, puts
     /// it in the old one's place and starts it. Legal in `running`, `paused` and `stopped`.
-    /// Console sessions attached to the old instance go on with the fresh one (what the old one
-    /// wrote while it stopped is not shown).
+    /// A running or paused VM keeps its consoles, as on a guest reboot: the fresh instance gets the
+    /// same open backends, and attached console sessions go on with it.
     ///
-    /// The old instance must stop before the new one is built (both would open the same console),
-    /// so the configuration is first checked by building a throwaway instance without a console:
-    /// an image that no longer loads fails the reset while the VM goes on untouched. Only a failure
-    /// of the real build after that (the console can no longer be opened, the image changed in
-    /// between) leaves the VM stopped; the error says so.
+    /// The configuration is first checked by building a throwaway instance without consoles: an
+    /// image that no longer loads fails the reset while the VM goes on untouched. Only a failure of
+    /// the real build after that (the image changed in between) leaves the VM stopped; the error
+    /// says so.
     public func reset(name: String) async throws(ControlError) -> VMSummary {
         let entry = try lookup(name)
         let log = logger(for: name)
         let wasRunning: Bool
-        var consoles: [ConsoleSession] = []
         switch entry.vm.state {
         case .created:
             throw ControlError(
@@ -39,39 +37,39 @@ extension VMManager {
             probe.console = "null"
             // Nor may it open the virtio console (truncate its file, take over its socket).
             if probe.virtioConsole != nil { probe.virtioConsole = "null" }
-            _ = try buildVM(name: name, configuration: probe)
+            let throwaway = BoardHost()
+            defer { throwaway.close() }
+            _ = try buildVM(name: name, configuration: probe, host: throwaway)
             log.info("VM reset requested")
-            // Attached consoles move to the fresh instance (they would end with this one).
-            consoles = entry.vm.console?.takeSessions() ?? []
             entry.vm.requestStop(Self.resetOnRequest)
             _ = await entry.stopped.wait()
             wasRunning = true
         case .stopped:
             wasRunning = false
         }
-        // Sessions that found no new home end (their clients see the connection close).
-        defer { for session in consoles { session.detach() } }
+        // The fresh instance gets the stopped one's consoles: still open when it stopped for a
+        // reset, opened again otherwise (a stop of any other kind closed them).
+        let host = entry.host
         // Other commands ran while this one waited for the stop.
         guard let current = entries[name] else {
+            host.close()
             throw ControlError(.noSuchVM, "VM '\(name)' was destroyed while it was being reset")
         }
         guard current.vm === entry.vm else {
             // A concurrent reset (or a start from the definition) already replaced the instance.
-            current.vm.console?.adopt(consoles)
-            consoles = []
+            if current.host !== host { host.close() }
             return VMSummary(name: name, state: VMState(current.vm.state))
         }
         let fresh: Entry
         do {
-            fresh = try makeEntry(name: name, configuration: entry.configuration)
+            fresh = try makeEntry(name: name, configuration: entry.configuration, host: host)
         } catch {
+            host.close()
             guard wasRunning else { throw error }
             throw ControlError(
                 error.code, "VM '\(name)' stopped for the reset but cannot be built again: \(error.message)")
         }
         entries[name] = fresh
-        fresh.vm.console?.adopt(consoles)
-        consoles = []
         // Published first, as `start` does: a guest that stops at once must not have its
         // `stopped` event come before `started`.
         events.publish(VMEvent(.started, name: name))
@@ -85,16 +83,21 @@ extension VMManager {
     }
 
     /// After the guest of `instance` reset itself (PSCI SYSTEM_RESET): unless a command already
-    /// replaced or removed the instance, builds a fresh one from the same configuration and starts
-    /// it (a `started` event follows the `stopped` one). A failure leaves the VM stopped and is
-    /// logged.
-    func rebootAfterGuestReset(name: String, instance: VirtualMachine) {
-        guard let entry = entries[name], entry.vm === instance, instance.state == .stopped else { return }
+    /// replaced or removed the instance, builds a fresh one from the same configuration on the
+    /// same consoles (`host`) and starts it (a `started` event follows the `stopped` one). A
+    /// failure leaves the VM stopped, its consoles closed, and is logged.
+    func rebootAfterGuestReset(name: String, instance: VirtualMachine, host: BoardHost) {
+        guard let entry = entries[name], entry.vm === instance, instance.state == .stopped else {
+            // Destroyed, or replaced by a command that opened consoles of its own.
+            if entries[name]?.host !== host { host.close() }
+            return
+        }
         let log = logger(for: name)
         let fresh: Entry
         do {
-            fresh = try makeEntry(name: name, configuration: entry.configuration)
+            fresh = try makeEntry(name: name, configuration: entry.configuration, host: host)
         } catch {
+            host.close()
             log.error("guest reset, but the VM cannot be built again: \(error.message)")
             return
         }

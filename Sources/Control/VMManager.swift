@@ -9,7 +9,11 @@ import Platform
 /// thread; other commands proceed meanwhile (actor reentrancy), so each waiting command
 /// re-checks what it changes after it resumes.
 public actor VMManager {
-    /// Builds a VM from a configuration (`Board.makeVM` in the daemon; a fake in tests).
+    /// Builds a VM from a configuration on the host side it shares with the VM's other instances
+    /// (`Board.makeVM` in the daemon).
+    public typealias InstanceFactory =
+        @Sendable (_ name: String, _ configuration: VMConfiguration, _ host: BoardHost) throws -> VirtualMachine
+    /// Builds a VM from a configuration alone (a fake in tests: it opens no host resources).
     public typealias Factory = @Sendable (_ name: String, _ configuration: VMConfiguration) throws -> VirtualMachine
 
     struct Entry {
@@ -17,6 +21,9 @@ public actor VMManager {
         let stopped: StopSignal
         /// The configuration the VM was built from (with the daemon's console default filled in).
         let configuration: VMConfiguration
+        /// The consoles every instance of this run of the VM shares: a guest reboot and `reset`
+        /// keep them open; any other stop closes them.
+        let host: BoardHost
     }
 
     var entries: [String: Entry] = [:]
@@ -29,7 +36,7 @@ public actor VMManager {
     private let consoleDirectory: String?
     /// Which host paths a configuration may name (`allowed-image-dirs`); changed on SIGHUP.
     public private(set) var imagePaths: ImagePathPolicy
-    let makeVM: Factory
+    let makeVM: InstanceFactory
     let logger: Logger
 
     /// - Parameters:
@@ -37,17 +44,27 @@ public actor VMManager {
     ///     (`file:<dir>/<name>.console.log`); nil keeps the board's default (stdio).
     ///   - store: where `define` keeps definitions; nil disables `define`.
     ///   - imagePaths: which host paths configurations may name (default: any).
-    ///   - makeVM: the VM factory.
+    ///   - makeInstance: the VM factory.
     public init(
         consoleDirectory: String? = nil, store: DefinitionStore? = nil, imagePaths: ImagePathPolicy = .unrestricted,
         logger: Logger = Logger(label: "armvisord"),
-        makeVM: @escaping Factory = { try Board.makeVM(name: $0, configuration: $1) }
+        makeInstance: @escaping InstanceFactory = { try Board.makeVM(name: $0, configuration: $1, host: $2) }
     ) {
         self.consoleDirectory = consoleDirectory
         self.store = store
         self.imagePaths = imagePaths
         self.logger = logger
-        self.makeVM = makeVM
+        self.makeVM = makeInstance
+    }
+
+    /// A manager whose VMs come from `makeVM`, which takes no host (test fakes).
+    public init(
+        consoleDirectory: String? = nil, store: DefinitionStore? = nil, imagePaths: ImagePathPolicy = .unrestricted,
+        logger: Logger = Logger(label: "armvisord"), makeVM: @escaping Factory
+    ) {
+        self.init(
+            consoleDirectory: consoleDirectory, store: store, imagePaths: imagePaths, logger: logger,
+            makeInstance: { name, configuration, _ in try makeVM(name, configuration) })
     }
 
     /// Creates a VM in `created`. Legal when no VM has the name.
@@ -96,11 +113,13 @@ public actor VMManager {
     /// Checks the settings of `configuration` (`invalid-config`) and its host paths against the
     /// allowed image directories (`path-not-allowed`), and builds the VM from their resolved forms
     /// (`invalid-config` when the board refuses).
-    func buildVM(name: String, configuration: VMConfiguration) throws(ControlError) -> VirtualMachine {
+    func buildVM(name: String, configuration: VMConfiguration, host: BoardHost) throws(ControlError)
+        -> VirtualMachine
+    {
         try Self.checkSettings(configuration)
         let resolved = try imagePaths.resolve(configuration, exemptConsole: defaultConsole(for: name))
         do {
-            return try makeVM(name, resolved)
+            return try makeVM(name, resolved, host)
         } catch {
             throw ControlError(.invalidConfig, "\(error)")
         }
@@ -109,10 +128,13 @@ public actor VMManager {
     /// Builds a VM from `configuration` (used as given: defaults already filled in) with its stop
     /// signal; its stop will be logged (a `guest-fault` or `error` stop with every vCPU's
     /// registers, one log line per line of the dump), published as a `stopped` event and resolve
-    /// the signal.
+    /// the signal. `host`: the previous instance's, for a reboot or `reset` (a new one otherwise);
+    /// a stop other than a reset closes it.
     /// Records nothing: the caller puts the entry in `entries`.
-    func makeEntry(name: String, configuration: VMConfiguration) throws(ControlError) -> Entry {
-        let vm = try buildVM(name: name, configuration: configuration)
+    func makeEntry(name: String, configuration: VMConfiguration, host: BoardHost = BoardHost()) throws(ControlError)
+        -> Entry
+    {
+        let vm = try buildVM(name: name, configuration: configuration, host: host)
         let stopped = StopSignal()
         let log = logger(for: name)
         let events = events
@@ -123,14 +145,17 @@ public actor VMManager {
                 log.error("VM stopped with \(record.reason.rawValue); register dump:")
                 for line in VMRegisters(name: name, vm: vm).faultReport { log.error("\(line)") }
             }
+            // Any stop but a reset ends the run: its consoles close (attached sessions end).
+            if record.reason != .reset { host.close() }
             events.publish(VMEvent(.stopped, name: name, stop: record))
             stopped.resolve(.success(record))
             // A reboot the guest asked for: boot a fresh instance, as libvirt's on_reboot=restart.
-            if record.reason == .reset && record.detail == PSCI.systemResetDetail, let self, let vm {
-                Task { await self.rebootAfterGuestReset(name: name, instance: vm) }
+            if record.reason == .reset && record.detail == PSCI.systemResetDetail {
+                guard let self, let vm else { return host.close() }
+                Task { await self.rebootAfterGuestReset(name: name, instance: vm, host: host) }
             }
         }
-        return Entry(vm: vm, stopped: stopped, configuration: configuration)
+        return Entry(vm: vm, stopped: stopped, configuration: configuration, host: host)
     }
 
     /// Starts a VM. Legal in `created`; a defined VM can also start when it has no instance or
@@ -278,7 +303,8 @@ public actor VMManager {
         switch entry.vm.state {
         case .created:
             entry.stopped.resolve(.failure(ControlError(.noSuchVM, "VM '\(name)' was destroyed before it ran")))
-            // It never ran, so no shutdown hook ends its console sessions.
+            // It never ran, so no stop closes its consoles (nor the tap of a VM without a host).
+            entry.host.close()
             entry.vm.console?.close()
         case .running, .paused:
             log.info("VM stop requested (destroy)")

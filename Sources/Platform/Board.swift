@@ -14,8 +14,12 @@ public enum Board {
     ///
     /// The device tree is generated for the configuration unless `configuration.dtb` names one;
     /// `dumpDeviceTree` writes the tree the guest gets to a file (`armvisor run --dump-dtb`).
+    ///
+    /// `host`: the run's console backends, shared by every instance of the VM (see `BoardHost`):
+    /// the VM drains them when it stops and the owner closes them. Without one the VM opens its
+    /// own and closes them when it stops.
     public static func makeVM(
-        name: String, configuration: VMConfiguration, dumpDeviceTree: String? = nil
+        name: String, configuration: VMConfiguration, host: BoardHost? = nil, dumpDeviceTree: String? = nil
     ) throws -> VirtualMachine {
         let memorySize = try configuration.memoryBytes()
         let cpus = try configuration.cpuCount()
@@ -95,13 +99,14 @@ public enum Board {
         }
         _ = try VirtioBoardDevices.version(configuration)
 
-        let console = try makeConsole(configuration.console ?? "stdio")
-        // From here on a failure closes what was opened (a `unix:` socket, a pty, a terminal in
-        // raw mode) before it is reported.
-        var virtioConsole: (any ConsoleBackend)?
+        let ownsHost = host == nil
+        let host = host ?? BoardHost()
+        let (backends, opened) = try host.open(configuration)
+        // From here on a failure closes what this build opened (a `unix:` socket, a pty, a
+        // terminal in raw mode) before it is reported.
         do {
             // The control plane's `console` sessions attach here, whatever the configured backend.
-            let tap = ConsoleTap(wrapping: console)
+            let tap = backends.tap
             let uart = PL011(backend: tap)
             // The virtual GIC: for GICv3 the distributor and one 128 KiB redistributor per vCPU, for
             // GICv2 the distributor and the CPU interface; the PL011 drives SPI 1 (QEMU virt's
@@ -163,19 +168,22 @@ public enum Board {
             } catch {
                 throw ConfigurationError("\(error)")
             }
-            let virtio = try VirtioBoardDevices(configuration: configuration)
-            virtioConsole = virtio.console
+            let virtio = try VirtioBoardDevices(configuration: configuration, console: backends.virtioConsole)
             windows += try virtio.transports(memory: memory, gic: gic, configuration: configuration)
             let bus = try MMIOBus(windows: windows)
+            // A VM with its own host closes it when it stops; a shared one is the owner's to close.
+            let boardHost: BoardHost = host
+            let keepsHost = !ownsHost
+            let hooks: [@Sendable () -> Void] =
+                [{ flash1.flush() }] + virtio.shutdownHooks + [
+                    {
+                        if keepsHost { boardHost.drain() } else { boardHost.close() }
+                    }
+                ]
             let vm = VirtualMachine(
                 name: name, memory: memory, bus: bus, vcpuCount: cpus,
                 exitTable: conduit == .smc ? .smcConduit : .standard,
-                shutdownHooks: [
-                    {
-                        console.close(); tap.close()
-                    },
-                    { flash1.flush() },
-                ] + virtio.shutdownHooks,
+                shutdownHooks: hooks,
                 romAddress: firmware == nil ? nil : BoardRegion.flash.base, gic: gic, console: tap)
 
             for vcpu in vm.vcpus { vcpu.cpu.icount = icount }
@@ -195,8 +203,7 @@ public enum Board {
             vm.setBootState(entry: firmware != nil ? BoardRegion.flash.base : image?.entry ?? ramBase, x0: dtbAddress)
             return vm
         } catch {
-            console.close()
-            virtioConsole?.close()
+            if opened { host.close() }
             throw error
         }
     }

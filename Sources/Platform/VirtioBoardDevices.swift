@@ -14,8 +14,9 @@ struct VirtioBoardDevices {
     let disks: [VirtioBlock]
     let console: (any ConsoleBackend)?
 
-    /// Opens the disks and the console backend; errors name the file and the reason.
-    init(configuration: VMConfiguration) throws {
+    /// Opens the disks; `console` is the virtio console's backend (opened by the `BoardHost`
+    /// when `virtio-console` is set). Errors name the file and the reason.
+    init(configuration: VMConfiguration, console: (any ConsoleBackend)?) throws {
         var devices: [any VirtioDevice] = []
         var disks: [VirtioBlock] = []
         for (index, disk) in (configuration.disks ?? []).enumerated() {
@@ -29,13 +30,8 @@ struct VirtioBoardDevices {
             }
         }
         if configuration.rng ?? false { devices.append(VirtioRNG()) }
-        if let spec = configuration.virtioConsole {
-            let backend = try Board.makeConsole(spec, key: "virtio-console")
-            devices.append(VirtioConsole(backend: backend))
-            console = backend
-        } else {
-            console = nil
-        }
+        if let console { devices.append(VirtioConsole(backend: console)) }
+        self.console = console
         guard devices.count <= Self.transportCount else {
             throw ConfigurationError("\(devices.count) virtio devices do not fit on \(Self.transportCount) transports")
         }
@@ -69,13 +65,9 @@ struct VirtioBoardDevices {
         }
     }
 
-    /// At shutdown every disk is `fsync`ed, so what the guest wrote is on the host's disk, and
-    /// the virtio console is drained and closed.
+    /// At shutdown every disk is `fsync`ed, so what the guest wrote is on the host's disk (the
+    /// virtio console is the `BoardHost`'s to drain and close).
     var shutdownHooks: [@Sendable () -> Void] {
-        var hooks: [@Sendable () -> Void] = disks.map { disk in { disk.flush() } }
-        if let console {
-            hooks.append { console.close() }
-        }
-        return hooks
+        disks.map { disk in { disk.flush() } }
     }
 }

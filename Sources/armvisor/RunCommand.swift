@@ -9,7 +9,8 @@ import Backends
 /// `armvisor run`: one guest in the foreground, console on stdout, for scripts and tests.
 ///
 /// A guest reset (PSCI SYSTEM_RESET) boots a fresh instance of the VM from the same images, as
-/// QEMU does; with `--no-reboot` it ends the run instead. Exit status: 0 when the guest powers
+/// QEMU does, on the same open consoles (a `BoardHost` for the whole run: a console file keeps
+/// appending, pty and socket clients stay connected); with `--no-reboot` it ends the run instead. Exit status: 0 when the guest powers
 /// off (PSCI SYSTEM_OFF) or resets under `--no-reboot`, 2 on a guest fault, 130 when
 /// interrupted (a signal, or the console escape Ctrl-A x on a terminal), 1 on any other error.
 struct Run: ParsableCommand {
@@ -35,6 +36,9 @@ struct Run: ParsableCommand {
                 current.vm?.requestStop()
             }
             defer { interrupt.forEach { $0.cancel() } }
+            // Opened by the first instance, closed when the run ends.
+            let host = BoardHost()
+            defer { host.close() }
             var record: StopRecord
             var boots = 0
             repeat {
@@ -42,7 +46,8 @@ struct Run: ParsableCommand {
                 if current.interrupted { throw ExitCode(130) }
                 boots += 1
                 let vm = try Board.makeVM(
-                    name: "run", configuration: configuration, dumpDeviceTree: boots == 1 ? dumpDTB : nil)
+                    name: "run", configuration: configuration, host: host,
+                    dumpDeviceTree: boots == 1 ? dumpDTB : nil)
                 // Started first: a signal's requestStop only stops a running VM.
                 try vm.start()
                 current.vm = vm

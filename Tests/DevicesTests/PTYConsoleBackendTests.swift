@@ -57,6 +57,25 @@ final class PTYConsoleBackendTests: XCTestCase {
         backend.close()
     }
 
+    /// Keys typed before the device asked for input (while the VM is built) reach it first, in
+    /// order, when it does.
+    func testInputTypedBeforeTheDeviceAskedForItIsKept() throws {
+        let backend = try PTYConsoleBackend()
+        let terminal = open(backend.path, O_RDWR | O_NOCTTY)
+        XCTAssertGreaterThanOrEqual(terminal, 0)
+        XCTAssertEqual(Glibc.write(terminal, "early", 5), 5)
+        let deadline = Date().addingTimeInterval(10)
+        while backend.earlyInputCount < 5, Date() < deadline { usleep(1000) }
+        XCTAssertEqual(backend.earlyInputCount, 5)
+        let typed = Mutex<[UInt8]>([])
+        backend.setInputHandler { bytes in typed.withLock { $0 += bytes } }
+        XCTAssertEqual(Glibc.write(terminal, "late", 4), 4)
+        while typed.withLock({ $0.count }) < 9, Date() < deadline { usleep(1000) }
+        XCTAssertEqual(typed.withLock { $0 }, Array("earlylate".utf8))
+        close(terminal)
+        backend.close()
+    }
+
     func testALinkNamesTheTerminalUntilTheConsoleCloses() throws {
         let directory = try TestPaths.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -75,6 +75,24 @@ final class SocketConsoleBackendTests: XCTestCase {
         send(backend, "after the end\n")  // harmless
     }
 
+    /// A client may connect and type as soon as the socket exists, before the VM's device has
+    /// asked for input (`armvisor run` opens the console, then builds the VM): the device gets
+    /// those bytes first, in order, when it does.
+    func testInputTypedBeforeTheDeviceAskedForItIsKept() throws {
+        let path = directory.appendingPathComponent("console.sock").path
+        let backend = try SocketConsoleBackend(path: path)
+        let client = try LineSocket(path: path)
+        client.write(Array("early\r".utf8))
+        waitUntil("the early input to be read") { backend.earlyInputCount == 6 }
+        let typed = Mutex<[UInt8]>([])
+        backend.setInputHandler { bytes in typed.withLock { $0.append(contentsOf: bytes) } }
+        client.write(Array("late\r".utf8))
+        waitUntil("all the input") { typed.withLock { $0.count } == 11 }
+        XCTAssertEqual(String(decoding: typed.withLock { $0 }, as: UTF8.self), "early\rlate\r")
+        XCTAssertEqual(backend.earlyInputCount, 0)
+        backend.close()
+    }
+
     func testAClientThatDoesNotReadNeverHoldsUpTheGuest() throws {
         let path = directory.appendingPathComponent("slow.sock").path
         let backend = try SocketConsoleBackend(path: path)

@@ -110,6 +110,61 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         try stopDaemon()
     }
 
+    /// A guest reboot (PSCI SYSTEM_RESET) keeps the VM's consoles, as QEMU keeps its chardevs: the
+    /// `file:` console goes on appending (it holds both boots) and an `armvisor console` session
+    /// sees the fresh instance boot and types into it, until the VM powers off.
+    func testGuestRebootKeepsTheConsoleFileAndConsoleSessions() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        let log = "\(workDirectory)/echo.log"
+        try startStatefulDaemon(socketPath: socketPath)
+        try armvisor([
+            "create", "echo", "--kernel", try TestPaths.guest("echo"), "--console", "file:\(log)",
+            "--socket", socketPath,
+        ])
+        let session = try InteractiveProcess(
+            try TestPaths.product("armvisor"), ["console", "echo", "--socket", socketPath])
+        try session.waitFor("(escape character is ^])")
+        try armvisor(["start", "echo", "--socket", socketPath])
+        let first = try session.waitFor("READY\n")
+        session.send("^")
+        try session.waitFor("REBOOT\nREADY\n", after: first.utf8.count)
+        session.send("again\r!")
+        try session.waitFor("again\r\nBYE\n")
+        XCTAssertEqual(session.waitForExit(timeout: 30), 0, session.text)
+        XCTAssertTrue(session.text.hasSuffix("The console of VM 'echo' closed (the VM stopped).\n"), session.text)
+        XCTAssertEqual(
+            try armvisor(["wait", "echo", "--socket", socketPath]).stdout, "echo: stopped (poweroff): PSCI SYSTEM_OFF\n"
+        )
+        XCTAssertEqual(contents(of: log), "READY\nREBOOT\nREADY\nagain\r\nBYE\n")
+        try stopDaemon()
+    }
+
+    /// A `unix:` console's clients stay connected across a guest reboot and a `reset`: the same
+    /// connection sees every boot and types into the last one.
+    func testUnixConsoleClientsStayConnectedAcrossRebootsAndResets() throws {
+        let socketPath = "\(workDirectory)/d.sock"
+        let consolePath = "\(workDirectory)/echo.sock"
+        try startStatefulDaemon(socketPath: socketPath)
+        try armvisor([
+            "create", "echo", "--kernel", try TestPaths.guest("echo"), "--console", "unix:\(consolePath)",
+            "--socket", socketPath,
+        ])
+        let client = try LineSocket(path: consolePath)
+        try armvisor(["start", "echo", "--socket", socketPath])
+        XCTAssertEqual(try client.readUntil("READY\n"), "READY\n")
+        client.write(Array("^".utf8))
+        XCTAssertEqual(try client.readUntil("READY\n"), "REBOOT\nREADY\n")
+        XCTAssertEqual(try armvisor(["reset", "echo", "--socket", socketPath]).stdout, "echo: reset, running\n")
+        XCTAssertEqual(try client.readUntil("READY\n"), "READY\n")
+        client.write(Array("x!".utf8))
+        XCTAssertEqual(try client.readToEnd(), "xBYE\n")
+        XCTAssertEqual(
+            try armvisor(["wait", "echo", "--socket", socketPath]).stdout, "echo: stopped (poweroff): PSCI SYSTEM_OFF\n"
+        )
+        XCTAssertFalse(FileManager.default.fileExists(atPath: consolePath), "the console socket is removed")
+        try stopDaemon()
+    }
+
     /// `armvisor console` on a terminal (a pseudo-terminal here): raw while attached, and the
     /// terminal's settings back as they were after a detach, after the VM stops, and after
     /// SIGTERM.

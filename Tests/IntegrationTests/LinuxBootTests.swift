@@ -5,18 +5,26 @@ import XCTest
 /// Debian bookworm's stock arm64 kernels (`scripts/fetch-debian-guest`) booted to a BusyBox
 /// shell: the proof that a kernel nobody here wrote finds the board from the device tree,
 /// brings up its CPUs through PSCI, takes timer and device interrupts through the vGIC and
-/// uses the virtio devices. CI covers the cloud kernel on 1 vCPU with GICv3 and on 2 vCPUs with
-/// GICv2, directly and through the daemon; `scripts/test-linux-all` adds the generic kernel
-/// and 4 vCPUs (`LinuxBootAllTests`).
+/// uses the virtio devices. CI covers the cloud kernel on 1 vCPU with GICv3 (on a terminal, with
+/// a disk, virtio-rng and hvc0) and on 2 vCPUs with GICv2, directly and through the daemon (with
+/// a disk and a `unix:` console); `scripts/test-linux-all` adds the generic kernel and 4 vCPUs
+/// (`LinuxBootAllTests`).
 final class LinuxBootTests: DaemonTestCase {
-    /// One vCPU, GICv3, a virtio disk and virtio-rng: the boot log, the commands the issue
-    /// names, the entropy device, Ctrl-C, a file written to an ext4 disk, `reboot -f` booting
-    /// again and `poweroff -f` ending the run with status 0.
+    /// One vCPU, GICv3, a virtio disk, virtio-rng and a virtio console, run on a terminal (a
+    /// pseudo-terminal, as a person runs it): the boot log, the commands the issue names, the
+    /// entropy device, hvc0 both ways, Ctrl-C reaching the foreground command (the terminal is
+    /// raw), a file written to an ext4 disk, `reboot -f` booting again on the same terminal and
+    /// virtio console, and Ctrl-A x ending the run with the terminal restored.
     func testCloudKernelOnOneVCPUWithGICv3() throws {
         let disk = try Self.makeExt4Disk(in: workDirectory)
-        let (shell, log) = try LinuxShell.boot(flavour: "cloud", extra: ["--rng", "--disk", disk])
-        let vm = shell.vm
+        let hvcPath = "\(workDirectory)/hvc.sock"
+        let (shell, log) = try LinuxShell.boot(
+            flavour: "cloud", extra: ["--rng", "--disk", disk, "--virtio-console", "unix:\(hvcPath)"],
+            onTerminal: true)
+        let vm = try XCTUnwrap(shell.vm as? TerminalProcess)
+        XCTAssertTrue(vm.terminal.isRaw, "the terminal is raw while the VM runs")
         XCTAssertTrue(log.contains("[vda] 32768 512-byte logical blocks"), log)
+        let hvc = try LineSocket(path: hvcPath)
 
         let uname = try shell.run("uname -a")
         XCTAssertTrue(uname.contains("Linux armvisor 6.1.0-"), uname)
@@ -34,17 +42,31 @@ final class LinuxBootTests: DaemonTestCase {
         XCTAssertTrue(interrupts.contains("GICv3  27 Level     arch_timer"), interrupts)
 
         let devices = try shell.run("ls /sys/bus/virtio/devices")
-        XCTAssertEqual(devices.split(whereSeparator: \.isWhitespace), ["virtio0", "virtio1"], devices)
+        XCTAssertEqual(devices.split(whereSeparator: \.isWhitespace), ["virtio0", "virtio1", "virtio2"], devices)
 
         let entropy = try shell.run("head -c 64 /dev/hwrng | od -A n -t x1 | wc -w")
         XCTAssertEqual(entropy.trimmingCharacters(in: .whitespacesAndNewlines), "64", entropy)
 
-        // Ctrl-C reaches the foreground command (the shell has a controlling terminal).
+        // hvc0, the virtio console: output reaches the host's socket, and a line from the host
+        // reaches a read in the guest (fd 3 is open before the guest says it is ready, so the
+        // tty keeps what arrives before the read starts).
+        XCTAssertEqual(try shell.run("echo hello-from-hvc0 > /dev/hvc0; echo sent"), "sent\n")
+        XCTAssertTrue(try hvc.readUntil("hello-from-hvc0").hasSuffix("hello-from-hvc0"))
         var mark = vm.length
+        vm.send("exec 3<>/dev/hvc0; echo hvc-rea\"\"dy >&3; read -r line <&3; echo \"got:$line\"; exec 3<&-\n")
+        _ = try hvc.readUntil("hvc-ready")
+        hvc.write(Array("typed-on-the-host\n".utf8))
+        try vm.waitFor("got:typed-on-the-host", after: mark, timeout: 30)
+
+        // Ctrl-C at the terminal reaches the foreground command: the prompt is back at once and
+        // the VM runs on.
+        mark = vm.length
         vm.send("echo sl\"\"eeping; sleep 60\n")
         try vm.waitFor("\nsleeping", after: mark, timeout: 30)
+        let interrupted = Date()
         vm.send("\u{03}")
         XCTAssertEqual(try shell.run("echo back", timeout: 30), "back\n")
+        XCTAssertLessThan(Date().timeIntervalSince(interrupted), 20, "the prompt came back only after the sleep")
 
         let mounted = try shell.run(
             "mount -t ext4 /dev/vda /mnt && echo written-by-linux > /mnt/hello.txt && sync && umount /mnt && echo ok")
@@ -56,8 +78,15 @@ final class LinuxBootTests: DaemonTestCase {
         XCTAssertTrue(again.contains("reboot: Restarting system"), again)
         try shell.waitForBoot(after: mark)
         XCTAssertEqual(try shell.run("cat /proc/uptime | wc -w").trimmingCharacters(in: .whitespacesAndNewlines), "2")
+        // The same terminal (still raw) and the same virtio console connection after the reboot.
+        XCTAssertTrue(vm.terminal.isRaw)
+        XCTAssertEqual(try shell.run("echo after-reboot > /dev/hvc0; echo sent"), "sent\n")
+        XCTAssertTrue(try hvc.readUntil("after-reboot").hasSuffix("after-reboot"))
 
-        try shell.powerOff()
+        // Ctrl-A x ends the run (status 130) and gives the terminal its settings back.
+        vm.send("\u{01}x")
+        XCTAssertEqual(vm.waitForExit(timeout: 60), 130, vm.text)
+        XCTAssertTrue(vm.terminal.isRestored, "the terminal's settings are back")
         XCTAssertEqual(try Self.readFile("/hello.txt", fromExt4: disk), "written-by-linux\n")
     }
 
@@ -82,19 +111,43 @@ final class LinuxBootTests: DaemonTestCase {
         try shell.powerOff()
     }
 
-    /// Through the daemon: `armvisor console` attached before the start sees the boot and
-    /// drives the shell; the cloud kernel has no gpio-keys driver, so `stop` presses the
-    /// power button in vain and forces the stop after its timeout.
-    func testCloudKernelThroughTheDaemonWithItsConsole() throws {
+    /// Through the daemon, with a disk and the console on a `unix:` socket: `armvisor console`
+    /// attached before the start sees the boot and drives the shell; a client of the console
+    /// socket, connected before the start too, types `uname -a` and reads its output; the guest
+    /// writes a file to the ext4 disk, which is in the image on the host once the VM stopped. The
+    /// cloud kernel has no gpio-keys driver, so `stop` presses the power button in vain and
+    /// forces the stop after its timeout.
+    func testCloudKernelThroughTheDaemonWithItsConsoleAndADisk() throws {
         let socketPath = "\(workDirectory)/s"
-        let shell = try LinuxShell.bootThroughDaemon(self, socketPath: socketPath, name: "linux", flavour: "cloud")
+        let consolePath = "\(workDirectory)/console.sock"
+        let disk = try Self.makeExt4Disk(in: workDirectory)
+        var client: LineSocket?
+        let shell = try LinuxShell.bootThroughDaemon(
+            self, socketPath: socketPath, name: "linux", flavour: "cloud",
+            extra: ["--disk", disk, "--console", "unix:\(consolePath)"]
+        ) { client = try LineSocket(path: consolePath) }
         let uname = try shell.run("uname -r")
         XCTAssertTrue(uname.hasSuffix("-cloud-arm64\n"), uname)
+
+        // The socket client types into the same shell and reads the output. (It did not read
+        // while the kernel booted, so it lost most of the boot log: the guest never waits for a
+        // console client. What it still holds is skipped up to the marker.)
+        let socket = try XCTUnwrap(client)
+        socket.write(Array("uname -a; echo @@\"\"socket@@\n".utf8))
+        let output = try socket.readUntil("@@socket@@")
+        XCTAssertTrue(output.contains("Linux armvisor 6.1.0-"), output)
+        XCTAssertTrue(output.contains("aarch64 GNU/Linux"), output)
+
+        let written = try shell.run(
+            "mount -t ext4 /dev/vda /mnt && echo written-through-the-daemon > /mnt/d.txt && sync && umount /mnt"
+                + " && echo ok")
+        XCTAssertTrue(written.hasSuffix("ok\n"), written)
 
         let stopped = try armvisor(["stop", "linux", "--timeout", "3", "--json", "--socket", socketPath])
         XCTAssertTrue(stopped.stdout.contains(#""reason":"killed""#), stopped.stdout)
         XCTAssertTrue(stopped.stdout.contains("forced after"), stopped.stdout)
         XCTAssertEqual(shell.vm.waitForExit(timeout: 30), 0, shell.vm.text)
+        XCTAssertEqual(try Self.readFile("/d.txt", fromExt4: disk), "written-through-the-daemon\n")
         try stopDaemon()
     }
 

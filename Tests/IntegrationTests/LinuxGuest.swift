@@ -48,17 +48,39 @@ enum LinuxGuest {
     }
 }
 
+/// Where a `LinuxShell` types and reads: a process on pipes (`InteractiveProcess`) or on a
+/// pseudo-terminal (`TerminalProcess`).
+protocol ShellConsole: AnyObject {
+    var length: Int { get }
+    var text: String { get }
+    func send(_ text: String)
+    @discardableResult func waitFor(_ needle: String, after mark: Int, timeout: TimeInterval) throws -> String
+    func waitForExit(timeout: TimeInterval) -> Int32?
+}
+
+extension ShellConsole {
+    @discardableResult func waitFor(_ needle: String, after mark: Int = 0) throws -> String {
+        try waitFor(needle, after: mark, timeout: 60)
+    }
+}
+
+extension InteractiveProcess: ShellConsole {}
+extension TerminalProcess: ShellConsole {}
+
 /// A BusyBox shell on a booted Linux guest, driven through its console.
 struct LinuxShell {
-    let vm: InteractiveProcess
+    let vm: any ShellConsole
 
     /// Boots `flavour` with `armvisor run` (release) and `extra` arguments, checks the boot log
     /// for `cpus` and `gic`, and returns the shell and the log.
-    static func boot(flavour: String, cpus: Int = 1, gic: String = "v3", extra: [String] = [])
-        throws -> (shell: LinuxShell, log: String)
-    {
-        let vm = try InteractiveProcess(
-            try LinuxGuest.releaseProduct("armvisor"), try LinuxGuest.runArguments(flavour: flavour, extra: extra))
+    /// `onTerminal`: on a pseudo-terminal (`vm` is a `TerminalProcess`) instead of pipes.
+    static func boot(
+        flavour: String, cpus: Int = 1, gic: String = "v3", extra: [String] = [], onTerminal: Bool = false
+    ) throws -> (shell: LinuxShell, log: String) {
+        let path = try LinuxGuest.releaseProduct("armvisor")
+        let arguments = try LinuxGuest.runArguments(flavour: flavour, extra: extra)
+        let vm: any ShellConsole =
+            onTerminal ? try TerminalProcess(path, arguments) : try InteractiveProcess(path, arguments)
         let shell = LinuxShell(vm: vm)
         let log = try shell.waitForBoot()
         shell.checkBootLog(log, cpus: cpus, gic: gic)
@@ -66,20 +88,23 @@ struct LinuxShell {
     }
 
     /// Through the daemon of `test` (release `armvisord`, started here on `socketPath`): creates
-    /// VM `name` booting `flavour`, attaches `armvisor console` before the start (so it sees the
-    /// whole boot), starts it and waits for the shell.
-    static func bootThroughDaemon(_ test: DaemonTestCase, socketPath: String, name: String, flavour: String)
-        throws -> LinuxShell
-    {
+    /// VM `name` booting `flavour` (with `extra` settings), attaches `armvisor console` before the
+    /// start (so it sees the whole boot), calls `beforeStart`, starts the VM and waits for the
+    /// shell.
+    static func bootThroughDaemon(
+        _ test: DaemonTestCase, socketPath: String, name: String, flavour: String, extra: [String] = [],
+        beforeStart: () throws -> Void = {}
+    ) throws -> LinuxShell {
         try test.launchDaemon(
             executable: try LinuxGuest.releaseProduct("armvisord"),
             arguments: ["--socket", socketPath, "--state-dir", "\(test.workDirectory)/state", "--log-level", "info"],
             socketPath: socketPath)
         // runArguments starts with "run"; `create` takes the same settings after the name.
-        let boot = try LinuxGuest.runArguments(flavour: flavour)
+        let boot = try LinuxGuest.runArguments(flavour: flavour, extra: extra)
         try test.armvisor(["create", name] + boot.dropFirst() + ["--socket", socketPath])
         let console = try InteractiveProcess(
             try LinuxGuest.releaseProduct("armvisor"), ["console", name, "--socket", socketPath])
+        try beforeStart()
         try test.armvisor(["start", name, "--socket", socketPath])
         let shell = LinuxShell(vm: console)
         shell.checkBootLog(try shell.waitForBoot(), cpus: 1, gic: "v3")

@@ -68,6 +68,69 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(vm.waitForExit(timeout: 30), 130, vm.text)
     }
 
+    /// The reboot loop keeps the console open: a client of a `unix:` console stays connected
+    /// while the guest reboots, sees the fresh instance and types into it.
+    func testAGuestRebootKeepsUnixConsoleClientsConnected() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let consolePath = dir.appendingPathComponent("console.sock").path
+        let vm = try InteractiveProcess(
+            try TestPaths.product("armvisor"),
+            ["run", "--kernel", try TestPaths.guest("echo"), "--console", "unix:\(consolePath)"])
+        var client: LineSocket?
+        let deadline = Date().addingTimeInterval(30)
+        while client == nil && Date() < deadline {
+            client = try? LineSocket(path: consolePath)
+            if client == nil { usleep(10_000) }
+        }
+        let console = try XCTUnwrap(client, "no console socket: \(vm.text)")
+        // READY may have gone out before the client connected: the echo says the guest listens.
+        console.write(Array("a\r".utf8))
+        XCTAssertEqual(try console.readUntil("a\r\n").hasSuffix("a\r\n"), true)
+        console.write(Array("^".utf8))
+        XCTAssertEqual(try console.readUntil("READY\n"), "REBOOT\nREADY\n")
+        console.write(Array("b!".utf8))
+        XCTAssertEqual(try console.readToEnd(), "bBYE\n")
+        XCTAssertEqual(vm.waitForExit(timeout: 30), 0, vm.text)
+        XCTAssertEqual(vm.text, "armvisor: guest reset (PSCI SYSTEM_RESET); booting again\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: consolePath), "the console socket is removed")
+    }
+
+    /// A `pty` console is made once per run: the terminal announced at the start is the one the
+    /// fresh instance talks on after the guest reboots.
+    func testAGuestRebootKeepsThePTYConsole() throws {
+        let vm = try InteractiveProcess(
+            try TestPaths.product("armvisor"), ["run", "--kernel", try TestPaths.guest("echo"), "--console", "pty"])
+        let announced = try vm.waitFor("\n")
+        let prefix = "armvisor: console on "
+        XCTAssertTrue(announced.hasPrefix(prefix), announced)
+        let path = String(announced.dropFirst(prefix.count).dropLast())
+        let terminal = try XCTUnwrap(FileHandle(forUpdatingAtPath: path), "cannot open \(path)")
+        // Bytes, not a String: "\r\n" split across two reads must still match.
+        var seen = Data()
+        func read(until needle: String) throws {
+            let deadline = Date().addingTimeInterval(30)
+            while seen.range(of: Data(needle.utf8)) == nil {
+                guard Date() < deadline else {
+                    throw CocoaError(
+                        .fileReadUnknown, userInfo: ["seen": String(reflecting: String(decoding: seen, as: UTF8.self))])
+                }
+                var fds = [pollfd(fd: terminal.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+                guard poll(&fds, 1, 100) > 0 else { continue }
+                seen += terminal.availableData
+            }
+        }
+        terminal.write(Data("a\r".utf8))
+        try read(until: "a\r\n")
+        terminal.write(Data("^".utf8))
+        try read(until: "REBOOT\nREADY\n")
+        terminal.write(Data("b!".utf8))
+        try read(until: "bBYE\n")
+        XCTAssertEqual(vm.waitForExit(timeout: 30), 0, vm.text)
+        XCTAssertEqual(vm.text, announced + "armvisor: guest reset (PSCI SYSTEM_RESET); booting again\n")
+        try terminal.close()
+    }
+
     /// On a terminal the stdio console is raw (keys go to the guest) with QEMU's escape: Ctrl-A x
     /// ends the run with 130, and the terminal's settings are back afterwards — also when the
     /// VM cannot be built after its console was opened.

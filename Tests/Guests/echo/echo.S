@@ -3,10 +3,12 @@
 // unmasks the PL011's receive interrupts (UARTIMSC.RXIM and RTIM), prints READY and sleeps in
 // WFI. Each receive interrupt drains the UART's receive FIFO and echoes every byte back (a CR
 // also gets an LF, as a terminal expects); `!` ends the guest: it prints BYE and powers off
-// through PSCI SYSTEM_OFF. Lines:
+// through PSCI SYSTEM_OFF; `^` reboots it: it prints REBOOT and calls PSCI SYSTEM_RESET (the
+// reboot tests: a fresh instance prints READY again). Lines:
 //   READY             the guest waits for input
 //   <input echoed>
 //   BYE               after a `!`
+//   REBOOT            after a `^`
 // (Arm DDI 0183 PL011: UARTFR.RXFE bit 4, UARTIMSC 0x38, UARTICR 0x44; IHI 0069 GICv3.)
 #include "psci.S"
     .equ UART_BASE,  0x09000000
@@ -40,14 +42,23 @@ _start:
     str     w2, [x1, #UARTIMSC]
     adr     x0, ready
     bl      puts
-    msr     daifclr, #2
-1:  wfi
+    // Wait for `quit` with IRQs masked around the check: an interrupt that sets it between the
+    // check and the WFI would otherwise leave the guest asleep until the next one. WFI wakes on
+    // a pending interrupt even while it is masked; it is taken once they are unmasked.
+1:  msr     daifset, #2
     ldr     x9, quit
-    cbz     x9, 1b
-    msr     daifset, #2
+    cbnz    x9, 7f
+    wfi
+    msr     daifclr, #2
+    b       1b
+7:  cmp     x9, #2
+    b.eq    5f
     adr     x0, bye
     bl      puts
     psci_system_off
+5:  adr     x0, reboot
+    bl      puts
+    psci_system_reset
 
 irq_handler:
     stp     x0, x1, [sp, #-16]!
@@ -60,8 +71,14 @@ irq_handler:
     ldr     w0, [x3, #UARTDR]
     and     w0, w0, #0xff
     cmp     w0, #'!'
-    b.ne    3f
+    b.ne    6f
     mov     x2, #1
+    adr     x1, quit
+    str     x2, [x1]
+    b       2b
+6:  cmp     w0, #'^'
+    b.ne    3f
+    mov     x2, #2
     adr     x1, quit
     str     x2, [x1]
     b       2b
@@ -86,6 +103,7 @@ irq_handler:
 
 ready:  .asciz "READY\n"
 bye:    .asciz "BYE\n"
+reboot: .asciz "REBOOT\n"
 
     .balign 8
 quit:   .quad 0
