@@ -58,37 +58,6 @@ public final class ConsoleTap: CharacterBackend {
         }
     }
 
-    /// Takes every session away without ending them (a `reset`: they move to the fresh
-    /// instance's tap with `adopt`). Until then they get no output and their input is dropped.
-    public func takeSessions() -> [ConsoleSession] {
-        let sessions = state.withLock { state -> [ConsoleSession] in
-            let sessions = Array(state.sessions.values)
-            state.sessions = [:]
-            attachedCount.store(0, ordering: .relaxed)
-            return sessions
-        }
-        for session in sessions { session.setOwner(nil) }
-        return sessions
-    }
-
-    /// Attaches sessions taken from another tap (`takeSessions`); those that ended meanwhile,
-    /// or all of them once this tap is closed, are ended.
-    public func adopt(_ sessions: [ConsoleSession]) {
-        let refused = state.withLock { state -> [ConsoleSession] in
-            guard !state.closed else { return sessions }
-            for session in sessions {
-                guard !session.isFinished else { continue }
-                session.id = state.nextID
-                state.nextID += 1
-                state.sessions[session.id] = session
-                session.setOwner(self)
-                attachedCount.add(1, ordering: .relaxed)
-            }
-            return []
-        }
-        for session in refused { session.finish() }
-    }
-
     /// Detaches `session`: it gets no more output, and its `next()` returns what it still holds,
     /// then nil.
     public func detach(_ session: ConsoleSession) {
@@ -157,10 +126,7 @@ public final class ConsoleSession: Sendable {
         state.withLock { $0.owner = tap }
     }
 
-    var isFinished: Bool { state.withLock { $0.finished } }
-
-    /// Sends client input to the guest's UART (nothing while the session is between two
-    /// instances of its VM, or after it ended).
+    /// Sends client input to the guest's UART (nothing after the session ended).
     public func input(_ bytes: [UInt8]) {
         state.withLock { $0.finished ? nil : $0.owner }?.input(bytes)
     }
