@@ -299,12 +299,12 @@ public struct VCPUStatistics: Codable, Sendable, Equatable {
 
     /// The columns of the per-vCPU rows of the report.
     static let columns = [
-        "vcpu", "switches", "exits", "WFI", "WFE", "injected", "maint", "LR-ovf", "timer", "IPI-tx", "IPI-rx",
-        "wake:irq", "ipi", "timer", "kick", "event", "cpu-on",
+        "vcpu", "switches", "exits", "WFI", "WFE", "injected", "maint", "LR-ovf", "expiries", "IPI-tx", "IPI-rx",
+        "wake:irq", "wake:ipi", "wake:timer", "wake:kick", "wake:event", "wake:cpu-on",
     ]
 
     static func format(_ cells: [String]) -> String {
-        "    " + cells.map { $0.count >= 9 ? $0 + " " : String(repeating: " ", count: 9 - $0.count) + $0 + " " }.joined()
+        "  " + cells.map { String(repeating: " ", count: max(12 - $0.count, 1)) + $0 }.joined()
     }
 
     static var tableHeader: String { format(columns) }
