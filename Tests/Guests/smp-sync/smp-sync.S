@@ -8,11 +8,12 @@
 //   wfe_monitor    CPU 1 waits with LDAXR + WFE (the Linux smp_cond_load pattern, no SEV):
 //                  CPU 0's plain store to the monitored word clears the global monitor, which
 //                  is a WFE wake-up event (Arm ARM D1.16.2). ROUNDS rounds.
-//   tlbi_is        CPU 1 has read through VA `page_a` (old mapping, in its TLB); CPU 0 points
-//                  that VA's level-3 descriptor at `page_b`, TLBI VAE1IS + DSB ISH, then sets
-//                  a flag; CPU 1 reads the flag and the VA in one straight-line sequence and
-//                  must see `page_b`'s value whenever it sees the flag (Arm ARM D8.13: the
-//                  TLBI is complete for every PE once the DSB after it completes).
+//   tlbi_is        CPU 1 keeps reading through VA `page_a` (the old mapping is in its TLB);
+//                  CPU 0 points that VA's level-3 descriptor at `page_b` (odd rounds) or back
+//                  at `page_a` (even rounds), TLBI VAE1IS + DSB ISH, then sets a flag; CPU 1
+//                  reads the flag and the VA in one straight-line sequence and must see the
+//                  new page's value whenever it sees the flag (Arm ARM D8.13: the TLBI is
+//                  complete for every PE once the DSB after it completes). TLB_ROUNDS rounds.
 //   ic_ivau        CPU 1 has run `patch_fn` (returns 1); CPU 0 rewrites its first instruction
 //                  (to return 2), DC CVAU + DSB ISH + IC IVAU + DSB ISH, sets a flag; CPU 1
 //                  sees it, ISB, calls `patch_fn` and must get 2 (Arm ARM B2.4.4).
@@ -27,6 +28,7 @@
     .equ REC_FAILED, 8
     .equ REC_MODE,   16
     .equ ROUNDS,     20
+    .equ TLB_ROUNDS, 32
     .equ PAGES,      1024            // identity map of 0x40000000-0x403fffff
     .equ DELAY,      20000           // CPU 0's busy loop before it wakes CPU 1
 
@@ -101,13 +103,12 @@ _start:
     expect  x19, ROUNDS
     bl      check_end
 
-    // ---- tlbi_is: remap page_a's VA to page_b while CPU 1 uses it.
+    // ---- tlbi_is: remap page_a's VA to page_b and back, TLB_ROUNDS times, while CPU 1 uses it.
     begin   "tlbi_is"
     adr     x2, tlb_ready
 1:  ldar    x4, [x2]
     cbz     x4, 1b
     adrp    x6, page_a
-    adrp    x7, page_b
     adrp    x8, tables
     add     x8, x8, #0x2000          // the level-3 tables
     and     x9, x6, #0x3fffffff
@@ -115,27 +116,39 @@ _start:
     add     x8, x8, x9, lsl #3       // page_a's descriptor
     ldr     x10, [x8]
     and     x11, x10, #0xfff         // attributes
-    orr     x11, x11, x7             // → page_b
-    str     x11, [x8]
+    mov     x19, #1                  // round
+    mov     x20, #0                  // rounds where CPU 1 saw the old mapping
+2:  tst     x19, #1
+    adrp    x7, page_b               // odd rounds: page_b, even: page_a again
+    csel    x7, x7, x6, ne
+    orr     x12, x11, x7
+    str     x12, [x8]
     dsb     ishst
     lsr     x9, x6, #12
     tlbi    vae1is, x9
     dsb     ish
     isb
     adr     x2, tlb_flag
-    mov     x4, #1
-    str     x4, [x2]
+    stlr    x19, [x2]
     adr     x2, tlb_seen
-2:  ldar    x4, [x2]
-    cbz     x4, 2b
-    ldr     x0, [x6]                 // this CPU sees page_b too
-    ldr     x1, =0xbbbb
+3:  ldar    x4, [x2]
+    cmp     x4, x19
+    b.ne    3b
+    ldr     x0, [x6]                 // this CPU sees the new mapping too
+    ldr     x1, [x7]
     cstring x2, "cpu0"
     bl      check_eq
     adr     x2, tlb_result
-    ldr     x0, [x2]
-    ldr     x1, =0xbbbb
-    cstring x2, "cpu1"
+    ldr     x4, [x2]
+    ldr     x5, [x7]
+    cmp     x4, x5
+    cinc    x20, x20, ne
+    add     x19, x19, #1
+    cmp     x19, #TLB_ROUNDS
+    b.ls    2b
+    mov     x0, x20
+    mov     x1, #0
+    cstring x2, "stale_rounds"
     bl      check_eq
     bl      check_end
 
@@ -249,21 +262,26 @@ cpu1_entry:
     cmp     x19, #ROUNDS
     b.lo    1b
 
-    // tlbi_is: load through page_a (fills the TLB), then poll the flag and the VA together.
+    // tlbi_is: load through page_a (fills the TLB), then each round poll the flag and the VA
+    // together, in one block.
     adrp    x6, page_a
     ldr     x5, [x6]
     adr     x2, tlb_ready
     mov     x4, #1
     stlr    x4, [x2]
-    adr     x2, tlb_flag
-1:  ldar    x4, [x2]
+    mov     x19, #1
+1:  adr     x2, tlb_flag
+2:  ldar    x4, [x2]
     ldr     x5, [x6]
-    cbz     x4, 1b
+    cmp     x4, x19
+    b.ne    2b
     adr     x2, tlb_result
     str     x5, [x2]
     adr     x2, tlb_seen
-    mov     x4, #1
-    stlr    x4, [x2]
+    stlr    x19, [x2]
+    add     x19, x19, #1
+    cmp     x19, #TLB_ROUNDS
+    b.ls    1b
 
     // ic_ivau (round 1) and ic_ialluis (round 2).
     mov     x19, #1
