@@ -260,6 +260,9 @@ public final class VCPU: @unchecked Sendable {
         var poll = 20_000
         sleepingInWFE.store(true, ordering: .sequentiallyConsistent)
         defer { sleepingInWFE.store(false, ordering: .relaxed) }
+        // A timer that fires during the sleep kicks the vCPU (`timerSource`): that kick is the
+        // timer's wake-up.
+        let timerAlreadyFired = ticksUntilTimer == 0
         while true {
             if cpu.consumeEvent() {
                 counters.increment(.wakeupsByEvent)
@@ -274,7 +277,7 @@ public final class VCPU: @unchecked Sendable {
                 return
             }
             if cpu.hasPendingKick {
-                counters.increment(.wakeupsByKick)
+                counters.increment(!timerAlreadyFired && ticksUntilTimer == 0 ? .wakeupsByTimer : .wakeupsByKick)
                 return
             }
             var deadline: DispatchTime = .distantFuture
