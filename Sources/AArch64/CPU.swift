@@ -105,18 +105,27 @@ public final class CPU: @unchecked Sendable {
     /// Asks the core to drop its TLB at its next block boundary, without leaving `run` (another
     /// vCPU executed a TLBI ... IS). Thread-safe.
     public func requestTLBInvalidation() {
-        _ = requests.loadThenBitwiseOr(with: Self.tlbInvalidationRequest, ordering: .releasing)
+        _ = requests.loadThenBitwiseOr(with: Self.tlbInvalidationRequest, ordering: .sequentiallyConsistent)
     }
 
     /// Asks the core to drop its cached translations at its next block boundary, without
     /// leaving `run` (another vCPU's highvisor changed stage 2). Thread-safe.
     public func requestStage2Invalidation() {
-        _ = requests.loadThenBitwiseOr(with: Self.invalidationRequest, ordering: .releasing)
+        _ = requests.loadThenBitwiseOr(with: Self.invalidationRequest, ordering: .sequentiallyConsistent)
     }
 
     /// Set by the highvisor: called on this core's thread when the guest executes an
     /// Inner-Shareable TLBI, so every other vCPU of the VM drops its translations too.
     public var broadcastTLBInvalidation: (@Sendable () -> Void)?
+
+    /// Set by the highvisor: called on this core's thread by the first barrier after a broadcast
+    /// TLB or instruction-cache invalidation; returns once every other vCPU of the VM has
+    /// dropped its entries (or is outside the guest, where it drops them before re-entering).
+    public var awaitBroadcastCompletion: (@Sendable () -> Void)?
+
+    /// Set by the highvisor: called on this core's thread when the guest executes SEV, so every
+    /// other vCPU of the VM gets the event (`postEvent`) and wakes from a trapped WFE.
+    public var broadcastEvent: (@Sendable () -> Void)?
 
     /// Set by the highvisor: called on this core's thread when the guest executes IC IVAU (with
     /// the machine-physical page it names) or IC IALLUIS (nil), both broadcast to the Inner
@@ -126,7 +135,7 @@ public final class CPU: @unchecked Sendable {
     /// Asks the core to drop its decoded blocks at its next block boundary, without leaving
     /// `run` (another vCPU invalidated the instruction cache). Thread-safe.
     public func requestCodeInvalidation() {
-        _ = requests.loadThenBitwiseOr(with: Self.codeInvalidationRequest, ordering: .releasing)
+        _ = requests.loadThenBitwiseOr(with: Self.codeInvalidationRequest, ordering: .sequentiallyConsistent)
     }
 
     /// Whether this core holds decoded code from the machine-physical page (read by other
@@ -158,6 +167,7 @@ public final class CPU: @unchecked Sendable {
     static let invalidationRequest: UInt32 = 2
     static let codeInvalidationRequest: UInt32 = 8
     static let tlbInvalidationRequest: UInt32 = 16
+    static let eventRequest: UInt32 = 32
 
     /// Acts on the request word; true when `run` must return `.kick`.
     @inline(never)
@@ -174,6 +184,10 @@ public final class CPU: @unchecked Sendable {
         if pending & Self.codeInvalidationRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.codeInvalidationRequest, ordering: .acquiring)
             invalidateDecodedCode()
+        }
+        if pending & Self.eventRequest != 0 {
+            _ = requests.loadThenBitwiseAnd(with: ~Self.eventRequest, ordering: .acquiring)
+            state.pointee.eventRegister = true
         }
         return pending & Self.kickRequest != 0
     }

@@ -72,8 +72,14 @@ public struct CoreState: Sendable {
     /// (`CPU.executeOrderedAccess`).
     public var exclusiveValue: UInt64 = 0
     public var exclusiveValue2: UInt64 = 0
+    /// Where the armed load-exclusive read in host memory, so a vCPU sleeping in a trapped WFE
+    /// can tell when another vCPU's store cleared the global monitor (`CPU.exclusiveMonitorCleared`).
+    public var exclusiveHost: UInt = 0
     /// The event register of WFE/SEV (Arm ARM D1.16.1).
     public var eventRegister: Bool = false
+    /// A TLBI ... IS, IC IVAU or IC IALLUIS was broadcast to the other vCPUs since the last
+    /// barrier: the next DSB waits for them to drop their entries (`CPU.completeBroadcasts`).
+    public var broadcastPending: Bool = false
 
     // Identity as the guest sees it (VPIDR_EL2 / VMPIDR_EL2 under virtualization).
     public var midr: UInt64 = 0x411F_D070
@@ -173,10 +179,10 @@ public enum HypervisorConfiguration {
     public static let virtualInterrupts: UInt64 = vf | vi | vse
     public static let rw: UInt64 = 1 << 31
 
-    /// What the highvisor sets for a guest, as KVM does for an ARMv8.0 guest: WFI and SMC
-    /// trapped, interrupts routed to EL2, lower ELs AArch64. Stage 2 (`vm`) is added by the
+    /// What the highvisor sets for a guest, as KVM does for an ARMv8.0 guest: WFI, WFE (KVM when
+    /// the vCPU shares its host CPU; here always, so a waiting vCPU sleeps) and SMC trapped, interrupts routed to EL2, lower ELs AArch64. Stage 2 (`vm`) is added by the
     /// highvisor once it has built the VM's stage-2 tables; a bare core has none.
-    public static let guestDefault: UInt64 = swio | fmo | imo | amo | twi | tsc | rw
+    public static let guestDefault: UInt64 = swio | fmo | imo | amo | twi | twe | tsc | rw
 }
 
 /// Why `CPU.run` returned: the world switch's reason.

@@ -376,15 +376,18 @@ extension CPU {
                         recordTrap(Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)), pc: pc)
                         return .trap
                     }
-                case .sev, .sevl:
-                    // SEV sets only the local event register: WFE never sleeps here (it may return
-                    // at any time, Arm ARM D1.16.1), so no other PE waits for the event.
+                case .sev:
+                    // Sets this PE's event register and signals every other PE (Events.swift).
+                    sendEvent()
+                case .sevl:
                     s.pointee.eventRegister = true
                 case .clrex:
                     s.pointee.exclusiveArmed = false
                 case .hint, .prefetch:
                     break
                 case .barrier:
+                    // A DSB after a broadcast TLBI or IC waits for the other vCPUs (Events.swift).
+                    if s.pointee.broadcastPending { completeBroadcasts() }
                     // DMB/DSB order this vCPU's accesses for the others. CRm<1:0> (bits 4:3 of
                     // `a` = CRm:op2) says which: LD (01) and ST (10) orders x86 keeps by itself,
                     // so they only stop the compiler; the full barrier needs MFENCE, since x86 may

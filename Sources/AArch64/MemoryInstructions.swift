@@ -34,6 +34,7 @@ extension CPU {
                 state.pointee.exclusiveArmed = true
                 state.pointee.exclusiveAddress = base
                 state.pointee.exclusiveSize = length
+                state.pointee.exclusiveHost = UInt(bitPattern: p)
                 // The bytes read, as one little-endian value (up to 8 bytes) or two halves.
                 let combined = pair && d.a < 3 ? first | second << (UInt64(8) << UInt64(d.a)) : first
                 state.pointee.exclusiveValue = combined

@@ -96,7 +96,10 @@ extension CPU {
             }
             let page = memory.physicalAddress(of: p) & ~0xFFF
             if memory.isCodePage(page) { invalidateDecodedCode(physicalPage: page) }
-            broadcastCodeInvalidation?(page)
+            if let broadcast = broadcastCodeInvalidation {
+                broadcast(page)
+                state.pointee.broadcastPending = true
+            }
             return .done(0)
         default:
             break
@@ -108,7 +111,10 @@ extension CPU {
             return .done(0)
         case (0, 7, 1, 0):  // IC IALLUIS: every PE of the Inner Shareable domain
             invalidateDecodedCode()
-            broadcastCodeInvalidation?(nil)
+            if let broadcast = broadcastCodeInvalidation {
+                broadcast(nil)
+                state.pointee.broadcastPending = true
+            }
             return .done(0)
         case (0, 7, 6, 1):  // DC IVAC: an invalidate is a write as far as permissions go
             guard dataPointer(operand, length: 1, type: .write, insn: nil, pc: pc, maintenance: true) != nil else {
@@ -127,8 +133,12 @@ extension CPU {
             default: return .undefined
             }
             // The IS forms reach every vCPU of the VM: the others drop their whole TLB (more
-            // than the operation names, which the architecture allows).
-            if e.crm == 3 { broadcastTLBInvalidation?() }
+            // than the operation names, which the architecture allows) at their next block
+            // boundary, and this core's next DSB waits until they have (`completeBroadcasts`).
+            if e.crm == 3, let broadcast = broadcastTLBInvalidation {
+                broadcast()
+                s.pointee.broadcastPending = true
+            }
             return .done(0)
         case (0, 7, 8, 0), (0, 7, 8, 1), (0, 7, 8, 2), (0, 7, 8, 3):  // AT S1E1R/W, S1E0R/W
             return addressTranslation(operand, write: e.op2 & 1 != 0, privileged: e.op2 < 2, pc: pc)

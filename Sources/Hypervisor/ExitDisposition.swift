@@ -6,6 +6,10 @@ public enum ExitDisposition: Sendable, Equatable {
     case skipInstruction
     /// A trapped WFI: sleep until an interrupt is pending or the vCPU is kicked, then skip it.
     case waitForInterrupt
+    /// A trapped WFE (HCR_EL2.TWE, ESR ISS.TI = 1) with the event register clear: sleep until a
+    /// WFE wake-up event (an SEV from another vCPU, the exclusive monitor cleared, an interrupt
+    /// pending, a kick), then skip it.
+    case waitForEvent
     /// PSCI CPU_SUSPEND: sleep as for WFI, then re-enter at the PC the exit left (after the HVC).
     case suspend
     /// PSCI CPU_OFF: this vCPU leaves its loop powered off until a CPU_ON names it.

@@ -44,9 +44,14 @@ public struct ExitTable: Sendable {
 
 /// The exit handlers themselves (KVM `arch/arm64/kvm/handle_exit.c`, `mmio.c`).
 public enum ExitHandlers {
-    /// EC 0x01: WFI/WFE trapped by HCR_EL2.TWI/TWE.
+    /// EC 0x01: WFI/WFE trapped by HCR_EL2.TWI/TWE; ISS bit 0 (TI) tells them apart (Arm ARM
+    /// D17.2.37 "ISS encoding for an exception from a WFI or WFE instruction"). A WFE whose event
+    /// register is already set (an SEV from another vCPU arrived after the core looked) completes
+    /// at once, clearing it.
     @Sendable public static func waitForInterrupt(_ vcpu: VCPU) -> ExitDisposition {
-        .waitForInterrupt
+        guard Syndrome.iss(vcpu.cpu.state.pointee.exitSyndrome) & 1 != 0 else { return .waitForInterrupt }
+        if vcpu.cpu.consumeEvent() { return .skipInstruction }
+        return .waitForEvent
     }
 
     /// EC 0x07: the guest's first FP/AdvSIMD instruction since the highvisor set CPTR_EL2.TFP

@@ -10,10 +10,11 @@ public final class VCPUCounters: @unchecked Sendable {
             wfiSleeps, kicks, blocksBuilt, systemRegisterTraps, stage2TranslationFaults, stage2AccessFlagFaults,
             stage2PermissionFaults, stage2WalkFaults, stage2FetchFaults, readOnlyWrites, tlbHits, tlbMisses,
             tlbFlushes, interruptsInjected, maintenanceInterrupts, listRegisterOverflows, timerExpiries, sgisSent,
-            wakeupsByInterrupt, wakeupsByTimer, wakeupsByKick, ipisReceived, fpTraps
+            wakeupsByInterrupt, wakeupsByTimer, wakeupsByKick, ipisReceived, fpTraps, wfeSleeps, wakeupsByEvent,
+            wakeupsByIPI, wakeupsByCPUOn, injectedSGIs, injectedPPIs, injectedSPIs
     }
 
-    private static let exitBase = 32
+    private static let exitBase = 48
     /// MMIO exits by bus window (`MMIOBus.windows` index); windows past the last slot share it.
     private static let mmioBase = exitBase + 64
     public static let mmioWindowSlots = 64
@@ -108,10 +109,18 @@ public struct VMStatistics: Codable, Sendable, Equatable {
     public var sgisSent: UInt64 = 0
     /// SGIs (IPIs) that other vCPUs of the VM sent to these vCPUs.
     public var ipisReceived: UInt64 = 0
-    /// What ended WFI sleeps and PSCI CPU_SUSPEND standbys: `interrupt` (one became pending),
-    /// `timer` (the vCPU's timer deadline passed), `kick` (pause, stop, or a kick from another
-    /// thread).
+    /// What ended WFI/WFE sleeps and PSCI CPU_SUSPEND standbys, and what started powered-off
+    /// vCPUs: `interrupt` (a PPI or SPI became pending), `ipi` (an SGI did), `timer` (the vCPU's
+    /// timer deadline passed), `kick` (pause, stop, or a kick from another thread), `event` (a
+    /// WFE woken by another vCPU's SEV or by its exclusive monitor being cleared), `cpu-on`
+    /// (PSCI CPU_ON started the vCPU).
     public var wakeups: [String: UInt64] = [:]
+    /// Trapped WFEs that slept (HCR_EL2.TWE; a WFE whose event was already set does not).
+    public var wfeSleeps: UInt64 = 0
+    /// `interruptsInjected` by INTID class: `sgi` (0–15), `ppi` (16–31), `spi` (32 and up).
+    public var interruptsByClass: [String: UInt64] = [:]
+    /// The same counters for each vCPU, by index (`VCPUStatistics`).
+    public var vcpus: [VCPUStatistics] = []
     /// Lazy FP switches: first FP/AdvSIMD instructions after a world switch that trapped to
     /// the highvisor (CPTR_EL2.TFP, EC 0x07) and were resumed on the fast path.
     public var fpTraps: UInt64 = 0
@@ -159,17 +168,19 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         timerExpiries += counters.value(.timerExpiries)
         sgisSent += counters.value(.sgisSent)
         ipisReceived += counters.value(.ipisReceived)
-        for (name, counter) in [
-            ("interrupt", VCPUCounters.Counter.wakeupsByInterrupt), ("timer", .wakeupsByTimer),
-            ("kick", .wakeupsByKick),
-        ] {
+        for (name, counter) in VCPUStatistics.wakeupCounters {
             wakeups[name, default: 0] += counters.value(counter)
+        }
+        wfeSleeps += counters.value(.wfeSleeps)
+        for (name, counter) in VCPUStatistics.interruptClassCounters {
+            interruptsByClass[name, default: 0] += counters.value(counter)
         }
         fpTraps += counters.value(.fpTraps)
         for ec in UInt8(0)..<64 {
             let n = counters.exits(exceptionClass: ec)
             if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
         }
+        vcpus.append(VCPUStatistics(index: vcpus.count, counters))
     }
 
     /// The human-readable table `armvisor run --stats` prints (like `kvm_stat`'s one-shot view).
@@ -206,7 +217,11 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         row("timer expiries", "\(timerExpiries)")
         row("SGIs sent", "\(sgisSent)")
         row("IPIs received", "\(ipisReceived)")
-        for name in ["interrupt", "timer", "kick"] {
+        for name in ["sgi", "ppi", "spi"] {
+            row("  injected \(name.uppercased())s", "\(interruptsByClass[name] ?? 0)")
+        }
+        row("WFE sleeps", "\(wfeSleeps)")
+        for (name, _) in VCPUStatistics.wakeupCounters {
             row("wake-ups by \(name)", "\(wakeups[name] ?? 0)")
         }
         row("FP traps (lazy switch)", "\(fpTraps)")
@@ -218,6 +233,90 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         }) {
             row("  " + name, "\(count)")
         }
+        lines.append("  per vCPU:")
+        lines.append(VCPUStatistics.tableHeader)
+        for vcpu in vcpus { lines.append(vcpu.tableRow) }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// One vCPU's share of `VMStatistics` (the `vcpus` array of the `stats` reply, the per-vCPU
+/// rows of `armvisor run --stats`), like KVM's per-vCPU debugfs/binary stats: everything here
+/// is counted at world switches and exits, never in the interpreter's loop.
+public struct VCPUStatistics: Codable, Sendable, Equatable {
+    public var index: Int = 0
+    public var worldSwitches: UInt64 = 0
+    public var instructionsRetired: UInt64 = 0
+    /// Exits by exception class, as `VMStatistics.exitsByClass`.
+    public var exitsByClass: [String: UInt64] = [:]
+    public var hypercalls: UInt64 = 0
+    public var wfiSleeps: UInt64 = 0
+    public var wfeSleeps: UInt64 = 0
+    /// Wake-ups by cause, as `VMStatistics.wakeups`.
+    public var wakeups: [String: UInt64] = [:]
+    public var interruptsInjected: UInt64 = 0
+    /// Injected interrupts by INTID class: `sgi`, `ppi`, `spi`.
+    public var interruptsByClass: [String: UInt64] = [:]
+    public var maintenanceInterrupts: UInt64 = 0
+    public var listRegisterOverflows: UInt64 = 0
+    public var timerExpiries: UInt64 = 0
+    /// SGIs this vCPU sent (one per target) and SGIs that arrived at it.
+    public var ipisSent: UInt64 = 0
+    public var ipisReceived: UInt64 = 0
+
+    public init() {}
+
+    /// The wake-up causes, by their name in `wakeups`, in report order.
+    static let wakeupCounters: [(String, VCPUCounters.Counter)] = [
+        ("interrupt", .wakeupsByInterrupt), ("ipi", .wakeupsByIPI), ("timer", .wakeupsByTimer),
+        ("kick", .wakeupsByKick), ("event", .wakeupsByEvent), ("cpu-on", .wakeupsByCPUOn),
+    ]
+
+    static let interruptClassCounters: [(String, VCPUCounters.Counter)] = [
+        ("sgi", .injectedSGIs), ("ppi", .injectedPPIs), ("spi", .injectedSPIs),
+    ]
+
+    public init(index: Int, _ counters: VCPUCounters) {
+        self.index = index
+        worldSwitches = counters.value(.worldSwitches)
+        instructionsRetired = counters.value(.instructionsRetired)
+        for ec in UInt8(0)..<64 {
+            let n = counters.exits(exceptionClass: ec)
+            if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
+        }
+        hypercalls = counters.value(.hypercalls)
+        wfiSleeps = counters.value(.wfiSleeps)
+        wfeSleeps = counters.value(.wfeSleeps)
+        for (name, counter) in Self.wakeupCounters { wakeups[name] = counters.value(counter) }
+        interruptsInjected = counters.value(.interruptsInjected)
+        for (name, counter) in Self.interruptClassCounters { interruptsByClass[name] = counters.value(counter) }
+        maintenanceInterrupts = counters.value(.maintenanceInterrupts)
+        listRegisterOverflows = counters.value(.listRegisterOverflows)
+        timerExpiries = counters.value(.timerExpiries)
+        ipisSent = counters.value(.sgisSent)
+        ipisReceived = counters.value(.ipisReceived)
+    }
+
+    /// The columns of the per-vCPU rows of the report.
+    static let columns = [
+        "vcpu", "switches", "exits", "WFI", "WFE", "injected", "maint", "LR-ovf", "expiries", "IPI-tx", "IPI-rx",
+        "wake:irq", "wake:ipi", "wake:timer", "wake:kick", "wake:event", "wake:cpu-on",
+    ]
+
+    static func format(_ cells: [String]) -> String {
+        "  " + cells.map { String(repeating: " ", count: max(12 - $0.count, 1)) + $0 }.joined()
+    }
+
+    static var tableHeader: String { format(columns) }
+
+    /// This vCPU's row under `tableHeader`.
+    var tableRow: String {
+        let exits = exitsByClass.values.reduce(0, +)
+        let cells: [UInt64] =
+            [
+                UInt64(index), worldSwitches, exits, wfiSleeps, wfeSleeps, interruptsInjected, maintenanceInterrupts,
+                listRegisterOverflows, timerExpiries, ipisSent, ipisReceived,
+            ] + Self.wakeupCounters.map { wakeups[$0.0] ?? 0 }
+        return Self.format(cells.map { "\($0)" })
     }
 }

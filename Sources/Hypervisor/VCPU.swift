@@ -1,4 +1,5 @@
 import AArch64
+import Atomics
 import Dispatch
 
 /// One virtual CPU: an emulated core run by the lowvisor loop on its own serial DispatchQueue.
@@ -99,6 +100,7 @@ public final class VCPU: @unchecked Sendable {
         queue.async { [self] in
             if let entry {
                 cpu.reset(entry: entry.pc, x0: entry.context, mpidr: mpidr)
+                counters.increment(.wakeupsByCPUOn)
                 vm?.poweredOn(self)
             }
             let end = runLoop()
@@ -120,12 +122,12 @@ public final class VCPU: @unchecked Sendable {
             gic?.flush(self)
             if trapFloatingPoint { cpu.setFloatingPointTrap(true) }
             trapFloatingPoint = true
-            var exit = cpu.run(budget: runBudget)
+            var exit = enterGuest()
             // A GICv2 guest's CPU-interface accesses are served from the loaded list registers
             // before they are synced, as KVM's hyp code does (`__vgic_v2_perform_cpuif_access`
             // in `fixup_guest_exit`), and the guest re-entered at once.
             while exit == .trap, let window = gic?.cpuInterfaceWindow, servedCPUInterfaceAccess(window) {
-                exit = cpu.run(budget: runBudget)
+                exit = enterGuest()
             }
             gic?.sync(self)
             if cpu.takeMaintenanceRequest() { counters.increment(.maintenanceInterrupts) }
@@ -159,6 +161,10 @@ public final class VCPU: @unchecked Sendable {
                     cpu.skipInstruction()
                 // A stop or pause kick that woke the WFI is still pending: the next
                 // `cpu.run` returns `.kick` before running guest code.
+                case .waitForEvent:
+                    counters.increment(.wfeSleeps)
+                    waitForEvent()
+                    cpu.skipInstruction()
                 case .suspend:
                     counters.increment(.wfiSleeps)
                     waitForWakeup()
@@ -173,6 +179,24 @@ public final class VCPU: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// True while the core runs guest code (`cpu.run`); outside it, the vCPU services other
+    /// vCPUs' invalidation requests before it runs guest code again, so a broadcast TLBI or IC
+    /// need not wait for it (`VirtualMachine.awaitInvalidations`).
+    let inGuest = ManagedAtomic<Bool>(false)
+    /// True while the vCPU waits in a barrier for other vCPUs to acknowledge its broadcast
+    /// invalidations; it counts as having acknowledged theirs (`CPU.completeBroadcasts`).
+    let waitingForBroadcast = ManagedAtomic<Bool>(false)
+
+    /// One world switch into the guest. The flag's store is sequentially consistent (a full
+    /// barrier on the host) before `run` first reads its request word, so a broadcaster that
+    /// sees the vCPU outside the guest knows the vCPU will see its request.
+    private func enterGuest() -> CoreExit {
+        inGuest.store(true, ordering: .sequentiallyConsistent)
+        let exit = cpu.run(budget: runBudget)
+        inGuest.store(false, ordering: .releasing)
+        return exit
     }
 
     /// The GICv2 fast path: when the exit is a data abort on the CPU-interface window, performs
@@ -206,12 +230,87 @@ public final class VCPU: @unchecked Sendable {
         parking.signal()
     }
 
+    /// Wakes the vCPU from a WFE sleep after another thread posted an event (`CPU.postEvent`),
+    /// without interrupting it when it runs.
+    func wakeForEvent() {
+        // Only a sleeper needs the signal (one per SEV would pile up on the semaphore). The
+        // poster's `postEvent` and this load, and the sleeper's store and `consumeEvent`, are
+        // sequentially consistent, so either the sleeper sees the event or the poster sees it
+        // sleeping.
+        if sleepingInWFE.load(ordering: .sequentiallyConsistent) { wakeup.signal() }
+    }
+
+    /// True while the loop sleeps in a trapped WFE (`waitForEvent`).
+    private let sleepingInWFE = ManagedAtomic<Bool>(false)
+
+    /// Counts a wake-up by a pending interrupt: an SGI from another vCPU is an IPI wake-up.
+    private func countInterruptWakeup(_ pending: VGIC.PendingKind) {
+        counters.increment(pending == .sgi ? .wakeupsByIPI : .wakeupsByInterrupt)
+    }
+
+    /// A trapped WFE with the event register clear: sleeps until a WFE wake-up event (Arm ARM
+    /// D1.16.2) — an event posted by another vCPU's SEV, the global exclusive monitor cleared
+    /// (the bytes of the armed load-exclusive changed), a pending interrupt (even masked, as
+    /// for WFI), a kick, or the timer — and leaves the event register clear. Without a monitor
+    /// armed the sleep is on the wake-up semaphore (no host CPU); with one, nothing signals a
+    /// plain store by another vCPU, so it polls the monitored bytes with a back-off from 20 µs
+    /// to 1 ms (a WFE may complete early, D1.16.1; a waiter on a lock word is woken within
+    /// the back-off of its release).
+    private func waitForEvent() {
+        var poll = 20_000
+        sleepingInWFE.store(true, ordering: .sequentiallyConsistent)
+        defer { sleepingInWFE.store(false, ordering: .relaxed) }
+        // A timer that fires during the sleep kicks the vCPU (`timerSource`): that kick is the
+        // timer's wake-up.
+        let timerAlreadyFired = ticksUntilTimer == 0
+        while true {
+            if cpu.consumeEvent() {
+                counters.increment(.wakeupsByEvent)
+                return
+            }
+            if cpu.exclusiveMonitorCleared {
+                counters.increment(.wakeupsByEvent)
+                return
+            }
+            if let gic = vm?.gic, let pending = gic.pendingInterrupt(self) {
+                countInterruptWakeup(pending)
+                return
+            }
+            if cpu.hasPendingKick {
+                counters.increment(!timerAlreadyFired && ticksUntilTimer == 0 ? .wakeupsByTimer : .wakeupsByKick)
+                return
+            }
+            var deadline: DispatchTime = .distantFuture
+            if let ticks = ticksUntilTimer, ticks > 0 {
+                if cpu.icount {
+                    // Deterministic time: skip ahead to the timer (as for WFI).
+                    cpu.state.pointee.icountSkippedTicks &+= ticks
+                    counters.increment(.wakeupsByTimer)
+                    return
+                }
+                deadline = self.deadline(afterTicks: ticks)
+            }
+            if cpu.exclusiveMonitorArmed {
+                let pollDeadline = DispatchTime.now() + .nanoseconds(poll)
+                poll = min(poll * 2, 1_000_000)
+                if pollDeadline < deadline {
+                    _ = wakeup.wait(timeout: pollDeadline)
+                    continue
+                }
+            }
+            if wakeup.wait(timeout: deadline) == .timedOut, deadline != .distantFuture {
+                counters.increment(.wakeupsByTimer)
+                return
+            }
+        }
+    }
+
     /// Sleeps (no polling, no host CPU) until an interrupt is pending for this vCPU: a kick (a
     /// device line, an SGI, a stop or pause) or its timer's deadline.
     private func waitForWakeup() {
         while true {
-            if let gic = vm?.gic, gic.hasPendingInterrupt(self) {
-                counters.increment(.wakeupsByInterrupt)
+            if let gic = vm?.gic, let pending = gic.pendingInterrupt(self) {
+                countInterruptWakeup(pending)
                 return
             }
             if cpu.hasPendingKick {

@@ -155,6 +155,7 @@ public final class VGIC: @unchecked Sendable {
         let index = vcpu.index
         let virtualTimer = cpu.timerCondition(virtual: true)
         let physicalTimer = cpu.timerCondition(virtual: false)
+        var injectedByClass = (sgi: 0, ppi: 0, spi: 0)
         let outcome = state.withLock { s -> ([UInt64], Bool, Int, Int)? in
             let timerLinesChanged =
                 s.local[index][Self.virtualTimerPPI].level != virtualTimer
@@ -199,6 +200,13 @@ public final class VGIC: @unchecked Sendable {
                 if irq.pending && irq.enabled {
                     lr |= GICVirtualInterface.statePending
                     injected += 1
+                    if c.intid < 16 {
+                        injectedByClass.sgi += 1
+                    } else if c.intid < 32 {
+                        injectedByClass.ppi += 1
+                    } else {
+                        injectedByClass.spi += 1
+                    }
                     if version == 2 && c.intid < 16 && irq.sources != 0 {
                         // One source at a time: its CPU ID goes in vINTID [12:10] (as KVM loads
                         // a GICv2 SGI); the SGI stays pending while other sources wait.
@@ -230,6 +238,11 @@ public final class VGIC: @unchecked Sendable {
         cpu.virtualInterfaceChanged()
         if overflow { vcpu.counters.increment(.listRegisterOverflows) }
         vcpu.counters.increment(.interruptsInjected, by: UInt64(injected))
+        if injected > 0 {
+            vcpu.counters.increment(.injectedSGIs, by: UInt64(injectedByClass.sgi))
+            vcpu.counters.increment(.injectedPPIs, by: UInt64(injectedByClass.ppi))
+            vcpu.counters.increment(.injectedSPIs, by: UInt64(injectedByClass.spi))
+        }
         vcpu.counters.increment(.timerExpiries, by: UInt64(expiries))
     }
 
@@ -273,22 +286,28 @@ public final class VGIC: @unchecked Sendable {
         for n in 0..<GICVirtualInterface.listRegisterCount { cpu.setListRegister(n, 0) }
     }
 
-    /// True when an interrupt could be signalled to the vCPU (WFI wake-up condition).
-    func hasPendingInterrupt(_ vcpu: VCPU) -> Bool {
+    /// What kind of interrupt woke a vCPU: an SGI (an IPI), or any other (PPI, SPI).
+    enum PendingKind: Sendable { case sgi, other }
+
+    /// The kind of an interrupt that could be signalled to the vCPU (WFI/WFE wake-up
+    /// condition; an SGI counts first), nil when there is none.
+    func pendingInterrupt(_ vcpu: VCPU) -> PendingKind? {
         let index = vcpu.index
         let virtualTimer = vcpu.cpu.timerCondition(virtual: true)
         let physicalTimer = vcpu.cpu.timerCondition(virtual: false)
-        return state.withLock { s in
-            guard forwarding(s.distributorControl) else { return false }
+        return state.withLock { s -> PendingKind? in
+            guard forwarding(s.distributorControl) else { return nil }
+            if s.local[index][0..<16].contains(where: { $0.enabled && $0.pending && deliverable($0) }) { return .sgi }
             if (virtualTimer && s.local[index][Self.virtualTimerPPI].enabled)
                 || (physicalTimer && s.local[index][Self.physicalTimerPPI].enabled)
             {
-                return true
+                return .other
             }
-            if s.local[index].contains(where: { $0.enabled && $0.pending && deliverable($0) }) { return true }
-            return s.shared.contains {
+            if s.local[index].contains(where: { $0.enabled && $0.pending && deliverable($0) }) { return .other }
+            let spi = s.shared.contains {
                 $0.enabled && $0.pending && deliverable($0) && target(of: $0.route) == index
             }
+            return spi ? .other : nil
         }
     }
 

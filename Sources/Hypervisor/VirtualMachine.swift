@@ -1,4 +1,5 @@
 import AArch64
+import Atomics
 import Dispatch
 import Foundation
 import Synchronization
@@ -110,6 +111,15 @@ public final class VirtualMachine: @unchecked Sendable {
             vcpu.cpu.broadcastTLBInvalidation = { [weak self, unowned vcpu] in
                 for other in self?.vcpus ?? [] where other !== vcpu { other.cpu.requestTLBInvalidation() }
             }
+            vcpu.cpu.awaitBroadcastCompletion = { [weak self, unowned vcpu] in
+                self?.awaitInvalidations(by: vcpu)
+            }
+            vcpu.cpu.broadcastEvent = { [weak self, unowned vcpu] in
+                for other in self?.vcpus ?? [] where other !== vcpu {
+                    other.cpu.postEvent()
+                    other.wakeForEvent()
+                }
+            }
             vcpu.cpu.broadcastCodeInvalidation = { [weak self, unowned vcpu] page in
                 for other in self?.vcpus ?? [] where other !== vcpu {
                     if let page, !other.cpu.holdsCode(physicalPage: page) { continue }
@@ -158,11 +168,37 @@ public final class VirtualMachine: @unchecked Sendable {
     private static let nextVMID = Atomic<UInt64>(0)
 
     /// Drops every vCPU's cached translations after the highvisor took a stage-2 mapping away
-    /// or narrowed it (TLBI VMALLS12E1IS). The vCPU whose thread calls it (inside an exit
-    /// handler) is flushed at once; the others flush at their next block boundary.
+    /// or narrowed it (TLBI VMALLS12E1IS; DSB ISH). The vCPU whose thread calls it (inside an
+    /// exit handler) is flushed at once; the others flush at their next block boundary, and
+    /// this returns once they have (so a page write-protected for the dirty log is not written
+    /// through a stale entry after `collectDirtyPages`).
     public func invalidateAllTLBs(from caller: VCPU? = nil) {
         for vcpu in vcpus {
             if vcpu === caller { vcpu.cpu.invalidateStage2() } else { vcpu.cpu.requestStage2Invalidation() }
+        }
+        awaitInvalidations(by: caller)
+    }
+
+    /// The DSB that completes broadcast TLB and instruction-cache maintenance (Arm ARM D8.13.x:
+    /// TLBI ... IS + DSB ISH; IC IVAU + DSB ISH): returns once every vCPU but `issuer` has
+    /// serviced its invalidation requests, is outside the guest (it services them before running
+    /// guest code again), or is itself waiting here (it services them before going on). The
+    /// others reach a block boundary within one decoded block, so the wait is a short spin
+    /// (yielding the host CPU, which may be running the vCPU waited for). This is the cheap and
+    /// correct choice over applying the invalidation synchronously: a core's TLB and blocks are
+    /// owned by its thread and lock-free.
+    func awaitInvalidations(by issuer: VCPU?) {
+        guard vcpus.count > 1 else { return }
+        issuer?.waitingForBroadcast.store(true, ordering: .sequentiallyConsistent)
+        defer { issuer?.waitingForBroadcast.store(false, ordering: .sequentiallyConsistent) }
+        for other in vcpus where other !== issuer {
+            var spins = 0
+            while other.cpu.hasPendingInvalidation && other.inGuest.load(ordering: .sequentiallyConsistent)
+                && !other.waitingForBroadcast.load(ordering: .sequentiallyConsistent)
+            {
+                spins += 1
+                if spins > 100 { sched_yield() }
+            }
         }
     }
 

@@ -185,6 +185,36 @@ final class HighvisorTests: XCTestCase {
         XCTAssertEqual(vm.statistics.exitsByClass["WFx"], 1)
     }
 
+    /// HCR_EL2.TWE is set for guests: a WFE after SEVL completes in the core (the event register
+    /// was set) without an exit; one with the event register clear exits (WFx), sleeps, and is
+    /// woken by the timer's deadline (Arm ARM D1.16.2) — with the icount clock, deterministically:
+    /// the sleep skips ahead to the deadline.
+    func testWFESleepsUntilAWakeUpEventUnlessTheEventRegisterIsSet() throws {
+        let vm = try makeVM(
+            [
+                "sevl", "wfe",  // completes at once, clearing the event register
+                "mov x0, #1000", "msr cntv_tval_el0, x0", "mov x0, #1", "msr cntv_ctl_el0, x0", "isb",
+                "wfe",  // sleeps until the virtual timer fires
+            ] + powerOffProgram, device: RecordingDevice(readValue: 0))
+        vm.vcpus[0].cpu.icount = true
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(vm.statistics.exitsByClass["WFx"], 1)
+        XCTAssertEqual(vm.statistics.wfeSleeps, 1)
+        XCTAssertEqual(vm.statistics.wakeups["timer"], 1)
+        XCTAssertEqual(vm.statistics.vcpus.first?.wfeSleeps, 1)
+    }
+
+    func testStopRequestWakesAGuestSleepingInWFE() throws {
+        let vm = try makeVM(["1: wfe", "b 1b"], device: RecordingDevice(readValue: 0))
+        try vm.start()
+        let deadline = Date().addingTimeInterval(10)
+        while vm.statistics.wfeSleeps == 0 && Date() < deadline { usleep(1000) }
+        XCTAssertEqual(vm.statistics.wfeSleeps, 1)
+        vm.requestStop()
+        XCTAssertEqual(vm.waitUntilStopped().reason, .killed)
+        XCTAssertEqual(vm.statistics.wakeups["kick"], 1)
+    }
+
     func testUnhandledExceptionClassInjectsUndefined() throws {
         // With HCR_EL2.TWE set and no WFx handler, the trapped WFE reaches the default handler.
         var table = ExitTable.standard

@@ -91,6 +91,17 @@ final class PSCITests: XCTestCase {
         XCTAssertEqual(Int64(bitPattern: cpu.x(24)), PSCI.ReturnCode.invalidParameters)
         XCTAssertEqual(cpu.x(26), 0x1234)
         XCTAssertEqual(cpu.x(27), 0x8000_0001)
+
+        // Per-vCPU statistics, through their JSON form (the `stats` reply's `vcpus`): vCPU 1 was
+        // started by CPU_ON and made one call (CPU_OFF); vCPU 0 made the others.
+        let json = try JSONEncoder().encode(vm.statistics)
+        let statistics = try JSONDecoder().decode(VMStatistics.self, from: json)
+        XCTAssertEqual(statistics.vcpus.map(\.index), [0, 1])
+        XCTAssertEqual(statistics.vcpus[0].wakeups["cpu-on"], 0)
+        XCTAssertGreaterThanOrEqual(statistics.vcpus[1].wakeups["cpu-on"] ?? 0, 1)
+        XCTAssertEqual(statistics.vcpus[0].hypercalls + statistics.vcpus[1].hypercalls, statistics.hypercalls)
+        XCTAssertEqual(statistics.wakeups["cpu-on"], statistics.vcpus[1].wakeups["cpu-on"])
+        XCTAssertEqual(statistics.vcpus[1].exitsByClass["HVC64"], statistics.vcpus[1].hypercalls)
     }
 
     func testAVMWhoseVCPUsAreAllOffPausesResumesAndStops() throws {

@@ -13,19 +13,23 @@ final class GICv2GuestTests: CheckGuestTestCase {
             "gicv2",
             checks: [
                 "typer", "itargets_spi", "timer_irq", "spurious_after", "pmr_masks", "pmr_unmasks", "no_preemption",
-                "preemption", "priority_order", "eoimode_split", "sgi_to_cpu1", "sgi_to_cpu0", "spi_to_cpu1",
+                "preemption", "priority_order", "eoimode_split", "lr_overflow", "sgi_to_cpu1", "sgi_to_cpu0",
+                "spi_to_cpu1",
             ],
             notModelledByQEMU: [], qemuMachine: "virt,gic-version=2", cpus: 2, arguments: ["--gic", "v2"])
     }
 
-    /// GICD_SGIR writes are counted like ICC_SGI1R_EL1 ones: the guest sends SGIs 5–8 to itself,
-    /// 3 to CPU 1 and 4 back.
+    /// GICD_SGIR writes are counted like ICC_SGI1R_EL1 ones: the guest sends SGIs 5–8 and 8–15
+    /// to itself, 3 to CPU 1 and 4 back. The eight at once of `lr_overflow` overflow the list
+    /// registers, and the underflow maintenance interrupt refills them.
     func testGICv2SGIsAreCounted() throws {
         let result = try ProcessRunner.run(
             try TestPaths.product("armvisor"),
             ["run", "--kernel", try TestPaths.guest("gicv2"), "--cpus", "2", "--gic", "v2", "--stats"], timeout: 120)
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stderr.contains(statisticsRow("SGIs sent", 6)), result.stderr)
-        XCTAssertTrue(result.stderr.contains(statisticsRow("IPIs received", 6)), result.stderr)
+        XCTAssertTrue(result.stderr.contains(statisticsRow("SGIs sent", 14)), result.stderr)
+        XCTAssertTrue(result.stderr.contains(statisticsRow("IPIs received", 14)), result.stderr)
+        XCTAssertFalse(result.stderr.contains(statisticsRow("list register overflows", 0)), result.stderr)
+        XCTAssertFalse(result.stderr.contains(statisticsRow("maintenance interrupts", 0)), result.stderr)
     }
 }

@@ -13,6 +13,8 @@
 //   priority_order     after EOI of 7 and 5, the 0xa0 SGI 6 is signalled
 //   eoimode_split      with EOImode = 1, EOIR drops the priority (RPR = 0xff) but the
 //                      interrupt stays active until GICC_DIR
+//   lr_overflow        SGIs 8-15 pending at once (more than the 4 list registers) are polled
+//                      through GICC_IAR exactly once each, in priority order, then 1023
 //   sgi_to_cpu1        GICD_SGIR (target list) wakes CPU 1 from WFI: IAR = 3 from CPU 0
 //   sgi_to_cpu0        GICD_SGIR (all but self) from CPU 1: IAR = 0x404 (SGI 4, CPU ID 1)
 //   spi_to_cpu1        an SPI whose ITARGETSR names CPU 1 reaches CPU 1 (IAR = 33), not CPU 0
@@ -158,6 +160,41 @@ _start:
     bl      check_end
     mov     w4, #1
     str     w4, [x21]                 // back to EOImode 0
+
+    // lr_overflow: SGIs 8-15 made pending at once (more than the 4 list registers), at
+    // priorities 0x80 (SGI 8) down to 0x48 (SGI 15), then polled through GICC_IAR: each comes
+    // exactly once, in priority order, then the spurious 1023.
+    begin   "lr_overflow"
+    mov     x22, #0
+1:  add     x4, x20, #0x400
+    add     x5, x22, #8
+    mov     x7, #0x80
+    sub     x7, x7, x22, lsl #3
+    strb    w7, [x4, x5]              // GICD_IPRIORITYR byte of SGI 8 + i
+    add     x22, x22, #1
+    cmp     x22, #8
+    b.lo    1b
+    mov     x22, #8
+2:  movz    w4, #0x0200, lsl #16      // GICD_SGIR TargetListFilter = 2: this CPU
+    orr     w4, w4, w22
+    str     w4, [x20, #0xF00]
+    add     x22, x22, #1
+    cmp     x22, #16
+    b.lo    2b
+    mov     x22, #15
+3:  gicc_read w25, 0xC
+    and     x0, x25, #0x3ff
+    mov     x1, x22
+    cstring x2, "intid"
+    bl      check_eq
+    str     w25, [x21, #0x10]         // GICC_EOIR
+    sub     x22, x22, #1
+    cmp     x22, #8
+    b.hs    3b
+    gicc_read w4, 0xC
+    and     x4, x4, #0x3ff
+    expect  x4, 1023
+    bl      check_end
 
     // SGIs between the CPUs, taken as IRQs by CPUs sleeping in WFI.
     adr     x2, irq_seen
