@@ -22,10 +22,7 @@ public final class PTYConsoleBackend: ConsoleBackend {
     private struct State {
         var pending = PendingOutput()
         var closed = false
-        var input: (@Sendable ([UInt8]) -> Void)?
-        /// Input typed before the device asked for it (while the VM is built), handed over when
-        /// it does; at most `SocketConsoleBackend.earlyInputLimit` bytes.
-        var early: [UInt8] = []
+        var input = ConsoleInput()
         /// Our own descriptor of the subsidiary side (-1 once closed).
         var subsidiary: Int32
     }
@@ -122,26 +119,17 @@ public final class PTYConsoleBackend: ConsoleBackend {
         if schedule { loop.invoke { [self] in flush() } }
     }
 
-    /// Input typed before the first handler was set goes to it (on the loop thread).
-    /// Set on the loop thread when input is waiting, so it comes before anything read later.
+    /// Input typed before the first handler was set goes to it first (on the loop thread).
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
-        let waiting = state.withLock { s -> Bool in
-            if s.early.isEmpty { s.input = handler }
-            return !s.early.isEmpty
-        }
-        guard waiting else { return }
+        // On the loop, where input is read: what waited goes first, in order.
         loop.invoke { [self] in
-            let early = state.withLock { s -> [UInt8] in
-                s.input = handler
-                defer { s.early = [] }
-                return s.early
-            }
-            handler(early)
+            let early = state.withLock { $0.input.adopt(handler) }
+            if !early.isEmpty { handler(early) }
         }
     }
 
     /// Bytes typed before the device asked for input, waiting for it.
-    public var earlyInputCount: Int { state.withLock { $0.early.count } }
+    public var earlyInputCount: Int { state.withLock { $0.input.earlyCount } }
 
     public func drain() {
         loop.invokeAndWait { [self] in flush() }
@@ -169,12 +157,7 @@ public final class PTYConsoleBackend: ConsoleBackend {
         let n = buffer.withUnsafeMutableBytes { read(manager, $0.baseAddress, $0.count) }
         if n > 0 {
             let bytes = Array(buffer[0..<n])
-            let handler = state.withLock { s -> (@Sendable ([UInt8]) -> Void)? in
-                if !s.closed && s.input == nil {
-                    s.early += bytes.prefix(max(SocketConsoleBackend.earlyInputLimit - s.early.count, 0))
-                }
-                return s.closed ? nil : s.input
-            }
+            let handler = state.withLock { s in s.closed ? nil : s.input.route(bytes) }
             handler?(bytes)
             return true
         }

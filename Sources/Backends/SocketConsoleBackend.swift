@@ -27,14 +27,8 @@ public final class SocketConsoleBackend: ConsoleBackend {
         var clients: Set<Int32> = []
         var listening: Int32
         var closed = false
-        var input: (@Sendable ([UInt8]) -> Void)?
-        /// Input that came before the device asked for it (a client typing while the VM is
-        /// built), handed over when it does; at most `earlyInputLimit` bytes.
-        var early: [UInt8] = []
+        var input = ConsoleInput()
     }
-
-    /// The most input kept for a device that has not asked for it yet (a FIFO's worth and more).
-    static let earlyInputLimit = 4096
 
     public let path: String
     private let loop: MainLoop
@@ -126,26 +120,18 @@ public final class SocketConsoleBackend: ConsoleBackend {
         if schedule { loop.invoke { [self] in flush() } }
     }
 
-    /// Input a client typed before the first handler was set goes to it (on the loop thread).
-    /// Set on the loop thread when input is waiting, so it comes before anything read later.
+    /// Input a client typed before the first handler was set goes to it first (on the loop
+    /// thread).
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
-        let waiting = state.withLock { s -> Bool in
-            if s.early.isEmpty { s.input = handler }
-            return !s.early.isEmpty
-        }
-        guard waiting else { return }
+        // On the loop, where input is read: what waited goes first, in order.
         loop.invoke { [self] in
-            let early = state.withLock { s -> [UInt8] in
-                s.input = handler
-                defer { s.early = [] }
-                return s.early
-            }
-            handler(early)
+            let early = state.withLock { $0.input.adopt(handler) }
+            if !early.isEmpty { handler(early) }
         }
     }
 
     /// Bytes typed before the device asked for input, waiting for it.
-    public var earlyInputCount: Int { state.withLock { $0.early.count } }
+    public var earlyInputCount: Int { state.withLock { $0.input.earlyCount } }
 
     public func drain() {
         loop.invokeAndWait { [self] in flush() }
@@ -201,10 +187,7 @@ public final class SocketConsoleBackend: ConsoleBackend {
             return false
         }
         let bytes = Array(buffer[0..<n])
-        let handler = state.withLock { s -> (@Sendable ([UInt8]) -> Void)? in
-            if s.input == nil { s.early += bytes.prefix(max(Self.earlyInputLimit - s.early.count, 0)) }
-            return s.input
-        }
+        let handler = state.withLock { s in s.input.route(bytes) }
         handler?(bytes)
         return true
     }
