@@ -74,7 +74,6 @@ public enum PSCI {
             cpu.setX(0, UInt64(bitPattern: value))
             return .resume
         }
-        guard let vm = vcpu.vm else { return result(ReturnCode.internalFailure) }
         switch function {
         case Function.version: return result(Int64(versionValue))
         case Function.smcccVersion: return result(Int64(smcccVersionValue))
@@ -92,10 +91,13 @@ public enum PSCI {
         case Function.affinityInfo32, Function.affinityInfo64:
             let level = argument(2)
             guard level <= 3 else { return result(ReturnCode.invalidParameters) }
+            // The VM only for the calls about other vCPUs: every other call, the unknown ones
+            // included, leaves its weak reference alone (`VCPU.stage2`).
+            guard let vm = vcpu.vm else { return result(ReturnCode.internalFailure) }
             return result(vm.affinityInfo(target: argument(1), lowestLevel: Int(level)))
         case Function.cpuOn32, Function.cpuOn64:
-            let outcome = vm.powerOn(target: argument(1), entry: argument(2), context: argument(3))
-            return result(outcome)
+            guard let vm = vcpu.vm else { return result(ReturnCode.internalFailure) }
+            return result(vm.powerOn(target: argument(1), entry: argument(2), context: argument(3)))
         case Function.cpuOff:
             return .powerOff
         case Function.cpuSuspend32, Function.cpuSuspend64:

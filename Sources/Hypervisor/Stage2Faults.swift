@@ -8,7 +8,7 @@ public enum Stage2Faults {
     /// Handles the abort recorded in `vcpu.cpu`, or returns nil when it is an MMIO access for
     /// the device emulation (or an instruction fetch from outside RAM).
     public static func handle(_ vcpu: VCPU, fetch: Bool) -> ExitDisposition? {
-        guard let vm = vcpu.vm else { return nil }
+        let stage2 = vcpu.stage2
         let cpu = vcpu.cpu
         let s = cpu.state.pointee
         let iss = Syndrome.iss(s.exitSyndrome)
@@ -19,7 +19,7 @@ public enum Stage2Faults {
         let ipa = Syndrome.ipa(hpfar: s.exitIPAPage, far: s.exitFaultAddress)
         let kind = status & 0x3C
 
-        guard let slot = vm.stage2.slot(containing: ipa) else {
+        guard let slot = stage2.slot(containing: ipa) else {
             // A fetch (even one whose walk reached a device) is the instruction-abort handler's:
             // it also stops a guest whose exception vector itself cannot be fetched.
             if walk && fetch { vcpu.counters.increment(.stage2WalkFaults) }
@@ -37,6 +37,9 @@ public enum Stage2Faults {
             }
             return nil
         }
+        // Memory, not a device: the VM for dirty-page tracking (the MMIO path above leaves its
+        // weak reference alone).
+        guard let vm = vcpu.vm else { return nil }
         if walk { vcpu.counters.increment(.stage2WalkFaults) }
         if fetch { vcpu.counters.increment(.stage2FetchFaults) }
         switch kind {
@@ -47,14 +50,14 @@ public enum Stage2Faults {
             let logging = vm.loggingDirtyPages
             if logging && write { vm.recordDirty(ipa: ipa) }
             do {
-                _ = try vm.stage2.mapPage(containing: ipa, readOnly: logging && !write)
+                _ = try stage2.mapPage(containing: ipa, readOnly: logging && !write)
             } catch {
                 return .stop(.guestFault, detail: "cannot map guest page 0x\(hex(ipa)): \(error)")
             }
             return .resume
         case 0x0C:  // permission
             vcpu.counters.increment(.stage2PermissionFaults)
-            if write && slot.writable && vm.stage2.makeWritable(containing: ipa) {
+            if write && slot.writable && stage2.makeWritable(containing: ipa) {
                 // Dirty-page tracking: the page was write-protected; record it and let the write in.
                 vm.recordDirty(ipa: ipa)
                 // Widening a permission needs no remote flush: another vCPU's stale read-only

@@ -13,6 +13,10 @@ public final class VCPU: @unchecked Sendable {
     public let counters = VCPUCounters()
     public let bus: MMIOBus
     public private(set) weak var vm: VirtualMachine?
+    /// The VM's stage-2 tables, held directly: the memory-abort handler needs them on every
+    /// data abort, and loading the weak `vm` (an object with weak references keeps its counts
+    /// in a side table) cost a slow-path retain and release per exit.
+    let stage2: Stage2
     let queue: DispatchQueue
     private let wakeup = DispatchSemaphore(value: 0)
     /// Where the vCPU sleeps while the VM is paused: one `release()` per `park()`.
@@ -22,9 +26,12 @@ public final class VCPU: @unchecked Sendable {
     /// Instructions per `cpu.run` call before the loop comes back to publish statistics.
     static let budget: UInt64 = 1 << 22
 
-    init(index: Int, vm: VirtualMachine, memory: MachineMemory, bus: MMIOBus, exitTable: ExitTable) {
+    init(
+        index: Int, vm: VirtualMachine, memory: MachineMemory, stage2: Stage2, bus: MMIOBus, exitTable: ExitTable
+    ) {
         self.index = index
         self.vm = vm
+        self.stage2 = stage2
         self.bus = bus
         self.exitTable = exitTable
         cpu = CPU(memory: memory.view(forCore: index))

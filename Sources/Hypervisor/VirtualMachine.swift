@@ -95,7 +95,7 @@ public final class VirtualMachine: @unchecked Sendable {
             vmid: Self.nextVMID.wrappingAdd(1, ordering: .relaxed).newValue % 255 + 1)
         stopped.enter()
         vcpus = (0..<max(vcpuCount, 1)).map {
-            VCPU(index: $0, vm: self, memory: memory, bus: bus, exitTable: exitTable)
+            VCPU(index: $0, vm: self, memory: memory, stage2: stage2, bus: bus, exitTable: exitTable)
         }
         for vcpu in vcpus {
             vcpu.cpu.state.pointee.mpidr = vcpu.mpidr
