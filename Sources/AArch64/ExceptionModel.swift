@@ -61,6 +61,11 @@ extension CPU {
         default:
             s.pointee.illegalState = true
         }
+        // AArch64.ExceptionReturn: ClearExclusiveLocal and SendEventLocal — so a WFE right
+        // after an interrupt handler returns (the handler may have set what the loop waits
+        // for) completes at once instead of sleeping.
+        s.pointee.exclusiveArmed = false
+        s.pointee.eventRegister = true
         s.pointee.pc = target
         return target
     }

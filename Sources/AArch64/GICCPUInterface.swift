@@ -364,6 +364,21 @@ extension CPU {
     /// The output of a timer: ENABLE, not IMASK, and the counter at or past CVAL.
     public func timerCondition(virtual: Bool) -> Bool { ticksUntilTimer(virtual: virtual) == 0 }
 
+    /// The generic timer's event stream (CNTKCTL_EL1.EVNTEN, bit 2; Arm ARM D11.2.3): a WFE
+    /// wake-up event each time bit EVNTI (bits 7:4) of the virtual count changes from 0 to 1, or
+    /// from 1 to 0 with EVNTDIR (bit 3). Ticks until the next event (at least 1), nil when the
+    /// stream is off. Linux turns it on and waits in `udelay` with WFE.
+    public func ticksUntilEventStream() -> UInt64? {
+        let control = state.pointee.cntkctlEL1
+        guard control & (1 << 2) != 0 else { return nil }
+        let bit = (control >> 4) & 0xF
+        let period: UInt64 = 1 << (bit + 1)
+        // The low bits of the count just after the triggering change.
+        let trigger: UInt64 = control & (1 << 3) == 0 ? 1 << bit : 0
+        let low = (currentCounter() &- state.pointee.virtualCounterOffset) & (period - 1)
+        return low < trigger ? trigger - low : period - low + trigger
+    }
+
     /// Counter ticks until the timer fires (0 when it already has), nil when it cannot fire.
     public func ticksUntilTimer(virtual: Bool) -> UInt64? {
         let s = state.pointee

@@ -201,6 +201,9 @@ public final class VCPU: @unchecked Sendable {
     /// sees the vCPU outside the guest knows the vCPU will see its request.
     private func enterGuest() -> CoreExit {
         inGuest.store(true, ordering: .sequentiallyConsistent)
+        // `run` reads its request word relaxed: the fence keeps that read after this store on
+        // any host, not only on x86, whose locked store already orders it.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
         let exit = cpu.run(budget: runBudget)
         inGuest.store(false, ordering: .releasing)
         return exit
@@ -288,15 +291,16 @@ public final class VCPU: @unchecked Sendable {
                 return
             }
             var deadline: DispatchTime = .distantFuture
-            if let ticks = ticksUntilTimer, ticks > 0 {
-                if cpu.icount {
-                    // Deterministic time: skip ahead to the timer (as for WFI).
-                    cpu.state.pointee.icountSkippedTicks &+= ticks
-                    counters.increment(.wakeupsByTimer)
-                    return
-                }
-                deadline = self.deadline(afterTicks: ticks)
+            let timerTicks = ticksUntilTimer.flatMap { $0 > 0 ? $0 : nil }
+            let streamTicks = cpu.ticksUntilEventStream()
+            let streamFirst = streamTicks.map { stream in timerTicks.map { stream < $0 } ?? true } ?? false
+            if cpu.icount, let ticks = streamFirst ? streamTicks : timerTicks {
+                // Deterministic time: skip ahead to the timer or the event stream (as for WFI).
+                cpu.state.pointee.icountSkippedTicks &+= ticks
+                counters.increment(streamFirst ? .wakeupsByEvent : .wakeupsByTimer)
+                return
             }
+            if let ticks = streamFirst ? streamTicks : timerTicks { deadline = self.deadline(afterTicks: ticks) }
             if cpu.exclusiveMonitorArmed {
                 let pollDeadline = DispatchTime.now() + .nanoseconds(poll)
                 poll = min(poll * 2, 1_000_000)
@@ -306,7 +310,7 @@ public final class VCPU: @unchecked Sendable {
                 }
             }
             if wakeup.wait(timeout: deadline) == .timedOut, deadline != .distantFuture {
-                counters.increment(.wakeupsByTimer)
+                counters.increment(streamFirst ? .wakeupsByEvent : .wakeupsByTimer)
                 return
             }
         }

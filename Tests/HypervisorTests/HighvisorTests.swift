@@ -204,6 +204,27 @@ final class HighvisorTests: XCTestCase {
         XCTAssertEqual(vm.statistics.vcpus.first?.wfeSleeps, 1)
     }
 
+    /// The event stream (CNTKCTL_EL1.EVNTEN, EVNTI = 4: an event every 32 ticks) wakes a WFE
+    /// with no timer armed and interrupts masked — Linux's `udelay` waits so — and an exception
+    /// return sets the event register, so a WFE right after an ERET does not exit at all.
+    func testEventStreamAndExceptionReturnWakeWFE() throws {
+        let vm = try makeVM(
+            [
+                "msr daifset, #0xf", "mov x0, #0x44", "msr cntkctl_el1, x0", "isb",
+                "mrs x1, cntvct_el0", "wfe", "wfe", "mrs x2, cntvct_el0",  // the second sleeps
+                "mov x0, #0", "msr cntkctl_el1, x0",
+                "adr x0, 1f", "msr elr_el1, x0", "mov x0, #0x3c5", "msr spsr_el1, x0", "eret",
+                "1: wfe",  // completes: the ERET set the event register
+            ] + powerOffProgram, device: RecordingDevice(readValue: 0))
+        vm.vcpus[0].cpu.icount = true
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        let cpu = vm.vcpus[0].cpu
+        XCTAssertEqual(vm.statistics.wfeSleeps, 2, "two WFEs slept: the event register was clear")
+        XCTAssertEqual(vm.statistics.wakeups["event"], 2, "each woken by the event stream")
+        XCTAssertLessThanOrEqual(cpu.x(2) &- cpu.x(1), 64 + 16, "two events at most 32 ticks apart")
+        XCTAssertEqual(vm.statistics.exitsByClass["WFx"], 2, "the WFE after the ERET did not exit")
+    }
+
     func testStopRequestWakesAGuestSleepingInWFE() throws {
         let vm = try makeVM(["1: wfe", "b 1b"], device: RecordingDevice(readValue: 0))
         try vm.start()
