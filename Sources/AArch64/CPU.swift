@@ -25,7 +25,7 @@ public final class CPU: @unchecked Sendable {
     let stage2Cache = Stage2Cache()
     /// Machine pages this core marked as holding decoded code, so dropping the blocks clears
     /// just those pages of the `CodeMap` rather than scanning all of it.
-    var markedCodePages: [UInt64] = []
+    var markedCodePages: Set<UInt64> = []
     /// Gathers the bytes of a load that crosses a page boundary (at most 16).
     let bounce: UnsafeMutableRawPointer
     /// Gathers and scatters the bytes of one SIMD&FP load or store (at most 64: LD4 of four Q).

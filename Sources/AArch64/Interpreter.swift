@@ -313,7 +313,6 @@ extension CPU {
                         retired &-= UInt64(end - insn)
                         pc = undefinedInstruction(at: pc)
                     } else {
-                        s.pointee.exclusiveArmed = false
                         pc = exceptionReturn()
                     }
                     continue blockLoop
@@ -464,6 +463,7 @@ extension CPU {
                         fallthrough
                     }
                 case .load64:
+                    // `.load32` falls through here on a miss: `d.a == 3` keeps it off this path.
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
                     let address = base &+ d.imm
@@ -533,6 +533,7 @@ extension CPU {
                         fallthrough
                     }
                 case .store64:
+                    // `.store32` falls through here on a miss: `d.a == 3` keeps it off this path.
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
                     let address = base &+ d.imm
@@ -781,7 +782,7 @@ extension CPU {
         let entry = blocks.build(pc: pc, host: pointer, memory: memory, newCodePage: &newCodePage)
         if newCodePage {
             let page = memory.physicalAddress(of: pointer) & ~0xFFF
-            markedCodePages.append(page)
+            markedCodePages.insert(page)
             tlb.revokeWrites(physicalPage: page)
         }
         return entry

@@ -340,7 +340,8 @@ public final class VGIC: @unchecked Sendable {
     func deliver(sgiTargets targets: [Int], from sender: VCPU) {
         sender.counters.increment(.sgisSent, by: UInt64(targets.count))
         let vcpus = sender.vm?.vcpus ?? []
-        for target in targets where vcpus.indices.contains(target) {
+        // IPIs received are those other vCPUs sent (`VMStatistics.ipisReceived`).
+        for target in targets where target != sender.index && vcpus.indices.contains(target) {
             vcpus[target].counters.incrementFromAnyThread(.ipisReceived)
         }
         for target in targets where target != sender.index { kick(target) }

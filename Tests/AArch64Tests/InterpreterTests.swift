@@ -262,6 +262,21 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(iss >> 6 & 1, 1, "WnR: a write")
     }
 
+    func testSpecializedWordLoadAndStoreMissingTheTLBStayWordSized() throws {
+        // `.load32`/`.store32` fall through `.load64`/`.store64` on a TLB miss (the first access
+        // to a page): the 64-bit fast paths must not take them.
+        let m = TestMachine()
+        let data = TestMachine.ramBase + 0x9000
+        m.write64(data, 0x1122_3344_5566_7788)
+        m.write64(data + 0x1000, 0x1122_3344_5566_7788)
+        m.cpu.setX(0, data)
+        m.cpu.setX(3, 0xAAAA_BBBB_CCCC_DDDD)
+        try m.run(["ldr w1, [x0]", "str w3, [x0, #0x1000]"])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(1), 0x5566_7788)
+        XCTAssertEqual(m.read64(data + 0x1000), 0x1122_3344_CCCC_DDDD)
+    }
+
     func testSpecializedPairsWithWritebackAndMisalignedStackPointer() throws {
         // STP/LDP of X registers with pre- and post-index run as `.storePair64`/`.loadPair64`;
         // a misaligned SP base with SCTLR_EL1.SA set still takes the SP alignment fault.
