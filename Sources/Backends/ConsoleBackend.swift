@@ -69,9 +69,11 @@ public final class FileConsoleBackend: ConsoleBackend {
     /// The standard-output console reads the guest's input from standard input (as QEMU's
     /// `-nographic` does); file and null consoles have none.
     ///
-    /// When standard input is a terminal it is switched to raw mode for as long as the console
-    /// is open, so every key (Ctrl-C included) reaches the guest, and QEMU's escape applies:
-    /// Ctrl-A x calls `escapeQuit`, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h prints a help line.
+    /// In a program that set `escapeQuit` (`armvisor run`), when standard input is a terminal
+    /// it is switched to raw mode for as long as the console is open, so every key (Ctrl-C
+    /// included) reaches the guest, and QEMU's escape applies: Ctrl-A x calls `escapeQuit`,
+    /// Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h prints a help line. The daemon sets none: a
+    /// terminal it was started from keeps its settings and its signals.
     /// A later call (the device of the VM's next instance after a guest reboot) only changes
     /// where the input goes: the terminal stays as it is and no second watch starts.
     public func setInputHandler(_ handler: @escaping @Sendable ([UInt8]) -> Void) {
@@ -82,8 +84,9 @@ public final class FileConsoleBackend: ConsoleBackend {
         }
         guard first else { return }
         var forward: @Sendable ([UInt8]) -> Void = { [weak self] bytes in self?.inputHandler.withLock { $0 }?(bytes) }
-        // SIGINT and SIGTERM stay with `armvisor run`, which stops the VM and closes this console.
-        if let terminal = RawTerminal.enter(restoringOn: [SIGHUP, SIGQUIT, SIGPIPE]) {
+        // SIGINT and SIGTERM stay with `armvisor run`, which stops the VM and closes this console
+        // (and ignores SIGPIPE).
+        if let quit = FileConsoleBackend.escapeQuit, let terminal = RawTerminal.enter(restoringOn: [SIGHUP, SIGQUIT]) {
             rawTerminal.withLock { $0 = terminal }
             let escape = Mutex(ConsoleEscape())
             let deliver = forward
@@ -92,7 +95,7 @@ public final class FileConsoleBackend: ConsoleBackend {
                 if !bytes.isEmpty { deliver(bytes) }
                 switch action {
                 case .none: break
-                case .quit: FileConsoleBackend.escapeQuit()
+                case .quit: quit()
                 case .help:
                     let help = "\nC-a x    exit\nC-a C-a  send C-a\nC-a h    this help\n"
                     _ = help.withCString { write(STDERR_FILENO, $0, strlen($0)) }
@@ -111,10 +114,11 @@ public final class FileConsoleBackend: ConsoleBackend {
         rawTerminal.withLock { $0 }?.restore()
     }
 
-    private static let escapeAction = Mutex<@Sendable () -> Void>({})
+    private static let escapeAction = Mutex<(@Sendable () -> Void)?>(nil)
 
-    /// What Ctrl-A x on a terminal console does (`armvisor run` stops the VM).
-    public static var escapeQuit: @Sendable () -> Void {
+    /// What Ctrl-A x on a terminal console does (`armvisor run` stops the VM); nil (the
+    /// default) leaves the terminal as it is.
+    public static var escapeQuit: (@Sendable () -> Void)? {
         get { escapeAction.withLock { $0 } }
         set { escapeAction.withLock { $0 = newValue } }
     }

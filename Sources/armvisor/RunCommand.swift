@@ -26,14 +26,19 @@ struct Run: ParsableCommand {
     var noReboot = false
 
     func run() throws {
+        // A console whose reader went away (`armvisor run … | head`) loses its output, not the
+        // process: the VM still stops through its shutdown hooks.
+        signal(SIGPIPE, SIG_IGN)
         do {
             let configuration = try settings.configuration()
             Board.announce = { Self.complain($0) }
             let current = CurrentVM()
             let interrupt = Self.stopOnSignals(current)
+            // Called on the console's loop thread: stopping there could wait on that thread
+            // (a VM whose vCPUs are all off finishes at once and drains its console).
             FileConsoleBackend.escapeQuit = {
                 current.interrupted = true
-                current.vm?.requestStop()
+                DispatchQueue.global().async { current.vm?.requestStop() }
             }
             defer { interrupt.forEach { $0.cancel() } }
             // Opened by the first instance, closed when the run ends.

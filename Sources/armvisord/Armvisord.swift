@@ -115,8 +115,10 @@ struct Armvisord: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // Until the reload handler is installed, a SIGHUP must not end the process.
+        // Until the reload handler is installed, a SIGHUP must not end the process; a console
+        // or client that went away must never end it.
         signal(SIGHUP, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
         let source = configurationSource
         let flags = try flags()
         let file: DaemonConfiguration?

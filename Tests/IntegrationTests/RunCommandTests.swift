@@ -27,6 +27,24 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(result.stderr, "")
     }
 
+    func testAConsoleReaderThatWentAwayDoesNotKillTheRun() throws {
+        // `armvisor run … | head -c 0`: SIGPIPE is ignored, so the console loses its output and
+        // the run still ends through the guest's power-off, status 0.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try TestPaths.product("armvisor"))
+        process.arguments = ["run", "--kernel", try TestPaths.guest("demo")]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
+        try output.fileHandleForReading.close()
+        try process.run()
+        XCTAssertEqual(finished.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(process.terminationReason, .exit, "not killed by SIGPIPE")
+        XCTAssertEqual(process.terminationStatus, 0)
+    }
+
     func testStatsListExitsByClassWorldSwitchesMMIOAndInstructions() throws {
         let result = try armvisor([
             "run", "--kernel", try TestPaths.guest("demo", kind: "elf"), "--memory", "32M", "--stats",
