@@ -108,7 +108,7 @@ public final class PTYConsoleBackend: ConsoleBackend {
         let subsidiary = state.withLock { $0.subsidiary }
         guard subsidiary >= 0 else { return }
         Glibc.close(subsidiary)
-        if let link { unlink(link) }
+        removeLink()
     }
 
     public func send(_ bytes: UnsafeRawBufferPointer) {
@@ -147,8 +147,20 @@ public final class PTYConsoleBackend: ConsoleBackend {
             }
             guard subsidiary >= 0 else { return }
             Glibc.close(subsidiary)
-            if let link { unlink(link) }
+            removeLink()
         }
+    }
+
+    /// Removes the link if it still names our terminal: another VM given the same `pty:LINK`
+    /// since then has replaced it with its own, which must stay.
+    private func removeLink() {
+        guard let link else { return }
+        var target = [CChar](repeating: 0, count: 4096)
+        let n = readlink(link, &target, target.count)
+        guard n > 0, String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == path else {
+            return
+        }
+        unlink(link)
     }
 
     /// Loop thread: input typed into the terminal, or the hang-up after `close`.

@@ -85,6 +85,15 @@ final class PTYConsoleBackendTests: XCTestCase {
         backend.close()
         XCTAssertFalse(FileManager.default.fileExists(atPath: link))
 
+        // Two consoles given the same link: the second takes it over, and closing the first
+        // leaves the second's link alone.
+        let first = try PTYConsoleBackend(link: link)
+        let second = try PTYConsoleBackend(link: link)
+        first.close()
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link), second.path)
+        second.close()
+        XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: link))
+
         let file = directory.appendingPathComponent("file").path
         FileManager.default.createFile(atPath: file, contents: Data("keep".utf8))
         XCTAssertThrowsError(try PTYConsoleBackend(link: file)) { error in
