@@ -93,12 +93,13 @@ public struct Virtqueue: Sendable {
         var count = Int(size)
         var indirect = false
         var index = head
+        // Named only when an error is thrown: no string is built per descriptor on the I/O path.
+        func place() -> String { indirect ? "indirect descriptor \(index)" : "descriptor \(index)" }
         while true {
-            let place = indirect ? "indirect descriptor \(index)" : "descriptor \(index)"
             guard index < count else {
                 throw VirtqueueError(
                     indirect
-                        ? "\(place) is outside an indirect table of \(count)"
+                        ? "\(place()) is outside an indirect table of \(count)"
                         : "descriptor index \(index) is outside a queue of \(size)")
             }
             guard buffers.count < count else {
@@ -110,23 +111,23 @@ public struct Virtqueue: Sendable {
                 let length = memory.load(UInt32.self, at: entry &+ 8),
                 let flags = memory.load(UInt16.self, at: entry &+ 12),
                 let next = memory.load(UInt16.self, at: entry &+ 14)
-            else { throw VirtqueueError("\(place) at 0x\(String(entry, radix: 16)) is outside RAM") }
+            else { throw VirtqueueError("\(place()) at 0x\(String(entry, radix: 16)) is outside RAM") }
             if flags & DescriptorFlag.indirect != 0 {
                 guard indirectDescriptors else {
-                    throw VirtqueueError("\(place) is indirect, which was not negotiated")
+                    throw VirtqueueError("\(place()) is indirect, which was not negotiated")
                 }
-                guard !indirect else { throw VirtqueueError("\(place) is indirect inside an indirect table") }
+                guard !indirect else { throw VirtqueueError("\(place()) is indirect inside an indirect table") }
                 guard buffers.isEmpty, flags & DescriptorFlag.next == 0 else {
-                    throw VirtqueueError("\(place) is indirect but not the only descriptor of its chain")
+                    throw VirtqueueError("\(place()) is indirect but not the only descriptor of its chain")
                 }
                 guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maximumIndirectDescriptors else {
                     throw VirtqueueError(
-                        "\(place): an indirect table of \(length) bytes (a multiple of 16, at most "
+                        "\(place()): an indirect table of \(length) bytes (a multiple of 16, at most "
                             + "\(Self.maximumIndirectDescriptors) descriptors)")
                 }
                 guard memory.bytes(at: address, count: Int(length)) != nil else {
                     throw VirtqueueError(
-                        "\(place): indirect table 0x\(String(address, radix: 16)) + \(length) is not in RAM")
+                        "\(place()): indirect table 0x\(String(address, radix: 16)) + \(length) is not in RAM")
                 }
                 table = address
                 count = Int(length / 16)
@@ -136,11 +137,11 @@ public struct Virtqueue: Sendable {
             }
             let writable = flags & DescriptorFlag.write != 0
             guard writable || !sawWritable else {
-                throw VirtqueueError("\(place) is device-readable after a device-writable one")
+                throw VirtqueueError("\(place()) is device-readable after a device-writable one")
             }
             sawWritable = sawWritable || writable
             guard memory.bytes(at: address, count: Int(length)) != nil else {
-                throw VirtqueueError("\(place): buffer 0x\(String(address, radix: 16)) + \(length) is not in RAM")
+                throw VirtqueueError("\(place()): buffer 0x\(String(address, radix: 16)) + \(length) is not in RAM")
             }
             buffers.append(Buffer(address: address, length: length, deviceWritable: writable))
             guard flags & DescriptorFlag.next != 0 else { break }
