@@ -65,12 +65,12 @@ public enum Board {
         if let path = configuration.dtb {
             dtb = try DeviceTreeFile.patchChosen(
                 DeviceTreeFile.load(path: path), path: path, bootargs: configuration.append, initrd: initrdRange,
-                stdoutPath: BoardDeviceTree.stdoutPath)
+                stdoutPath: BoardDeviceTree.stdoutPath, deterministicSeeds: icount)
         } else {
             dtb = try BoardDeviceTree.build(
                 memorySize: memorySize, cpuMPIDRs: (0..<cpus).map { VCPU.mpidr(index: $0) },
                 bootargs: configuration.append ?? "",
-                initrd: initrdRange, psciMethod: conduit.rawValue, gicVersion: gicVersion)
+                initrd: initrdRange, psciMethod: conduit.rawValue, gicVersion: gicVersion, deterministicSeeds: icount)
         }
         if let dumpDeviceTree {
             guard FileManager.default.createFile(atPath: dumpDeviceTree, contents: Data(dtb)) else {

@@ -82,7 +82,7 @@ public enum BoardDeviceTree {
     /// `initrd` is the guest-physical range of the initial ramdisk, if any.
     public static func build(
         memorySize: UInt64, cpuMPIDRs: [UInt64], bootargs: String = "", initrd: Range<UInt64>? = nil,
-        psciMethod: String = "hvc", gicVersion: Int = 3
+        psciMethod: String = "hvc", gicVersion: Int = 3, deterministicSeeds: Bool = false
     ) throws -> [UInt8] {
         let fdt = try DeviceTreeWriter()
         let uart = BoardRegion.uart.window
@@ -102,8 +102,8 @@ public enum BoardDeviceTree {
             try fdt.property("linux,initrd-start", u64: [initrd.lowerBound])
             try fdt.property("linux,initrd-end", u64: [initrd.upperBound])
         }
-        try fdt.property("kaslr-seed", bytes: hostRandomBytes(8))
-        try fdt.property("rng-seed", bytes: hostRandomBytes(32))
+        try fdt.property("kaslr-seed", bytes: seedBytes(8, deterministic: deterministicSeeds))
+        try fdt.property("rng-seed", bytes: seedBytes(32, deterministic: deterministicSeeds))
         try fdt.endNode()
 
         try fdt.beginNode("memory@\(String(ram, radix: 16))")
@@ -198,13 +198,25 @@ public enum BoardDeviceTree {
         return try fdt.finish()
     }
 
-    /// `count` bytes from the host's entropy pool (Swift's `SystemRandomNumberGenerator`, which
-    /// is `getrandom(2)` on Linux), for /chosen's `kaslr-seed` (8 bytes: the kernel's KASLR
-    /// offset, Documentation/devicetree/bindings/chosen.txt) and `rng-seed` (32 bytes credited to
-    /// the guest's entropy pool), as QEMU virt's `create_randomness` writes them.
-    public static func hostRandomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+    /// `count` bytes for /chosen's `kaslr-seed` (8 bytes: the kernel's KASLR offset,
+    /// Documentation/devicetree/bindings/chosen.txt) and `rng-seed` (32 bytes credited to the
+    /// guest's entropy pool), as QEMU virt's `create_randomness` writes them: from the host's
+    /// entropy pool (`SystemRandomNumberGenerator`, `getrandom(2)` on Linux), or — for the
+    /// icount clock, whose runs must repeat exactly — the same bytes every time (SplitMix64 from
+    /// a fixed seed; a guest that relocates itself by the seed relocates the same way).
+    public static func seedBytes(_ count: Int, deterministic: Bool) -> [UInt8] {
+        guard deterministic else {
+            var generator = SystemRandomNumberGenerator()
+            return (0..<count).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+        }
+        var state = 0x9E37_79B9_7F4A_7C15 &* UInt64(count)
+        return (0..<count).map { _ in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return UInt8(truncatingIfNeeded: z ^ (z >> 31))
+        }
     }
 
     /// The SPI interrupt specifier of a device region: <0 spi level-high>.

@@ -35,12 +35,13 @@ public enum DeviceTreeFile {
     /// `fdt_setprop`, `fdt_pack`): `bootargs` when there is a command line, `linux,initrd-start`
     /// and `linux,initrd-end` (sized by the root's `#address-cells`, as QEMU does) when there is
     /// an initrd, `stdout-path` when the tree has none, and fresh `kaslr-seed` / `rng-seed`
-    /// values from the host (QEMU virt's `create_randomness`). /chosen is created if missing.
+    /// values (QEMU virt's `create_randomness`; fixed ones with `deterministicSeeds`). /chosen is created if missing.
     ///
     /// libfdt's full structure check (`fdt_check_full`) runs first, so a blob whose header is
     /// sound but whose structure block is not is a one-line error naming the file.
     public static func patchChosen(
-        _ blob: [UInt8], path: String, bootargs: String?, initrd: Range<UInt64>?, stdoutPath: String
+        _ blob: [UInt8], path: String, bootargs: String?, initrd: Range<UInt64>?, stdoutPath: String,
+        deterministicSeeds: Bool = false
     ) throws -> [UInt8] {
         func failure(_ what: String, _ code: Int32) -> ConfigurationError {
             ConfigurationError("device tree \(path): \(what): \(String(cString: fdt_strerror(code)))")
@@ -87,8 +88,8 @@ public enum DeviceTreeFile {
             if fdt_getprop(fdt, chosen, "stdout-path", &length) == nil {
                 try set("stdout-path", Array(stdoutPath.utf8) + [0])
             }
-            try set("kaslr-seed", BoardDeviceTree.hostRandomBytes(8))
-            try set("rng-seed", BoardDeviceTree.hostRandomBytes(32))
+            try set("kaslr-seed", BoardDeviceTree.seedBytes(8, deterministic: deterministicSeeds))
+            try set("rng-seed", BoardDeviceTree.seedBytes(32, deterministic: deterministicSeeds))
             let packed = fdt_pack(fdt)
             guard packed == 0 else { throw failure("libfdt cannot pack it", packed) }
             let total = Int(UInt32(bigEndian: UnsafeRawPointer(fdt).loadUnaligned(fromByteOffset: 4, as: UInt32.self)))

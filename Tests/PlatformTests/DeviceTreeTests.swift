@@ -106,6 +106,17 @@ final class DeviceTreeTests: XCTestCase {
         XCTAssertEqual(rng[0].split(separator: " ").count, 8, rng[0])
         XCTAssertNotEqual(rng[0], rng[1])
     }
+
+    /// With the icount clock two runs must repeat exactly, so the seeds are fixed: the whole
+    /// tree comes out the same twice.
+    func testDeterministicSeedsMakeTheSameTreeTwice() throws {
+        let trees = try (0..<2).map { _ in
+            try BoardDeviceTree.build(memorySize: 64 << 20, cpuMPIDRs: [0x8000_0000], deterministicSeeds: true)
+        }
+        XCTAssertEqual(trees[0], trees[1])
+        // Not zero: the kernel still randomizes its layout, the same way each run.
+        XCTAssertNotEqual(BoardDeviceTree.seedBytes(8, deterministic: true), [UInt8](repeating: 0, count: 8))
+    }
 }
 
 /// `--dump-dtb` and `--dtb`: the tree the guest gets can be written out and given back.
