@@ -215,7 +215,15 @@ public final class ControlServer: Sendable {
                         if case .failure(let error) = response.reply.outcome {
                             logger.warning("request failed: \(error.code.rawValue): \(error.message)")
                         }
-                        try await replies.write(Self.frame(response.reply))
+                        do {
+                            try await replies.write(Self.frame(response.reply))
+                            if response.console != nil { try await Self.switchToRawBytes(accepted) }
+                        } catch {
+                            // The client went away before its attachment began: the session
+                            // must not stay in the tap, buffering output for nobody.
+                            response.console?.session.detach()
+                            throw error
+                        }
                         if let events = response.events {
                             logger.info("events subscription started")
                             try await Self.forward(events, to: replies, until: &lines)
@@ -223,7 +231,6 @@ public final class ControlServer: Sendable {
                             return
                         }
                         if let console = response.console {
-                            try await Self.switchToRawBytes(accepted)
                             logger.info("console attached")
                             let end = await Self.forward(console, to: replies, from: lines)
                             logger.info("console detached: \(end.rawValue)")
@@ -295,8 +302,8 @@ public final class ControlServer: Sendable {
 
     /// A `console` attachment: guest output goes to the client as it comes, and bytes from the
     /// client go to the guest's UART, until the client closes (or half-closes) its end or the
-    /// VM stops (a `reset` moves the session to the fresh instance instead); the caller then
-    /// closes the connection.
+    /// VM stops (a guest reboot or `reset` keeps the session); the caller then closes the
+    /// connection.
     private static func forward(
         _ console: VMManager.ConsoleAttachment, to replies: NIOAsyncChannelOutboundWriter<ByteBuffer>,
         from lines: NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator
