@@ -39,6 +39,7 @@ extension VMManager {
         } catch {
             throw ControlError(.badRequest, "argument 'timeout': \(error)")
         }
+        entries[name]?.stopRequested = true
         let record = await Self.gracefullyStop(entry, timeout: seconds, logger: logger(for: name), why: "stop")
         return VMStopSummary(name: name, record: record)
     }
@@ -47,6 +48,7 @@ extension VMManager {
     /// (daemon shutdown: SIGTERM, SIGINT). Each VM gets its own `stop-timeout`.
     public func stopAll() async {
         let running = entries.values.filter { $0.vm.state == .running || $0.vm.state == .paused }
+        for entry in running { entries[entry.vm.name]?.stopRequested = true }
         var timed: [(Entry, Double, Logger)] = []
         for entry in running {
             let seconds = (try? entry.configuration.stopTimeoutSeconds()) ?? VMConfiguration.defaultStopTimeout

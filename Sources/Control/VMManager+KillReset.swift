@@ -84,8 +84,9 @@ extension VMManager {
 
     /// After the guest of `instance` reset itself (PSCI SYSTEM_RESET): unless a command already
     /// replaced or removed the instance, builds a fresh one from the same configuration on the
-    /// same consoles (`host`) and starts it (a `started` event follows the `stopped` one). A
-    /// failure leaves the VM stopped, its consoles closed, and is logged.
+    /// same consoles (`host`) and starts it (a `started` event follows the `stopped` one) —
+    /// unless `stop` or the daemon's shutdown was stopping it. A failure leaves the VM stopped,
+    /// its consoles closed, and is logged.
     func rebootAfterGuestReset(name: String, instance: VirtualMachine, host: BoardHost) {
         guard let entry = entries[name], entry.vm === instance, instance.state == .stopped else {
             // Destroyed, or replaced by a command that opened consoles of its own.
@@ -93,6 +94,12 @@ extension VMManager {
             return
         }
         let log = logger(for: name)
+        guard !entry.stopRequested else {
+            // `stop` or the daemon's shutdown was under way: the reset ends the VM.
+            host.close()
+            log.info("guest reset while stopping: the VM stays stopped")
+            return
+        }
         let fresh: Entry
         do {
             fresh = try makeEntry(name: name, configuration: entry.configuration, host: host)
@@ -102,11 +109,14 @@ extension VMManager {
             return
         }
         entries[name] = fresh
-        events.publish(VMEvent(.started, name: name))
         do {
             try fresh.vm.start()
+            events.publish(VMEvent(.started, name: name))
             log.info("guest reset: a fresh instance booted")
         } catch {
+            // The VM stays the stopped instance it was, its consoles closed.
+            entries[name] = entry
+            host.close()
             log.error("guest reset, but the fresh instance did not start: \(error)")
         }
     }

@@ -24,6 +24,9 @@ public actor VMManager {
         /// The consoles every instance of this run of the VM shares: a guest reboot and `reset`
         /// keep them open; any other stop closes them.
         let host: BoardHost
+        /// Set by `stop` and the daemon's shutdown: if the guest resets while it is stopping, it
+        /// stays stopped instead of booting again (`rebootAfterGuestReset`).
+        var stopRequested = false
     }
 
     var entries: [String: Entry] = [:]
