@@ -37,12 +37,14 @@ public enum Arithmetic {
     @inline(__always)
     public static func subtract(_ a: UInt64, _ b: UInt64, sf: UInt8, nzcv: inout UInt32) -> UInt64 {
         if sf == 1 {
-            let result = a &- b
-            let n = UInt32(truncatingIfNeeded: result >> 63)
-            let z: UInt32 = result == 0 ? 1 : 0
-            let c: UInt32 = a >= b ? 1 : 0
-            let v = UInt32(truncatingIfNeeded: ((a ^ b) & (a ^ result)) >> 63)
-            nzcv = n << 31 | z << 30 | c << 29 | v << 28
+            // One host SUB gives the result, the borrow (CF) and the signed overflow (OF).
+            let (result, borrow) = a.subtractingReportingOverflow(b)
+            let overflow = Int64(bitPattern: a).subtractingReportingOverflow(Int64(bitPattern: b)).overflow
+            let n = UInt32(truncatingIfNeeded: result >> 63) << 31
+            let z: UInt32 = result == 0 ? 1 << 30 : 0
+            let c: UInt32 = borrow ? 0 : 1 << 29
+            let v: UInt32 = overflow ? 1 << 28 : 0
+            nzcv = n | z | c | v
             return result
         }
         let a32 = UInt32(truncatingIfNeeded: a)

@@ -136,12 +136,19 @@ public final class BlockCache: @unchecked Sendable {
     static let sentinel = DecodedInstruction(op: .blockEnd, raw: 0)
 
     /// Picks the interpreter's specialized opcode for the commonest loads and stores
-    /// (`Opcode.load64` …); every other instruction is returned as decoded.
+    /// (`Opcode.load64` …) and data-processing forms (`Opcode.addImmediate64` …); every other
+    /// instruction is returned as decoded.
     static func specialize(_ decoded: DecodedInstruction) -> DecodedInstruction {
         var d = decoded
         let spBase: UInt64 = d.rn == 32 ? 0xF : 0
         let indexing = InstructionFlags.writeback | InstructionFlags.postIndex | InstructionFlags.unprivileged
         switch d.op {
+        case .load where d.b == AddressingMode.register.rawValue:
+            // Register offset: `imm` is the extend option, `imm2` the shift. A 64-bit index
+            // (LSL/UXTX 011, SXTX 111) needs no extension; an SP base keeps its alignment check
+            // in the general case.
+            guard d.a == 3, d.imm & 3 == 3, d.rn != 32, d.flags & indexing == 0 else { return d }
+            d.op = .load64Register
         case .load, .store:
             guard d.b == AddressingMode.immediate.rawValue, d.flags & indexing == 0, d.a >= 2 else { return d }
             if d.op == .load {
@@ -154,6 +161,22 @@ public final class BlockCache: @unchecked Sendable {
             guard d.a == 3 else { return d }
             d.op = d.op == .loadPair ? .loadPair64 : .storePair64
             d.imm2 = spBase
+        case .addImmediate, .subImmediate:
+            // Rd = Rn + imm or Rn + (2^64 - imm): the same low 32 (or 64) bits as Rn - imm.
+            if d.op == .subImmediate { d.imm = 0 &- d.imm }
+            d.op = d.sf == 1 ? .addImmediate64 : .addImmediate32
+        case .subsImmediate where d.sf == 1:
+            d.op = .subsImmediate64
+        case .movz, .movn:
+            let value = d.imm &<< UInt64(d.b)
+            d.imm = d.op == .movz ? value : ~value & Arithmetic.widthMask(d.sf)
+            d.op = .moveConstant
+        case .addShifted where d.sf == 1 && d.a == 0: d.op = .addRegister64
+        case .subShifted where d.sf == 1 && d.a == 0: d.op = .subRegister64
+        case .subsShifted where d.sf == 1 && d.a == 0: d.op = .subsRegister64
+        case .andShifted where d.sf == 1 && d.a == 0, .bicShifted where d.sf == 1 && d.a == 0: d.op = .andRegister64
+        case .orrShifted where d.sf == 1 && d.a == 0, .ornShifted where d.sf == 1 && d.a == 0: d.op = .orrRegister64
+        case .eorShifted where d.sf == 1 && d.a == 0, .eonShifted where d.sf == 1 && d.a == 0: d.op = .eorRegister64
         default:
             break
         }

@@ -141,6 +141,9 @@ public struct CoreState: Sendable {
     /// Instructions the current `CPU.run` call retired before the system instruction being
     /// executed (0 outside `run`): with `instructionsRetired`, the icount clock's exact reading.
     public var retiredInRun: UInt64 = 0
+    /// Inline TLB hits of the current `CPU.run` call, added to `TLB.hits` when it returns (a
+    /// counter in memory: a local one costs the loop a register it cannot spare).
+    public var tlbHitsInRun: UInt64 = 0
     /// The icount clock (`CPU.icount`): counter ticks added by WFI sleeps skipped ahead to the
     /// next timer deadline.
     public var icountSkippedTicks: UInt64 = 0

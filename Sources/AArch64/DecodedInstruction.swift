@@ -93,6 +93,14 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     /// SP (its alignment is checked on the slow path), 0 otherwise. Each runs an inline TLB hit
     /// and otherwise falls through to the general case.
     case load32, load64, store32, store64, loadPair64, storePair64
+    // LDR Xt, [Xn, Xm{, LSL #3}] (register offset, UXTX/SXTX/LSL; operands as `.load` decodes them).
+    case load64Register
+    // Specialized data processing (`BlockCache.specialize`): the commonest forms with their
+    // variants resolved at decode time. ADD/SUB (immediate) as one addition of a possibly negated
+    // `imm`; MOVZ/MOVN as the constant they produce; the 64-bit shifted-register forms with LSL
+    // (shift in `b`; for the logical ones `imm` is ~0 when the operand is inverted).
+    case addImmediate64, addImmediate32, subsImmediate64, moveConstant
+    case addRegister64, subRegister64, subsRegister64, andRegister64, orrRegister64, eorRegister64
     /// Not an instruction: the sentinel `BlockCache` puts after every block, so the interpreter
     /// needs no end-of-block test.
     case blockEnd

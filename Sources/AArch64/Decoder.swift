@@ -62,7 +62,9 @@ public struct Decoder: Sendable {
         let rm = bits(w, 20, 16)
         d.sf = UInt8(sf)
         switch op {
-        case .undefined, .blockEnd, .load32, .load64, .store32, .store64, .loadPair64, .storePair64:
+        case .undefined, .blockEnd, .load32, .load64, .store32, .store64, .loadPair64, .storePair64, .load64Register,
+            .addImmediate64, .addImmediate32, .subsImmediate64, .moveConstant, .addRegister64, .subRegister64,
+            .subsRegister64, .andRegister64, .orrRegister64, .eorRegister64:
             return nil
 
         case .addImmediate, .subImmediate, .addsImmediate, .subsImmediate:

@@ -17,71 +17,111 @@ extension CPU {
         let s = state
         let table = blocks.table
         let tlbEntries = tlb.entries
-        var tlbHits: UInt64 = 0
         let arena = blocks.arena
         var pc = s.pointee.pc
         var retired: UInt64 = 0
-        // Block entries, counted apart from retired instructions so that a guest stuck taking
-        // exceptions (an UNDEF at its own vector retires nothing) still runs out of budget.
+        // Unchained block entries (below).
         var entries: UInt64 = 0
+        // Block chaining: a branch or block end that leaves EL, ASID and translation as they were
+        // sets `chained`; the next block, if it is on the same page as the last translated fetch,
+        // then takes its host address from that translation instead of the TLB. Every other way
+        // to a new block (exceptions, ERET, MSR, SYS, requests) leaves `chained` false.
+        var chained = false
+        var fetchPage: UInt64 = 0
+        var fetchHostPage: UInt64 = 0
+        // The TLB set and context of this block's accesses: EL and ASID change only at
+        // exceptions, ERET and MSR, which all end the block unchained.
+        var tlbSet = tlbEntries
+        var context: UInt64 = 0
+        var globalContext: UInt64 = 0
+        // The block running, or that ran last.
+        var entry = BlockCache.emptyEntry
         defer {
             s.pointee.retiredInRun = 0
             s.pointee.instructionsRetired &+= retired
-            tlb.hits &+= tlbHits
+            tlb.hits &+= s.pointee.tlbHitsInRun
+            s.pointee.tlbHitsInRun = 0
         }
 
         blockLoop: while true {
-            if requests.load(ordering: .relaxed) != 0 && serviceRequests() {
-                s.pointee.pc = pc
-                return .kick
+            if requests.load(ordering: .relaxed) != 0 {
+                chained = false
+                if serviceRequests() {
+                    s.pointee.pc = pc
+                    return .kick
+                }
             }
-            entries &+= 1
-            if retired >= budget || entries > budget {
+            if retired >= budget {
                 s.pointee.pc = pc
                 return .budget
             }
-            if (s.pointee.hcrEL2 | s.pointee.gicSignals) & HypervisorConfiguration.virtualInterrupts != 0,
-                let vector = takePendingVirtualInterrupt(pc: pc)
-            {
-                pc = vector
-                continue blockLoop
-            }
-            if s.pointee.illegalState {
-                pc = takeExceptionToEL1(
-                    kind: .synchronous, syndrome: Syndrome.make(.illegalState), preferredReturn: pc)
-                continue blockLoop
-            }
-            if pc & 3 != 0 {
-                pc = takeExceptionToEL1(
-                    kind: .synchronous, syndrome: Syndrome.make(.pcAlignment), preferredReturn: pc,
-                    faultAddress: pc)
-                continue blockLoop
-            }
-            // The TLB set and context of this block's accesses: EL and ASID change only at
-            // exceptions, ERET and MSR, which all end the block.
-            let tlbSet = s.pointee.exceptionLevel == 0 ? tlbEntries : tlbEntries + TLB.entriesPerSet
-            let context = s.pointee.tlbContext
-            let globalContext = s.pointee.tlbGlobalContext
-            // Instruction fetch: the PC's translation for execution, then the block decoded from
-            // that memory.
-            let fetch = tlbSet + TLB.index(pc)
-            var host: UInt64
-            if fetch.pointee.fetchTag == pc >> 12
-                && (fetch.pointee.context == context || fetch.pointee.context == globalContext)
-            {
-                host = pc &+ fetch.pointee.addend
-                tlbHits &+= 1
+            if chained && pc & ~0xFFF == fetchPage && pc & 3 == 0 {
+                chained = false
+                // A loop back to the start of the block that just ran needs no lookup: nothing
+                // that could have dropped it (code stores, IC, requests) continues chained.
+                if pc != entry.pc {
+                    let host = fetchHostPage &+ (pc & 0xFFF)
+                    entry = table[BlockCache.slot(pc)]
+                    if entry.pc != pc || entry.host != host {
+                        entry = buildBlock(pc: pc, host: host)
+                    }
+                }
             } else {
-                guard let translated = fetchPointer(pc) else {
-                    if case .exit = failedAccess() { return .trap }
-                    pc = s.pointee.pc
+                chained = false
+                // Unchained entries are also counted apart, so that a guest stuck taking
+                // exceptions (an UNDEF at its own vector retires nothing) runs out of budget.
+                entries &+= 1
+                if entries > budget {
+                    s.pointee.pc = pc
+                    return .budget
+                }
+                // Pending virtual interrupts change only by MSR, ERET, exceptions (unchained)
+                // or from outside `run` (which kicks the core first), so only an unchained
+                // block entry checks them.
+                if (s.pointee.hcrEL2 | s.pointee.gicSignals) & HypervisorConfiguration.virtualInterrupts != 0,
+                    let vector = takePendingVirtualInterrupt(pc: pc)
+                {
+                    pc = vector
                     continue blockLoop
                 }
-                host = UInt64(UInt(bitPattern: translated))
-            }
-            var entry = table[BlockCache.slot(pc)]
-            if entry.pc != pc || entry.host != host {
-                entry = buildBlock(pc: pc, host: host)
+                if s.pointee.illegalState {
+                    pc = takeExceptionToEL1(
+                        kind: .synchronous, syndrome: Syndrome.make(.illegalState), preferredReturn: pc)
+                    continue blockLoop
+                }
+                if pc & 3 != 0 {
+                    pc = takeExceptionToEL1(
+                        kind: .synchronous, syndrome: Syndrome.make(.pcAlignment), preferredReturn: pc,
+                        faultAddress: pc)
+                    continue blockLoop
+                }
+                tlbSet = s.pointee.exceptionLevel == 0 ? tlbEntries : tlbEntries + TLB.entriesPerSet
+                context = s.pointee.tlbContext
+                globalContext = s.pointee.tlbGlobalContext
+                // Instruction fetch: the PC's translation for execution, then the block decoded from
+                // that memory.
+                let fetch = tlbSet + TLB.index(pc)
+                let host: UInt64
+                if fetch.pointee.fetchTag == pc >> 12
+                    && (fetch.pointee.context == context || fetch.pointee.context == globalContext)
+                {
+                    host = pc &+ fetch.pointee.addend
+                    s.pointee.tlbHitsInRun &+= 1
+                } else {
+                    guard let translated = fetchPointer(pc) else {
+                        if case .exit = failedAccess() { return .trap }
+                        pc = s.pointee.pc
+                        continue blockLoop
+                    }
+                    host = UInt64(UInt(bitPattern: translated))
+                }
+                fetchPage = pc & ~0xFFF
+                // Host memory need not be page-aligned (only contiguous within the page).
+                fetchHostPage = host &- (pc & 0xFFF)
+                entry = table[BlockCache.slot(pc)]
+                if entry.pc != pc || entry.host != host {
+                    entry = buildBlock(pc: pc, host: host)
+                }
             }
             // Count the whole block up front; an exit part-way through takes back what did not
             // complete, so the straight-line path pays nothing per instruction.
@@ -92,8 +132,7 @@ extension CPU {
             // Every block ends in a `.blockEnd` sentinel or an instruction that leaves it, so the
             // loop needs no end test.
             while true {
-                let op = insn.pointee.op
-                switch op {
+                switch insn.pointee.op {
                 // MARK: Data processing, immediate
                 case .addImmediate:
                     let d = insn.pointee
@@ -137,7 +176,7 @@ extension CPU {
                 case .sbfm, .bfm, .ubfm:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.bitfieldMove(
-                        op, source: x[Int(d.rn)], destination: x[Int(d.rd)], immr: d.a, imms: d.b, wmask: d.imm,
+                        d.op, source: x[Int(d.rn)], destination: x[Int(d.rd)], immr: d.a, imms: d.b, wmask: d.imm,
                         tmask: d.imm2, sf: d.sf)
                 case .extr:
                     let d = insn.pointee
@@ -148,6 +187,39 @@ extension CPU {
                 case .adrp:
                     let d = insn.pointee
                     x[Int(d.rd)] = (pc & ~0xFFF) &+ d.imm
+
+                // Specialized forms (`BlockCache.specialize`).
+                case .addImmediate64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] &+ d.imm
+                case .addImmediate32:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = (x[Int(d.rn)] &+ d.imm) & 0xFFFF_FFFF
+                case .subsImmediate64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.subtract(x[Int(d.rn)], d.imm, sf: 1, nzcv: &s.pointee.nzcv)
+                case .moveConstant:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = d.imm
+                case .addRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] &+ (x[Int(d.rm)] &<< UInt64(d.b))
+                case .subRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] &- (x[Int(d.rm)] &<< UInt64(d.b))
+                case .subsRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.subtract(
+                        x[Int(d.rn)], x[Int(d.rm)] &<< UInt64(d.b), sf: 1, nzcv: &s.pointee.nzcv)
+                case .andRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] & ((x[Int(d.rm)] &<< UInt64(d.b)) ^ d.imm)
+                case .orrRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] | ((x[Int(d.rm)] &<< UInt64(d.b)) ^ d.imm)
+                case .eorRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] ^ ((x[Int(d.rm)] &<< UInt64(d.b)) ^ d.imm)
 
                 // MARK: Data processing, register
                 // The second operand: LSL (and LSL #0, no shift) inline; for 32-bit forms the bits
@@ -193,10 +265,10 @@ extension CPU {
                 case .adc, .adcs, .sbc, .sbcs:
                     let d = insn.pointee
                     let carry = UInt64((s.pointee.nzcv >> 29) & 1)
-                    let m = op == .adc || op == .adcs ? x[Int(d.rm)] : ~x[Int(d.rm)]
+                    let m = d.op == .adc || d.op == .adcs ? x[Int(d.rm)] : ~x[Int(d.rm)]
                     var flags = s.pointee.nzcv
                     let r = Arithmetic.addWithCarry(x[Int(d.rn)], m, carry, sf: d.sf, nzcv: &flags)
-                    if op == .adcs || op == .sbcs { s.pointee.nzcv = flags }
+                    if d.op == .adcs || d.op == .sbcs { s.pointee.nzcv = flags }
                     x[Int(d.rd)] = r
                 // Logical, shifted register: `imm` is ~0 for the forms that invert the operand
                 // (BIC, ORN, EON, BICS), 0 otherwise.
@@ -233,8 +305,8 @@ extension CPU {
                 case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
-                        let m = (op == .ccmnImmediate || op == .ccmpImmediate) ? d.imm : x[Int(d.rm)]
-                        if op == .ccmnRegister || op == .ccmnImmediate {
+                        let m = (d.op == .ccmnImmediate || d.op == .ccmpImmediate) ? d.imm : x[Int(d.rm)]
+                        if d.op == .ccmnRegister || d.op == .ccmnImmediate {
                             _ = Arithmetic.addWithCarry(x[Int(d.rn)], m, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                         } else {
                             _ = Arithmetic.addWithCarry(x[Int(d.rn)], ~m, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
@@ -252,19 +324,19 @@ extension CPU {
                 case .madd, .msub, .smaddl, .smsubl, .umaddl, .umsubl, .smulh, .umulh:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.multiply(
-                        op, x[Int(d.rn)], x[Int(d.rm)], accumulator: x[Int(d.imm2)], sf: d.sf)
+                        d.op, x[Int(d.rn)], x[Int(d.rm)], accumulator: x[Int(d.imm2)], sf: d.sf)
                 case .udiv, .sdiv:
                     let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.divide(x[Int(d.rn)], x[Int(d.rm)], signed: op == .sdiv, sf: d.sf)
+                    x[Int(d.rd)] = Arithmetic.divide(x[Int(d.rn)], x[Int(d.rm)], signed: d.op == .sdiv, sf: d.sf)
                 case .lslv, .lsrv, .asrv, .rorv:
                     let d = insn.pointee
                     let width: UInt64 = d.sf == 1 ? 64 : 32
                     let amount = UInt8(truncatingIfNeeded: x[Int(d.rm)] % width)
-                    let type: UInt8 = op == .lslv ? 0 : op == .lsrv ? 1 : op == .asrv ? 2 : 3
+                    let type: UInt8 = d.op == .lslv ? 0 : d.op == .lsrv ? 1 : d.op == .asrv ? 2 : 3
                     x[Int(d.rd)] = Arithmetic.shift(x[Int(d.rn)], type: type, amount: amount, sf: d.sf)
                 case .rbit, .rev16, .rev, .rev32, .clz, .cls:
                     let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.oneSource(op, x[Int(d.rn)], sf: d.sf)
+                    x[Int(d.rd)] = Arithmetic.oneSource(d.op, x[Int(d.rn)], sf: d.sf)
                 case .crc32:
                     let d = insn.pointee
                     x[Int(d.rd)] = UInt64(
@@ -273,40 +345,48 @@ extension CPU {
                             castagnoli: d.flags & InstructionFlags.castagnoli != 0))
 
                 // MARK: Branches
+                // Each continues chained (see `chained`): none changes the translation regime.
                 case .b:
                     pc &+= insn.pointee.imm
+                    chained = true
                     continue blockLoop
                 case .bl:
                     x[30] = pc &+ 4
                     pc &+= insn.pointee.imm
+                    chained = true
                     continue blockLoop
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         pc &+= d.imm
+                        chained = true
                         continue blockLoop
                     }
                 case .cbz, .cbnz:
                     let d = insn.pointee
                     let value = x[Int(d.rd)] & Arithmetic.widthMask(d.sf)
-                    if (value == 0) == (op == .cbz) {
+                    if (value == 0) == (d.op == .cbz) {
                         pc &+= d.imm
+                        chained = true
                         continue blockLoop
                     }
                 case .tbz, .tbnz:
                     let d = insn.pointee
                     let bit = (x[Int(d.rd)] >> UInt64(d.b)) & 1
-                    if (bit == 0) == (op == .tbz) {
+                    if (bit == 0) == (d.op == .tbz) {
                         pc &+= d.imm
+                        chained = true
                         continue blockLoop
                     }
                 case .br, .ret:
                     pc = x[Int(insn.pointee.rn)]
+                    chained = true
                     continue blockLoop
                 case .blr:
                     let target = x[Int(insn.pointee.rn)]
                     x[30] = pc &+ 4
                     pc = target
+                    chained = true
                     continue blockLoop
                 case .eret:
                     if s.pointee.exceptionLevel == 0 {
@@ -356,7 +436,7 @@ extension CPU {
 
                 // MARK: System
                 case .wfi, .wfe:
-                    let isWFE = op == .wfe
+                    let isWFE = insn.pointee.op == .wfe
                     if isWFE && s.pointee.eventRegister {
                         s.pointee.eventRegister = false
                         break
@@ -409,6 +489,7 @@ extension CPU {
                     .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc,
                     .simdScalarPairwise, .simdByElement:
                     // Rare instructions run out of line; the helper says how to continue.
+                    let op = insn.pointee.op
                     let continuation: Continuation
                     switch op {
                     case .mrs, .msrRegister, .msrImmediate, .sys:
@@ -427,7 +508,12 @@ extension CPU {
                     }
                     switch continuation {
                     case .next:
-                        break
+                        // MSR and SYS end their block and may change the translation regime
+                        // (TLBI, TTBR, SCTLR): the next block starts unchained.
+                        if op == .msrRegister || op == .msrImmediate || op == .sys {
+                            pc &+= 4
+                            continue blockLoop
+                        }
                     case .jumped(let target):
                         retired &-= UInt64(end - insn)
                         pc = target
@@ -457,7 +543,7 @@ extension CPU {
                     {
                         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
                             .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         x[Int(d.rd)] = UInt64(UInt32(littleEndian: p.load(as: UInt32.self)))
                     } else {
                         fallthrough
@@ -473,7 +559,24 @@ extension CPU {
                     {
                         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
                             .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
+                        x[Int(d.rd)] = UInt64(littleEndian: p.load(as: UInt64.self))
+                    } else {
+                        fallthrough
+                    }
+                case .load64Register:
+                    // `.load64` falls through here on a miss: the addressing-mode test keeps it off
+                    // this path.
+                    let d = insn.pointee
+                    let address = x[Int(d.rn)] &+ (x[Int(d.rm)] &<< d.imm2)
+                    let e = tlbSet + TLB.index(address)
+                    if d.b == AddressingMode.register.rawValue && address & 7 == 0
+                        && e.pointee.readTag == address >> 12
+                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    {
+                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
+                            .unsafelyUnwrapped
+                        s.pointee.tlbHitsInRun &+= 1
                         x[Int(d.rd)] = UInt64(littleEndian: p.load(as: UInt64.self))
                     } else {
                         fallthrough
@@ -502,7 +605,7 @@ extension CPU {
                         p =
                             UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
                             .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                     } else if let slow = slowLoad(address, length: length, element: length, insn: insn, pc: pc) {
                         p = slow
                     } else {
@@ -511,7 +614,7 @@ extension CPU {
                         pc = s.pointee.pc
                         continue blockLoop
                     }
-                    let value = Arithmetic.load(p, sizeLog2: d.a, signed: op == .loadSigned, sf: d.sf)
+                    let value = Arithmetic.load(p, sizeLog2: d.a, signed: d.op == .loadSigned, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     x[Int(d.rd)] = value
                 case .store32:
@@ -526,7 +629,7 @@ extension CPU {
                             bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
                         )
                         .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         p.assumingMemoryBound(to: UInt32.self).pointee =
                             UInt32(truncatingIfNeeded: x[Int(d.rd)]).littleEndian
                     } else {
@@ -545,7 +648,7 @@ extension CPU {
                             bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
                         )
                         .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         p.assumingMemoryBound(to: UInt64.self).pointee = x[Int(d.rd)].littleEndian
                     } else {
                         fallthrough
@@ -572,7 +675,7 @@ extension CPU {
                             bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
                         )
                         .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
                         if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     } else {
@@ -606,7 +709,7 @@ extension CPU {
                     {
                         let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
                             .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         let first = UInt64(littleEndian: p.load(as: UInt64.self))
                         let second = UInt64(littleEndian: p.load(fromByteOffset: 8, as: UInt64.self))
                         if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
@@ -634,7 +737,7 @@ extension CPU {
                         p =
                             UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
                             .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                     } else if let slow = slowLoad(address, length: 2 &* size, element: size, insn: insn, pc: pc) {
                         p = slow
                     } else {
@@ -643,7 +746,7 @@ extension CPU {
                         pc = s.pointee.pc
                         continue blockLoop
                     }
-                    let signed = op == .loadPairSigned
+                    let signed = d.op == .loadPairSigned
                     let first = Arithmetic.load(p, sizeLog2: d.a, signed: signed, sf: d.sf)
                     let second = Arithmetic.load(p + Int(size), sizeLog2: d.a, signed: signed, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
@@ -662,7 +765,7 @@ extension CPU {
                             bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
                         )
                         .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         p.assumingMemoryBound(to: UInt64.self).pointee = x[Int(d.rd)].littleEndian
                         p.assumingMemoryBound(to: UInt64.self)[1] = x[Int(d.rm)].littleEndian
                         if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
@@ -688,7 +791,7 @@ extension CPU {
                             bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
                         )
                         .unsafelyUnwrapped
-                        tlbHits &+= 1
+                        s.pointee.tlbHitsInRun &+= 1
                         Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
                         Arithmetic.store(p + Int(size), x[Int(d.rm)], sizeLog2: d.a)
                         if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
@@ -714,6 +817,9 @@ extension CPU {
                         }
                     }
                 case .blockEnd:
+                    // Only instructions that leave the translation regime alone reach the sentinel
+                    // (MSR and SYS leave through their continuation).
+                    chained = true
                     continue blockLoop
                 }
                 pc &+= 4

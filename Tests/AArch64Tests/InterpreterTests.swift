@@ -301,4 +301,64 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(
             Syndrome.exceptionClass(n.cpu.state.pointee.esrEL1), ExceptionClass.spAlignment.rawValue)
     }
+
+    func testSpecializedDataProcessingFormsKeepEdgeCases() throws {
+        // ADD/SUB (immediate) run as one addition, MOVZ/MOVN as constants and the 64-bit LSL
+        // register forms without their shift and width tests (`BlockCache.specialize`): XZR as
+        // destination discards, 32-bit forms still zero the upper half, inverted operands.
+        let m = TestMachine()
+        try m.run([
+            "movn x1, #0", "movz x2, #3", "sub w3, w1, #1", "sub x4, x2, #4", "add x5, x2, x1, lsl #63",
+            "sub x6, x2, x2, lsl #2", "add xzr, x1, x2", "orn x7, x2, x1, lsl #1", "bic x8, x1, x2, lsl #62",
+            "eon x9, x2, xzr", "subs x10, x2, #3", "mrs x11, nzcv", "cmp x2, x2, lsl #1", "mrs x12, nzcv",
+            "movn w13, #1, lsl #16",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(3), 0xFFFF_FFFE, "32-bit SUB wraps in 32 bits")
+        XCTAssertEqual(m.cpu.x(4), ~0, "3 - 4")
+        XCTAssertEqual(m.cpu.x(5), 0x8000_0000_0000_0003)
+        XCTAssertEqual(m.cpu.x(6), UInt64(bitPattern: -9))
+        XCTAssertEqual(m.cpu.x(31), 0, "XZR stays zero")
+        XCTAssertEqual(m.cpu.x(7), 3, "3 | NOT(~0 << 1)")
+        XCTAssertEqual(m.cpu.x(8), ~(UInt64(3) << 62))
+        XCTAssertEqual(m.cpu.x(9), ~UInt64(3))
+        XCTAssertEqual(m.cpu.x(10), 0)
+        XCTAssertEqual(m.cpu.x(11), 0b0110 << 28, "Z C")
+        XCTAssertEqual(m.cpu.x(12), 0b1000 << 28, "3 - 6: N, borrow")
+        XCTAssertEqual(m.cpu.x(13), 0xFFFE_FFFF, "32-bit MOVN")
+    }
+
+    func testRegisterOffsetDoublewordLoads() throws {
+        // LDR Xt, [Xn, Xm, LSL #3] runs as `.load64Register`; an unscaled index, SXTX with a
+        // negative index and the first access to the page (a TLB miss: the general path) load
+        // the same bytes, and a W index (UXTW) stays on the general path.
+        let m = TestMachine()
+        let data = TestMachine.ramBase + 0x9000
+        for i in 0..<4 { m.write64(data + UInt64(8 * i), 0x1111_1111_1111_1111 &* UInt64(i + 1)) }
+        m.cpu.setX(0, data + 8)
+        m.cpu.setX(1, 2)
+        m.cpu.setX(2, UInt64(bitPattern: -8))
+        m.cpu.setX(3, 0x1_0000_0001)
+        try m.run([
+            "ldr x4, [x0, x1, lsl #3]", "ldr x5, [x0, x2]", "ldr x6, [x0, x2, sxtx]", "ldr x8, [x0, w3, uxtw #3]",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(4), 0x4444_4444_4444_4444)
+        XCTAssertEqual(m.cpu.x(5), 0x1111_1111_1111_1111)
+        XCTAssertEqual(m.cpu.x(6), 0x1111_1111_1111_1111)
+        XCTAssertEqual(m.cpu.x(8), 0x3333_3333_3333_3333, "UXTW takes the low word")
+    }
+
+    func testChainedBranchAfterTranslationChangeTranslatesAgain() throws {
+        // A branch within the page after an MSR that turns the MMU on still goes through the
+        // TLB: MSR leaves its block unchained. With stage 1 on and no tables at TTBR0, the next
+        // fetch faults instead of running on.
+        let m = TestMachine()
+        m.cpu.state.pointee.vbarEL1 = TestMachine.ramBase + 0x2000
+        m.load(try CrossAssembler.assemble(["hvc #0xffff"]), at: TestMachine.ramBase + 0x2200)
+        m.cpu.setX(1, 1)
+        try m.run(["msr sctlr_el1, x1", "b 1f", "1: movz x2, #1"])
+        XCTAssertFalse(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(2), 0, "the instruction after the MMU came on did not run")
+    }
 }
