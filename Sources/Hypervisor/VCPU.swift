@@ -9,6 +9,8 @@ import Dispatch
 /// table, act on the disposition, re-enter.
 public final class VCPU: @unchecked Sendable {
     public let index: Int
+    /// What this vCPU's last vGIC flush found (`VGIC.flush`); only this vCPU's thread uses it.
+    var flushMemo = VGIC.FlushMemo()
     public let cpu: CPU
     public let counters = VCPUCounters()
     public let bus: MMIOBus

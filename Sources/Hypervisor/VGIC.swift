@@ -1,4 +1,5 @@
 import AArch64
+import Atomics
 import Synchronization
 
 /// The virtual GIC of one VM (Arm IHI 0069 GICv3, IHI 0048B GICv2; KVM `arch/arm64/kvm/vgic/`):
@@ -64,13 +65,30 @@ public final class VGIC: @unchecked Sendable {
 
     let state: Mutex<State>
     let mpidrs: [UInt64]
+    /// `State.generation`, published for the flush fast path (stored under the lock).
+    private let publishedGeneration = ManagedAtomic<UInt64>(0)
+
+    /// What one vCPU's last flush found, read without the lock by its next flush and sync. It
+    /// lives in the vCPU (`VCPU.flushMemo`) and only flush and sync, on its thread, touch it.
+    struct FlushMemo {
+        /// The last flush loaded nothing, at `generation` with these timer lines.
+        var idle = false
+        var generation: UInt64 = 0
+        var virtualTimer = false
+        var physicalTimer = false
+        /// Some list register holds an interrupt for sync to fold back.
+        var loaded = false
+    }
 
     /// Runs `body` on the interrupt state as a change: every access from a device, a register
     /// or an SGI goes through here, so `flush` knows when an idle vCPU must look again. A pure
     /// read passes `changes: false`.
     func update<R: Sendable>(changes: Bool = true, _ body: (inout State) -> R) -> R {
         state.withLock { s in
-            if changes { s.generation &+= 1 }
+            if changes {
+                s.generation &+= 1
+                publishedGeneration.store(s.generation, ordering: .releasing)
+            }
             return body(&s)
         }
     }
@@ -156,11 +174,26 @@ public final class VGIC: @unchecked Sendable {
         let virtualTimer = cpu.timerCondition(virtual: true)
         let physicalTimer = cpu.timerCondition(virtual: false)
         var injectedByClass = (sgi: 0, ppi: 0, spi: 0)
+        // Nothing changed since a flush that loaded nothing (the same test as under the lock
+        // below, without the lock): a change publishes its generation before it kicks.
+        let last = vcpu.flushMemo
+        if last.idle && last.virtualTimer == virtualTimer && last.physicalTimer == physicalTimer
+            && publishedGeneration.load(ordering: .acquiring) == last.generation
+        {
+            cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable
+            cpu.virtualInterfaceChanged()
+            return
+        }
+        var memo = FlushMemo(virtualTimer: virtualTimer, physicalTimer: physicalTimer)
         let outcome = state.withLock { s -> ([UInt64], Bool, Int, Int)? in
             let timerLinesChanged =
                 s.local[index][Self.virtualTimerPPI].level != virtualTimer
                 || s.local[index][Self.physicalTimerPPI].level != physicalTimer
-            if !timerLinesChanged, let idle = s.idleAt[index], idle == s.generation { return nil }
+            memo.generation = s.generation
+            if !timerLinesChanged, let idle = s.idleAt[index], idle == s.generation {
+                memo.idle = true
+                return nil
+            }
             var expiries = 0
             if virtualTimer && !s.local[index][Self.virtualTimerPPI].level { expiries += 1 }
             if physicalTimer && !s.local[index][Self.physicalTimerPPI].level { expiries += 1 }
@@ -224,8 +257,11 @@ public final class VGIC: @unchecked Sendable {
                 values.append(lr)
             }
             s.idleAt[index] = candidates.isEmpty ? s.generation : nil
+            memo.idle = candidates.isEmpty
+            memo.loaded = !candidates.isEmpty
             return (values, candidates.count > GICVirtualInterface.listRegisterCount, injected, expiries)
         }
+        vcpu.flushMemo = memo
         // Nothing pending or active for this vCPU, as at its last flush: the list registers are
         // still empty from `sync`.
         guard let (loaded, overflow, injected, expiries) = outcome else {
@@ -251,6 +287,9 @@ public final class VGIC: @unchecked Sendable {
     func sync(_ vcpu: VCPU) {
         let cpu = vcpu.cpu
         let index = vcpu.index
+        // The last flush loaded no list register: nothing to fold back.
+        guard vcpu.flushMemo.loaded else { return }
+        vcpu.flushMemo.loaded = false
         let (anyLoaded, retargeted) = state.withLock { s -> (Bool, Int?) in
             var loadedSome = false
             var retargeted: Int?
@@ -276,6 +315,7 @@ public final class VGIC: @unchecked Sendable {
                 // belongs to the new target, whose flush may be skipping as idle.
                 if intid >= 32, irq.pending || irq.active, let t = target(of: irq.route), t != index {
                     s.generation &+= 1
+                    publishedGeneration.store(s.generation, ordering: .releasing)
                     retargeted = t
                 }
             }
