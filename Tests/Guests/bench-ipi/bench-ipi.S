@@ -14,12 +14,10 @@ _start:
     mov     x0, #0
     bl      setup_gic_cpu
     bl      gicv3_distributor_on
-    movz    w0, #0x0003               // CPU_ON(1, secondary)
-    movk    w0, #0xc400, lsl #16
     mov     x1, #1
     adr     x2, secondary
     mov     x3, #0
-    hvc     #0
+    psci_cpu_on
     adr     x2, ready
 1:  ldar    x4, [x2]
     cbz     x4, 1b
@@ -51,16 +49,7 @@ secondary:
     stlr    x4, [x2]
 1:  b       1b                        // running, not waiting: the IPI must interrupt it
 
-// setup_cpu: x0 = CPU index. Stack (1 KiB each) and vectors. Clobbers x1, x2.
-setup_cpu:
-    adr     x1, stacks
-    add     x2, x0, #1
-    add     x1, x1, x2, lsl #10
-    mov     sp, x1
-    adr     x1, vectors
-    msr     vbar_el1, x1
-    isb
-    ret
+#include "smp-cpu.S"
 
 // setup_gic_cpu: x0 = CPU index. Its redistributor awake, SGIs group 1 priority 0x80, SGIs 1
 // and 2 enabled, the CPU interface on.

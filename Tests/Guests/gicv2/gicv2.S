@@ -199,12 +199,10 @@ _start:
     // SGIs between the CPUs, taken as IRQs by CPUs sleeping in WFI.
     adr     x2, irq_seen
     str     xzr, [x2]
-    movz    w0, #0x0003
-    movk    w0, #0xc400, lsl #16
     mov     x1, #1
     adr     x2, cpu1_entry
     mov     x3, #0
-    hvc     #0
+    psci_cpu_on
     adr     x2, cpu1_ready
 1:  ldar    x4, [x2]
     cbz     x4, 1b
@@ -241,16 +239,7 @@ _start:
     bl      puts
     psci_system_off
 
-// setup_cpu: x0 = CPU index: stack and vectors. Clobbers x1, x2.
-setup_cpu:
-    adr     x1, stacks
-    add     x2, x0, #1
-    add     x1, x1, x2, lsl #10
-    mov     sp, x1
-    adr     x1, vectors
-    msr     vbar_el1, x1
-    isb
-    ret
+#include "smp-cpu.S"
 
 // setup_gic_cpu: this CPU's interface on (EnableGrp0), PMR 0xf0, SGIs 3 and 4 at 0x80.
 setup_gic_cpu:
@@ -297,10 +286,7 @@ cpu1_entry:
     add     w4, w4, #4
     str     w4, [x20, #0xF00]
     bl      wait_for_irq              // SPI 33, routed here by ITARGETSR
-    movz    w0, #0x0002
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-1:  b       1b
+    psci_cpu_off
 
 // IRQ: acknowledge through GICC_IAR, mask the timer if it was the timer, record the IAR value
 // in irq_seen[cpu], end it.

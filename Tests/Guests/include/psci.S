@@ -19,3 +19,21 @@
     wfi
     b       998b
     .endm
+
+// psci_cpu_on: PSCI CPU_ON (SMC64 function 0xC4000003) through HVC: x1 = target MPIDR, x2 = entry
+// point, x3 = context ID; the result in x0 (0 SUCCESS, negative on error).
+    .macro psci_cpu_on
+    movz    w0, #0x0003
+    movk    w0, #0xc400, lsl #16
+    hvc     #0
+    .endm
+
+// psci_cpu_off: PSCI CPU_OFF (function 0x84000002) through HVC; it does not return (if it ever
+// did, wait forever).
+    .macro psci_cpu_off
+    movz    w0, #0x0002
+    movk    w0, #0x8400, lsl #16
+    hvc     #0
+997:
+    b       997b
+    .endm

@@ -17,30 +17,13 @@
 //   DONE
 // The host then finds block 1 of the file erased and programmed as above.
 // (Intel StrataFlash command set; JEDEC JESD68.01 CFI; QEMU hw/block/pflash_cfi01.c, hw/arm/virt.c.)
-#include <stdint.h>
+#include "guest-io.h"
 
-#define UART 0x09000000UL
 #define BANK0 0x00000000UL
 #define BANK1 0x04000000UL
 #define BLOCK 0x40000UL
 #define BOTH(x) ((uint32_t)(x) | ((uint32_t)(x) << 16))
 
-// Plain LDR/STR (no writeback forms, which give a hypervisor no syndrome to emulate from).
-static inline void w32(uintptr_t a, uint32_t v) { __asm__ volatile("str %w1, [%0]" ::"r"(a), "r"(v) : "memory"); }
-static inline uint32_t r32(uintptr_t a) {
-    uint32_t v;
-    __asm__ volatile("ldr %w0, [%1]" : "=r"(v) : "r"(a) : "memory");
-    return v;
-}
-
-static void putc_(char c) {
-    while (r32(UART + 0x18) & (1u << 5)) {}
-    *(volatile uint8_t *)UART = (uint8_t)c;
-}
-static void puts_(const char *s) { while (*s) putc_(*s++); }
-static void puthex(uint32_t v) {
-    for (int i = 28; i >= 0; i -= 4) putc_("0123456789abcdef"[(v >> i) & 0xF]);
-}
 static void check(const char *name, int ok) {
     puts_(ok ? "PASS " : "FAIL ");
     puts_(name);
@@ -52,9 +35,9 @@ static int same(const char *what, uint32_t got, uint32_t want) {
     puts_("  ");
     puts_(what);
     puts_(": got ");
-    puthex(got);
+    puthex(got, 8);
     puts_(" want ");
-    puthex(want);
+    puthex(want, 8);
     putc_('\n');
     return 0;
 }

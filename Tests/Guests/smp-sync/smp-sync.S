@@ -48,12 +48,10 @@ _start:
     mmu_identity_on tables, PAGES
 
     // CPU 1 (MPIDR 1) starts at cpu1_entry.
-    movz    w0, #0x0003
-    movk    w0, #0xc400, lsl #16
     mov     x1, #1
     adr     x2, cpu1_entry
     mov     x3, #0
-    hvc     #0
+    psci_cpu_on
 
     // ---- wfe_sev: CPU 1 sleeps in WFE until SEV.
     begin   "wfe_sev"
@@ -302,21 +300,9 @@ cpu1_entry:
     cmp     x19, #3
     b.lo    1b
 
-    movz    w0, #0x0002              // CPU_OFF
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-1:  b       1b
+    psci_cpu_off
 
-// setup_cpu: x0 = CPU index. Stack (1 KiB each) and vectors. Clobbers x1, x2.
-setup_cpu:
-    adr     x1, stacks
-    add     x2, x0, #1
-    add     x1, x1, x2, lsl #10
-    mov     sp, x1
-    adr     x1, vectors
-    msr     vbar_el1, x1
-    isb
-    ret
+#include "smp-cpu.S"
 
 // mmu_regs_on: the MMU on with the tables CPU 0 built (the register half of mmu_identity_on).
 // Clobbers x0, x3.

@@ -257,16 +257,7 @@ _start:
     bl      puts
     psci_system_off
 
-// setup_cpu: x0 = CPU index. Stack (1 KiB each) and vectors. Clobbers x1, x2.
-setup_cpu:
-    adr     x1, stacks
-    add     x2, x0, #1
-    add     x1, x1, x2, lsl #10
-    mov     sp, x1
-    adr     x1, vectors
-    msr     vbar_el1, x1
-    isb
-    ret
+#include "smp-cpu.S"
 
 // setup_gic_cpu: x0 = CPU index. Wakes its redistributor, makes its SGIs/PPIs group 1 with
 // priority 0x80 and enables SGIs 1 and 2, then turns on the system-register CPU interface.
@@ -287,9 +278,7 @@ setup_gic_cpu:
 
 // cpu_on: x1 = target MPIDR, x2 = entry, x3 = context ID; x0 = result.
 cpu_on:
-    movz    w0, #0x0003
-    movk    w0, #0xc400, lsl #16
-    hvc     #0
+    psci_cpu_on
     ret
 
 // affinity_info: x1 = target MPIDR (level 0); x0 = result.
@@ -302,10 +291,7 @@ affinity_info:
 
 // cpu_off: PSCI CPU_OFF; does not return.
 cpu_off:
-    movz    w0, #0x0002
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-1:  b       1b
+    psci_cpu_off
 
 // atomic_inc: x2 = address. Clobbers x3, x4.
 atomic_inc:

@@ -1,26 +1,15 @@
 // start.S: entry of the vgic guest (freestanding C, vgic.c): a stack, the EL1 vectors, main(),
 // then PSCI SYSTEM_OFF (Tests/Guests/include/c-start.S). The IRQ vector (current EL, SPx) saves
 // the caller-saved registers and ELR_EL1/SPSR_EL1 (so the C handler may unmask IRQs and be
-// preempted by a higher-priority interrupt), calls irq_handler(), and returns.
+// preempted by a higher-priority interrupt), calls handle_irq(), and returns.
 #include "c-start.S"
     c_entry
 
     .text
-    .balign 0x800
     .global vectors
-vectors:
-    .rept 5
-    .balign 0x80
-    b       .
-    .endr
-    .balign 0x80
-    b       irq_entry
-    .rept 10
-    .balign 0x80
-    b       .
-    .endr
+#include "irq-vectors.S"
 
-irq_entry:
+irq_handler:
     sub     sp, sp, #192
     stp     x0, x1, [sp, #0]
     stp     x2, x3, [sp, #16]
@@ -35,7 +24,7 @@ irq_entry:
     mrs     x0, elr_el1
     mrs     x1, spsr_el1
     stp     x0, x1, [sp, #160]
-    bl      irq_handler
+    bl      handle_irq
     msr     daifset, #2
     ldp     x0, x1, [sp, #160]
     msr     elr_el1, x0

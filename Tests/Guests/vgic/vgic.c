@@ -26,9 +26,8 @@
 //                        INTID 34, level): taken; EOI without clearing the RTC keeps the line
 //                        high, so it is taken again; after RTCICR it is not
 //   DONE
-#include <stdint.h>
+#include "guest-io.h"
 
-#define UART 0x09000000UL
 #define RTC 0x09010000UL
 #define GICD 0x08000000UL
 #define GICR 0x080a0000UL
@@ -43,22 +42,6 @@
 #define SYSREG_WRITE(name, v) __asm__ volatile("msr " name ", %0" ::"r"((uint64_t)(v)) : "memory")
 #define ISB() __asm__ volatile("isb" ::: "memory")
 
-static inline void w32(uintptr_t a, uint32_t v) { __asm__ volatile("str %w1, [%0]" ::"r"(a), "r"(v) : "memory"); }
-static inline void w8(uintptr_t a, uint8_t v) { __asm__ volatile("strb %w1, [%0]" ::"r"(a), "r"(v) : "memory"); }
-static inline uint32_t r32(uintptr_t a) {
-    uint32_t v;
-    __asm__ volatile("ldr %w0, [%1]" : "=r"(v) : "r"(a) : "memory");
-    return v;
-}
-
-static void putc_(char c) {
-    while (r32(UART + 0x18) & (1u << 5)) {}
-    w8(UART, (uint8_t)c);
-}
-static void puts_(const char *s) { while (*s) putc_(*s++); }
-static void puthex(uint64_t v) {
-    for (int i = 60; i >= 0; i -= 4) putc_("0123456789abcdef"[(v >> i) & 0xF]);
-}
 static int failed;
 static void begin(void) { failed = 0; }
 static void expect(const char *what, uint64_t got, uint64_t want) {
@@ -67,9 +50,9 @@ static void expect(const char *what, uint64_t got, uint64_t want) {
     puts_("  ");
     puts_(what);
     puts_(": got ");
-    puthex(got);
+    puthex(got, 16);
     puts_(" want ");
-    puthex(want);
+    puthex(want, 16);
     putc_('\n');
 }
 static void end(const char *name) {
@@ -101,7 +84,7 @@ static void set_priority(int intid, uint8_t priority) {
     else w8(GICD + 0x400 + intid, priority);
 }
 
-void irq_handler(void) {
+void handle_irq(void) {
     uint64_t iar = SYSREG_READ("icc_iar1_el1");
     if (iar >= 1020) return;
     if (count < 32) seen[count] = iar;
