@@ -173,14 +173,7 @@ public final class CPU: @unchecked Sendable {
     @inline(never)
     func serviceRequests() -> Bool {
         let pending = requests.load(ordering: .acquiring)
-        if pending & Self.invalidationRequest != 0 {
-            _ = requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
-            invalidateStage2()
-        }
-        if pending & Self.tlbInvalidationRequest != 0 {
-            _ = requests.loadThenBitwiseAnd(with: ~Self.tlbInvalidationRequest, ordering: .acquiring)
-            tlb.invalidateAll()
-        }
+        serviceTranslationRequests(pending)
         if pending & Self.codeInvalidationRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.codeInvalidationRequest, ordering: .acquiring)
             invalidateDecodedCode()
@@ -190,6 +183,18 @@ public final class CPU: @unchecked Sendable {
             state.pointee.eventRegister = true
         }
         return pending & Self.kickRequest != 0
+    }
+
+    /// Clears and acts on the stage-2 and TLB invalidation requests among `pending`.
+    func serviceTranslationRequests(_ pending: UInt32) {
+        if pending & Self.invalidationRequest != 0 {
+            _ = requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
+            invalidateStage2()
+        }
+        if pending & Self.tlbInvalidationRequest != 0 {
+            _ = requests.loadThenBitwiseAnd(with: ~Self.tlbInvalidationRequest, ordering: .acquiring)
+            tlb.invalidateAll()
+        }
     }
 
     // MARK: Register access outside the hot loop

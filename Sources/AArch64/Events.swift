@@ -81,14 +81,6 @@ extension CPU {
     /// which the guest's ISB after its DSB reaches: until a context synchronization event a PE
     /// may run instructions fetched before the invalidation (Arm ARM B2.4.x).
     private func serviceInvalidationsWhileWaiting() {
-        let pending = requests.load(ordering: .sequentiallyConsistent)
-        if pending & Self.invalidationRequest != 0 {
-            _ = requests.loadThenBitwiseAnd(with: ~Self.invalidationRequest, ordering: .acquiring)
-            invalidateStage2()
-        }
-        if pending & Self.tlbInvalidationRequest != 0 {
-            _ = requests.loadThenBitwiseAnd(with: ~Self.tlbInvalidationRequest, ordering: .acquiring)
-            tlb.invalidateAll()
-        }
+        serviceTranslationRequests(requests.load(ordering: .sequentiallyConsistent))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// A child process driven like a person at a terminal: text written to its standard input,
 /// its standard output collected as it arrives, and waits for a given text to appear (woken by
@@ -12,11 +11,7 @@ public final class InteractiveProcess: @unchecked Sendable {
     private let process = Process()
     private let input = Pipe()
     private let output = Pipe()
-    private final class Received: Sendable {
-        let data = Mutex(Data())
-    }
-    private let received = Received()
-    private let arrived = DispatchSemaphore(value: 0)
+    private let received = ProcessOutput()
 
     public init(_ path: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: path)
@@ -24,11 +19,7 @@ public final class InteractiveProcess: @unchecked Sendable {
         process.standardInput = input
         process.standardOutput = output
         process.standardError = output
-        output.fileHandleForReading.readabilityHandler = { [received, arrived] handle in
-            let chunk = handle.availableData
-            received.data.withLock { $0.append(chunk) }
-            arrived.signal()
-        }
+        received.collect(from: output.fileHandleForReading)
         try process.run()
     }
 
@@ -38,10 +29,10 @@ public final class InteractiveProcess: @unchecked Sendable {
     }
 
     /// Everything printed so far.
-    public var text: String { String(decoding: received.data.withLock { $0 }, as: UTF8.self) }
+    public var text: String { received.text }
 
     /// How many bytes have been printed so far (a mark for `waitFor(_:after:)`).
-    public var length: Int { received.data.withLock { $0.count } }
+    public var length: Int { received.length }
 
     /// Sends `signal` (SIGINT, SIGTERM, …) to the process.
     public func signal(_ number: Int32) {
@@ -56,26 +47,11 @@ public final class InteractiveProcess: @unchecked Sendable {
     /// `mark` to the end of the needle.
     @discardableResult
     public func waitFor(_ needle: String, after mark: Int = 0, timeout: TimeInterval = 60) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            let all = received.data.withLock { $0 }
-            let tail = String(decoding: all.dropFirst(mark), as: UTF8.self)
-            if let range = tail.range(of: needle) { return String(tail[..<range.upperBound]) }
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0, process.isRunning || arrived.wait(timeout: .now()) == .success else {
-                throw Timeout(description: "no \(String(reflecting: needle)) within \(timeout) s; output:\n\(tail)")
-            }
-            _ = arrived.wait(timeout: .now() + min(left, 1))
+        try received.waitFor(needle, after: mark, timeout: timeout, process: process) { tail in
+            Timeout(description: "no \(String(reflecting: needle)) within \(timeout) s; output:\n\(tail)")
         }
     }
 
     /// Waits for the process to exit; its exit status, or nil on timeout.
-    public func waitForExit(timeout: TimeInterval = 60) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            guard deadline.timeIntervalSinceNow > 0 else { return nil }
-            _ = arrived.wait(timeout: .now() + 0.1)
-        }
-        return process.terminationStatus
-    }
+    public func waitForExit(timeout: TimeInterval = 60) -> Int32? { received.waitForExit(process, timeout: timeout) }
 }

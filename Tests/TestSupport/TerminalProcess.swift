@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -13,21 +12,13 @@ public final class TerminalProcess: @unchecked Sendable {
     public let terminal: PseudoTerminal
     private let process: Process
     private let reader: FileHandle
-    private final class Received: Sendable {
-        let data = Mutex(Data())
-    }
-    private let received = Received()
-    private let arrived = DispatchSemaphore(value: 0)
+    private let output = ProcessOutput()
 
     public init(_ path: String, _ arguments: [String]) throws {
         terminal = try PseudoTerminal()
         process = terminal.process(path, arguments)
         reader = FileHandle(fileDescriptor: terminal.manager, closeOnDealloc: false)
-        reader.readabilityHandler = { [received, arrived] handle in
-            let chunk = handle.availableData
-            received.data.withLock { $0.append(chunk) }
-            arrived.signal()
-        }
+        output.collect(from: reader)
         try process.run()
     }
 
@@ -37,10 +28,10 @@ public final class TerminalProcess: @unchecked Sendable {
     }
 
     /// Everything the terminal showed so far.
-    public var text: String { String(decoding: received.data.withLock { $0 }, as: UTF8.self) }
+    public var text: String { output.text }
 
     /// How many bytes the terminal showed so far (a mark for `waitFor(_:after:)`).
-    public var length: Int { received.data.withLock { $0.count } }
+    public var length: Int { output.length }
 
     /// Types `text`.
     public func send(_ text: String) { terminal.write(text) }
@@ -52,26 +43,12 @@ public final class TerminalProcess: @unchecked Sendable {
     /// the needle.
     @discardableResult
     public func waitFor(_ needle: String, after mark: Int = 0, timeout: TimeInterval = 60) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        while true {
-            let tail = String(decoding: received.data.withLock { $0 }.dropFirst(mark), as: UTF8.self)
-            if let range = tail.range(of: needle) { return String(tail[..<range.upperBound]) }
-            let left = deadline.timeIntervalSinceNow
-            guard left > 0 else {
-                throw PseudoTerminal.Failure(
-                    description: "no \(String(reflecting: needle)) within \(timeout) s on the terminal:\n\(tail)")
-            }
-            _ = arrived.wait(timeout: .now() + min(left, 1))
+        try output.waitFor(needle, after: mark, timeout: timeout, process: process) { tail in
+            PseudoTerminal.Failure(
+                description: "no \(String(reflecting: needle)) within \(timeout) s on the terminal:\n\(tail)")
         }
     }
 
     /// Waits for the process to exit; its exit status, or nil on timeout.
-    public func waitForExit(timeout: TimeInterval = 60) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            guard deadline.timeIntervalSinceNow > 0 else { return nil }
-            _ = arrived.wait(timeout: .now() + 0.1)
-        }
-        return process.terminationStatus
-    }
+    public func waitForExit(timeout: TimeInterval = 60) -> Int32? { output.waitForExit(process, timeout: timeout) }
 }
