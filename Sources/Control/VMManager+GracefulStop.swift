@@ -45,8 +45,12 @@ extension VMManager {
     }
 
     /// Stops every running or paused VM gracefully, all at once, and waits for all of them
-    /// (daemon shutdown: SIGTERM, SIGINT). Each VM gets its own `stop-timeout`.
+    /// (daemon shutdown: SIGTERM, SIGINT). Each VM gets its own `stop-timeout`. A created VM's
+    /// consoles are closed, and no guest that resets from now on boots again.
     public func stopAll() async {
+        shuttingDown = true
+        // VMs that never ran keep no socket or pty link behind.
+        for entry in entries.values where entry.vm.state == .created { Self.closeConsolesOfUnstarted(entry) }
         let running = entries.values.filter { $0.vm.state == .running || $0.vm.state == .paused }
         for entry in running { entries[entry.vm.name]?.stopRequested = true }
         var timed: [(Entry, Double, Logger)] = []

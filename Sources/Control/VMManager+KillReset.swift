@@ -60,33 +60,44 @@ extension VMManager {
             if current.host !== host { host.close() }
             return VMSummary(name: name, state: VMState(current.vm.state))
         }
+        do {
+            try startFreshInstance(of: entry, name: name, host: host)
+        } catch {
+            guard wasRunning else { throw error }
+            throw ControlError(
+                error.code, "VM '\(name)' stopped for the reset but cannot be built again: \(error.message)")
+        }
+        log.info("VM reset: a fresh instance started")
+        return VMSummary(name: name, state: .running)
+    }
+
+    /// Builds a fresh instance of `entry`'s VM on the consoles of `host`, puts it in the entry's
+    /// place and starts it; a failure closes `host` and leaves the entry as it was.
+    private func startFreshInstance(of entry: Entry, name: String, host: BoardHost) throws(ControlError) {
         let fresh: Entry
         do {
             fresh = try makeEntry(name: name, configuration: entry.configuration, host: host)
         } catch {
             host.close()
-            guard wasRunning else { throw error }
-            throw ControlError(
-                error.code, "VM '\(name)' stopped for the reset but cannot be built again: \(error.message)")
+            throw error
         }
         entries[name] = fresh
         // Published first, as `start` does: a guest that stops at once must not have its
         // `stopped` event come before `started`.
         events.publish(VMEvent(.started, name: name))
         do {
+            // Cannot fail: the instance was just built, so it is `created`.
             try fresh.vm.start()
         } catch {
             throw ControlError(.internal, "the fresh instance of VM '\(name)' did not start: \(error)")
         }
-        log.info("VM reset: a fresh instance started")
-        return VMSummary(name: name, state: .running)
     }
 
     /// After the guest of `instance` reset itself (PSCI SYSTEM_RESET): unless a command already
     /// replaced or removed the instance, builds a fresh one from the same configuration on the
     /// same consoles (`host`) and starts it (a `started` event follows the `stopped` one) —
-    /// unless `stop` or the daemon's shutdown was stopping it. A failure leaves the VM stopped,
-    /// its consoles closed, and is logged.
+    /// unless `stop`, `kill`, `destroy` or the daemon's shutdown was stopping it. A failure leaves
+    /// the VM stopped, its consoles closed, and is logged.
     func rebootAfterGuestReset(name: String, instance: VirtualMachine, host: BoardHost) {
         guard let entry = entries[name], entry.vm === instance, instance.state == .stopped else {
             // Destroyed, or replaced by a command that opened consoles of its own.
@@ -94,30 +105,17 @@ extension VMManager {
             return
         }
         let log = logger(for: name)
-        guard !entry.stopRequested else {
-            // `stop` or the daemon's shutdown was under way: the reset ends the VM.
+        guard !entry.stopRequested, !shuttingDown else {
+            // `stop`, `kill`, `destroy` or the daemon's shutdown was under way: the reset ends the VM.
             host.close()
             log.info("guest reset while stopping: the VM stays stopped")
             return
         }
-        let fresh: Entry
         do {
-            fresh = try makeEntry(name: name, configuration: entry.configuration, host: host)
-        } catch {
-            host.close()
-            log.error("guest reset, but the VM cannot be built again: \(error.message)")
-            return
-        }
-        entries[name] = fresh
-        do {
-            try fresh.vm.start()
-            events.publish(VMEvent(.started, name: name))
+            try startFreshInstance(of: entry, name: name, host: host)
             log.info("guest reset: a fresh instance booted")
         } catch {
-            // The VM stays the stopped instance it was, its consoles closed.
-            entries[name] = entry
-            host.close()
-            log.error("guest reset, but the fresh instance did not start: \(error)")
+            log.error("guest reset, but the VM cannot start again: \(error.message)")
         }
     }
 }

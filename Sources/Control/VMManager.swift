@@ -24,12 +24,14 @@ public actor VMManager {
         /// The consoles every instance of this run of the VM shares: a guest reboot and `reset`
         /// keep them open; any other stop closes them.
         let host: BoardHost
-        /// Set by `stop` and the daemon's shutdown: if the guest resets while it is stopping, it
-        /// stays stopped instead of booting again (`rebootAfterGuestReset`).
+        /// Set by `stop`, `kill` and `destroy`: if the guest resets while it is stopping, it stays
+        /// stopped instead of booting again (`rebootAfterGuestReset`).
         var stopRequested = false
     }
 
     var entries: [String: Entry] = [:]
+    /// Set by the daemon's shutdown (`stopAll`): no guest reboots after it.
+    var shuttingDown = false
     /// Persistent definitions by name (mirrors the store's files).
     var definitions: [String: VMDefinition] = [:]
     /// Where definitions live; nil: `define` fails (no state directory).
@@ -240,6 +242,7 @@ public actor VMManager {
                 .vmNotRunning, "VM '\(name)' is \(state.rawValue); only a running or paused VM can \(command)")
         }
         logger(for: name).info("VM \(command) requested")
+        entries[name]?.stopRequested = true
         entry.vm.requestStop(record)
         let record = try await entry.stopped.wait().get()
         return VMStopSummary(name: name, record: record)
@@ -306,11 +309,10 @@ public actor VMManager {
         switch entry.vm.state {
         case .created:
             entry.stopped.resolve(.failure(ControlError(.noSuchVM, "VM '\(name)' was destroyed before it ran")))
-            // It never ran, so no stop closes its consoles (nor the tap of a VM without a host).
-            entry.host.close()
-            entry.vm.console?.close()
+            Self.closeConsolesOfUnstarted(entry)
         case .running, .paused:
             log.info("VM stop requested (destroy)")
+            entries[name]?.stopRequested = true
             entry.vm.requestStop()
             _ = await entry.stopped.wait()
         case .stopped:
@@ -321,6 +323,13 @@ public actor VMManager {
             entries[name] = nil
             log.info("VM destroyed")
         }
+    }
+
+    /// A VM that never ran has no stop to close its consoles (nor the tap of a VM without a
+    /// host): `destroy` and the daemon's shutdown close them.
+    static func closeConsolesOfUnstarted(_ entry: Entry) {
+        entry.host.close()
+        entry.vm.console?.close()
     }
 
     func lookup(_ name: String) throws(ControlError) -> Entry {

@@ -120,6 +120,17 @@ final class GracefulStopTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "no 30 s wait")
     }
 
+    func testShutdown_closesTheConsolesOfAVMThatNeverRan() async throws {
+        let manager = VMManager(logger: quietLogger)
+        let socket = directory.appendingPathComponent("c.sock").path
+        _ = try await manager.create(
+            name: "idle",
+            configuration: VMConfiguration(kernel: try TestPaths.guest("powerbutton"), console: "unix:\(socket)"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: socket), "create opened the console socket")
+        await manager.stopAll()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the shutdown closed it")
+    }
+
     func testShutdown_pressesEveryButtonAtOnceAndForcesTheDeafOnes() async throws {
         let manager = VMManager(logger: quietLogger)
         try await startButtonGuest(manager, name: "polite")

@@ -181,6 +181,28 @@ final class KillResetTests: XCTestCase {
         try await server.stop()
     }
 
+    /// A rebooted guest that powers off at once: its `started` event still comes before the
+    /// `stopped` one (published before the fresh instance starts, as `start` does).
+    func testGuestRebootThatPowersOffAtOnceIsAnnouncedStartedFirst() async throws {
+        let builds = Builds()
+        let resetting = try assembledGuest(["movz w0, #0x0009", "movk w0, #0x8400, lsl #16", "hvc #0"])
+        let poweringOff = try assembledGuest(powerOffProgram)
+        let manager = VMManager(
+            logger: quietLogger,
+            makeVM: builds.factory { name, configuration in
+                builds.count == 1 ? try resetting(name, configuration) : try poweringOff(name, configuration)
+            })
+        let events = manager.events.subscribe(name: "r")
+        _ = try await manager.create(name: "r", configuration: VMConfiguration(console: "null"))
+        _ = try await manager.start(name: "r")
+        var seen: [String] = []
+        for await event in events {
+            seen.append(event.event.rawValue + (event.reason.map { "(\($0.rawValue))" } ?? ""))
+            if seen.count == 4 { break }
+        }
+        XCTAssertEqual(seen, ["started", "stopped(reset)", "started", "stopped(poweroff)"])
+    }
+
     /// The fresh instance boots from the image again in fresh RAM, and its counters start from zero.
     func testResetStartsFromTheBootStateWithFreshRAMAndCounters() async throws {
         let server = try await TestServer.start(
