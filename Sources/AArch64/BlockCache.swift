@@ -37,6 +37,10 @@ public final class BlockCache: @unchecked Sendable {
     let arena: UnsafeMutablePointer<DecodedInstruction>
     private var used = 0
     private let decoder: Decoder
+    /// The table slots each host page's blocks were recorded in since the last full
+    /// invalidation (a slot taken over by another block since fails the host check), so a page
+    /// invalidation touches only those slots, not the whole table.
+    private var slotsByHostPage: [UInt64: [Int32]] = [:]
 
     /// Blocks decoded, full invalidations and single-page invalidations, for statistics.
     public private(set) var blocksBuilt: UInt64 = 0
@@ -107,7 +111,9 @@ public final class BlockCache: @unchecked Sendable {
         used += 1
         let entry = Entry(
             pc: pc, host: UInt64(UInt(bitPattern: host)), start: UInt32(start), count: UInt32(count))
-        table[Self.slot(pc)] = entry
+        let slot = Self.slot(pc)
+        table[slot] = entry
+        slotsByHostPage[entry.host & ~0xFFF, default: []].append(Int32(slot))
         blocksBuilt &+= 1
         return entry
     }
@@ -119,6 +125,7 @@ public final class BlockCache: @unchecked Sendable {
             table.update(repeating: Self.emptyEntry, count: Self.tableSize)
         }
         used = 0
+        slotsByHostPage.removeAll(keepingCapacity: true)
         invalidations &+= 1
     }
 
@@ -126,8 +133,9 @@ public final class BlockCache: @unchecked Sendable {
     /// overwritten, or an IC IVAU named it); the rest of the cache stays. Their arena space is
     /// reclaimed at the next full invalidation.
     public func invalidate(hostPage: UInt64) {
-        for slot in 0..<Self.tableSize where table[slot].host & ~0xFFF == hostPage {
-            table[slot] = Self.emptyEntry
+        for slot in slotsByHostPage.removeValue(forKey: hostPage) ?? [] where table[Int(slot)].host & ~0xFFF == hostPage
+        {
+            table[Int(slot)] = Self.emptyEntry
         }
         pageInvalidations &+= 1
     }

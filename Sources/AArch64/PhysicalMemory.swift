@@ -1,3 +1,5 @@
+import CAtomicPair
+
 /// The machine-physical address space the core reads and writes: the addresses stage 2 outputs
 /// (or, with stage 2 off, the intermediate physical addresses themselves). One window —
 /// `base`..`base + size` — backed by host memory, plus the `CodeMap` recording which of it holds
@@ -10,7 +12,8 @@ public struct PhysicalMemory: @unchecked Sendable {
     public let base: UInt64
     public let size: UInt64
     public let host: UnsafeMutableRawPointer
-    /// One byte per page: non-zero when a decoded block was built from the page.
+    /// One byte per page: non-zero when a decoded block was built from the page. Another
+    /// vCPU's IC IVAU reads it (`CPU.holdsCode`), so it is accessed with relaxed atomics.
     public let codePages: UnsafeMutablePointer<UInt8>
     /// One bit per instruction word that a decoded block holds.
     public let codeWords: UnsafeMutablePointer<UInt64>
@@ -33,7 +36,7 @@ public struct PhysicalMemory: @unchecked Sendable {
 
     /// True when a decoded block was built from the page of `address` (inside the window).
     @inline(__always)
-    func isCodePage(_ address: UInt64) -> Bool { codePages[pageIndex(address)] != 0 }
+    func isCodePage(_ address: UInt64) -> Bool { armvisor_load_byte_relaxed(codePages + pageIndex(address)) != 0 }
 
     /// Records that the page of `address` holds decoded code; returns true when it held none
     /// before (the TLB must then stop writing to the page without a check). A block marks its
@@ -42,8 +45,8 @@ public struct PhysicalMemory: @unchecked Sendable {
     @inline(__always)
     func markCodePage(_ address: UInt64) -> Bool {
         let page = pageIndex(address)
-        guard codePages[page] == 0 else { return false }
-        codePages[page] = 1
+        guard armvisor_load_byte_relaxed(codePages + page) == 0 else { return false }
+        armvisor_store_byte_relaxed(codePages + page, 1)
         return true
     }
 
@@ -66,7 +69,7 @@ public struct PhysicalMemory: @unchecked Sendable {
     /// Forgets the decoded code of the page at `physical` (after the block cache is flushed).
     func clearCodePage(_ physical: UInt64) {
         let page = pageIndex(physical)
-        codePages[page] = 0
+        armvisor_store_byte_relaxed(codePages + page, 0)
         (codeWords + page * CodeMap.bitmapWordsPerPage).update(repeating: 0, count: CodeMap.bitmapWordsPerPage)
     }
 

@@ -95,7 +95,8 @@ public final class ConsoleTap: CharacterBackend {
 }
 
 /// One attachment to a `ConsoleTap`: the guest output since it attached, for one reader, and
-/// the way back to the guest. It follows its VM across a `reset` (the tap it belongs to changes).
+/// the way back to the guest. The tap belongs to the run's `BoardHost`, so a session follows its
+/// VM across guest reboots and `reset`.
 public final class ConsoleSession: Sendable {
     private struct State {
         /// Held output is `buffer[start...]`: dropping the oldest bytes moves `start`, and the
@@ -106,23 +107,20 @@ public final class ConsoleSession: Sendable {
         var finished = false
         var dropped = 0
         var waiter: CheckedContinuation<[UInt8]?, Never>?
-        /// Its key in the owner's table (set under the owner's lock).
-        var id: Int
         weak var owner: ConsoleTap?
     }
 
     private let state: Mutex<State>
 
+    /// Its key in the owner's table.
+    let id: Int
+
     init(id: Int) {
-        state = Mutex(State(id: id))
+        self.id = id
+        state = Mutex(State())
     }
 
-    var id: Int {
-        get { state.withLock { $0.id } }
-        set { state.withLock { $0.id = newValue } }
-    }
-
-    func setOwner(_ tap: ConsoleTap?) {
+    func setOwner(_ tap: ConsoleTap) {
         state.withLock { $0.owner = tap }
     }
 

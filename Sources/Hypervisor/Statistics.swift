@@ -14,7 +14,8 @@ public final class VCPUCounters: @unchecked Sendable {
             wakeupsByIPI, wakeupsByCPUOn, injectedSGIs, injectedPPIs, injectedSPIs
     }
 
-    private static let exitBase = 48
+    /// Exits by exception class (64 of them) follow the named counters.
+    private static let exitBase = Counter.allCases.count
     /// MMIO exits by bus window (`MMIOBus.windows` index); windows past the last slot share it.
     private static let mmioBase = exitBase + 64
     public static let mmioWindowSlots = 64

@@ -198,10 +198,17 @@ public final class VCPU: @unchecked Sendable {
     /// invalidations; it counts as having acknowledged theirs (`CPU.completeBroadcasts`).
     let waitingForBroadcast = ManagedAtomic<Bool>(false)
 
+    /// Whether other vCPUs may wait for this one (`VirtualMachine.awaitInvalidations`), so that
+    /// every world switch must publish `inGuest`: false for the only vCPU of a VM. Set before
+    /// the vCPU first runs.
+    var publishesGuestEntry = true
+
     /// One world switch into the guest. The flag's store is sequentially consistent (a full
     /// barrier on the host) before `run` first reads its request word, so a broadcaster that
-    /// sees the vCPU outside the guest knows the vCPU will see its request.
+    /// sees the vCPU outside the guest knows the vCPU will see its request. A VM's only vCPU
+    /// has nobody to tell and skips both.
     private func enterGuest() -> CoreExit {
+        guard publishesGuestEntry else { return cpu.run(budget: runBudget) }
         inGuest.store(true, ordering: .sequentiallyConsistent)
         // `run` reads its request word relaxed: the fence keeps that read after this store on
         // any host, not only on x86, whose locked store already orders it.

@@ -48,12 +48,10 @@ public final class VGIC: @unchecked Sendable {
         /// The INTID each list register of each vCPU was loaded with (nil: empty).
         var loaded: [[Int?]]
         /// Bumped by every access that may change interrupt state (`update`); flush and sync,
-        /// which run on every world switch, do not bump it.
+        /// which run on every world switch, do not bump it. A flush that found nothing to load
+        /// records it in the vCPU (`FlushMemo`): while it and the timer lines stay the same, the
+        /// next flush has nothing to do either and skips the lock and the scan of every INTID.
         var generation: UInt64 = 0
-        /// Per vCPU: the generation at which its last flush found nothing to load (nil: it did
-        /// load something). While the generation and the timer lines stay the same, the next
-        /// flush has nothing to do either and skips the scan of every INTID.
-        var idleAt: [UInt64?]
 
         subscript(intid: Int, vcpu: Int) -> Interrupt {
             get { intid < 32 ? local[vcpu][intid] : shared[intid - 32] }
@@ -85,12 +83,15 @@ public final class VGIC: @unchecked Sendable {
     /// read passes `changes: false`.
     func update<R: Sendable>(changes: Bool = true, _ body: (inout State) -> R) -> R {
         state.withLock { s in
-            if changes {
-                s.generation &+= 1
-                publishedGeneration.store(s.generation, ordering: .releasing)
-            }
+            if changes { bumpGeneration(&s) }
             return body(&s)
         }
+    }
+
+    /// A change that may give a vCPU something to load: its next flush must look again.
+    private func bumpGeneration(_ s: inout State) {
+        s.generation &+= 1
+        publishedGeneration.store(s.generation, ordering: .releasing)
     }
 
     /// 2 or 3: the architecture the guest sees.
@@ -117,8 +118,7 @@ public final class VGIC: @unchecked Sendable {
                 shared: Array(repeating: Interrupt(), count: Self.spiCount),
                 asleep: Array(repeating: true, count: vcpuCount),
                 loaded: Array(
-                    repeating: Array(repeating: nil, count: GICVirtualInterface.listRegisterCount), count: vcpuCount),
-                idleAt: Array(repeating: nil, count: vcpuCount)
+                    repeating: Array(repeating: nil, count: GICVirtualInterface.listRegisterCount), count: vcpuCount)
             ))
     }
 
@@ -174,8 +174,8 @@ public final class VGIC: @unchecked Sendable {
         let virtualTimer = cpu.timerCondition(virtual: true)
         let physicalTimer = cpu.timerCondition(virtual: false)
         var injectedByClass = (sgi: 0, ppi: 0, spi: 0)
-        // Nothing changed since a flush that loaded nothing (the same test as under the lock
-        // below, without the lock): a change publishes its generation before it kicks.
+        // Nothing changed since a flush that loaded nothing: the list registers are still empty
+        // from `sync`. (A change publishes its generation before it kicks the vCPU.)
         let last = vcpu.flushMemo
         if last.idle && last.virtualTimer == virtualTimer && last.physicalTimer == physicalTimer
             && publishedGeneration.load(ordering: .acquiring) == last.generation
@@ -185,15 +185,8 @@ public final class VGIC: @unchecked Sendable {
             return
         }
         var memo = FlushMemo(virtualTimer: virtualTimer, physicalTimer: physicalTimer)
-        let outcome = state.withLock { s -> ([UInt64], Bool, Int, Int)? in
-            let timerLinesChanged =
-                s.local[index][Self.virtualTimerPPI].level != virtualTimer
-                || s.local[index][Self.physicalTimerPPI].level != physicalTimer
+        let (loaded, overflow, injected, expiries) = state.withLock { s -> ([UInt64], Bool, Int, Int) in
             memo.generation = s.generation
-            if !timerLinesChanged, let idle = s.idleAt[index], idle == s.generation {
-                memo.idle = true
-                return nil
-            }
             var expiries = 0
             if virtualTimer && !s.local[index][Self.virtualTimerPPI].level { expiries += 1 }
             if physicalTimer && !s.local[index][Self.physicalTimerPPI].level { expiries += 1 }
@@ -256,19 +249,11 @@ public final class VGIC: @unchecked Sendable {
                 s.loaded[index][n] = c.intid
                 values.append(lr)
             }
-            s.idleAt[index] = candidates.isEmpty ? s.generation : nil
             memo.idle = candidates.isEmpty
             memo.loaded = !candidates.isEmpty
             return (values, candidates.count > GICVirtualInterface.listRegisterCount, injected, expiries)
         }
         vcpu.flushMemo = memo
-        // Nothing pending or active for this vCPU, as at its last flush: the list registers are
-        // still empty from `sync`.
-        guard let (loaded, overflow, injected, expiries) = outcome else {
-            cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable
-            cpu.virtualInterfaceChanged()
-            return
-        }
         for (n, value) in loaded.enumerated() { cpu.setListRegister(n, value) }
         cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable | (overflow ? GICVirtualInterface.hcrUnderflow : 0)
         cpu.virtualInterfaceChanged()
@@ -314,8 +299,7 @@ public final class VGIC: @unchecked Sendable {
                 // An SPI rerouted while this vCPU held it: its pending or active state now
                 // belongs to the new target, whose flush may be skipping as idle.
                 if intid >= 32, irq.pending || irq.active, let t = target(of: irq.route), t != index {
-                    s.generation &+= 1
-                    publishedGeneration.store(s.generation, ordering: .releasing)
+                    bumpGeneration(&s)
                     retargeted = t
                 }
             }

@@ -107,6 +107,7 @@ public final class VirtualMachine: @unchecked Sendable {
             guard let self, self.vcpus.indices.contains(index) else { return }
             self.vcpus[index].kick()
         }
+        for vcpu in vcpus { vcpu.publishesGuestEntry = vcpus.count > 1 }
         for vcpu in vcpus where vcpus.count > 1 {
             vcpu.cpu.broadcastTLBInvalidation = { [weak self, unowned vcpu] in
                 for other in self?.vcpus ?? [] where other !== vcpu { other.cpu.requestTLBInvalidation() }
