@@ -538,11 +538,10 @@ extension CPU {
                     let base = x[Int(d.rn)]
                     let address = base &+ d.imm
                     let e = tlbSet + TLB.index(address)
-                    if (address & 3) | (base & d.imm2) == 0 && e.pointee.readTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    if (address & 3) | (base & d.imm2) == 0
+                        && TLB.holds(e, e.pointee.readTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
-                            .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         x[Int(d.rd)] = UInt64(UInt32(littleEndian: p.load(as: UInt32.self)))
                     } else {
@@ -554,11 +553,10 @@ extension CPU {
                     let base = x[Int(d.rn)]
                     let address = base &+ d.imm
                     let e = tlbSet + TLB.index(address)
-                    if d.a == 3 && (address & 7) | (base & d.imm2) == 0 && e.pointee.readTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    if d.a == 3 && (address & 7) | (base & d.imm2) == 0
+                        && TLB.holds(e, e.pointee.readTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
-                            .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         x[Int(d.rd)] = UInt64(littleEndian: p.load(as: UInt64.self))
                     } else {
@@ -571,11 +569,9 @@ extension CPU {
                     let address = x[Int(d.rn)] &+ (x[Int(d.rm)] &<< d.imm2)
                     let e = tlbSet + TLB.index(address)
                     if d.b == AddressingMode.register.rawValue && address & 7 == 0
-                        && e.pointee.readTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.readTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
-                            .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         x[Int(d.rd)] = UInt64(littleEndian: p.load(as: UInt64.self))
                     } else {
@@ -596,15 +592,12 @@ extension CPU {
                         ? base &+ Arithmetic.extend(x[Int(d.rm)], option: UInt8(d.imm), shift: UInt8(d.imm2))
                         : (d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm)
                     let length = UInt64(1) << UInt64(d.a)
-                    let e = tlbSet + TLB.index(address)
                     let p: UnsafeMutableRawPointer
+                    let e = tlbSet + TLB.index(address)
                     if (address & (length &- 1)) | UInt64(d.flags & InstructionFlags.unprivileged) == 0
-                        && e.pointee.readTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.readTag, address, context: context, global: globalContext)
                     {
-                        p =
-                            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
-                            .unsafelyUnwrapped
+                        p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                     } else if let slow = slowLoad(address, length: length, element: length, insn: insn, pc: pc) {
                         p = slow
@@ -622,13 +615,10 @@ extension CPU {
                     let base = x[Int(d.rn)]
                     let address = base &+ d.imm
                     let e = tlbSet + TLB.index(address)
-                    if (address & 3) | (base & d.imm2) == 0 && e.pointee.writeTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    if (address & 3) | (base & d.imm2) == 0
+                        && TLB.holds(e, e.pointee.writeTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeMutableRawPointer(
-                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
-                        )
-                        .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         p.assumingMemoryBound(to: UInt32.self).pointee =
                             UInt32(truncatingIfNeeded: x[Int(d.rd)]).littleEndian
@@ -641,13 +631,10 @@ extension CPU {
                     let base = x[Int(d.rn)]
                     let address = base &+ d.imm
                     let e = tlbSet + TLB.index(address)
-                    if d.a == 3 && (address & 7) | (base & d.imm2) == 0 && e.pointee.writeTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                    if d.a == 3 && (address & 7) | (base & d.imm2) == 0
+                        && TLB.holds(e, e.pointee.writeTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeMutableRawPointer(
-                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
-                        )
-                        .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         p.assumingMemoryBound(to: UInt64.self).pointee = x[Int(d.rd)].littleEndian
                     } else {
@@ -668,13 +655,9 @@ extension CPU {
                     let length = UInt64(1) << UInt64(d.a)
                     let e = tlbSet + TLB.index(address)
                     if (address & (length &- 1)) | UInt64(d.flags & InstructionFlags.unprivileged) == 0
-                        && e.pointee.writeTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.writeTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeMutableRawPointer(
-                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
-                        )
-                        .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
                         if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
@@ -704,11 +687,9 @@ extension CPU {
                     let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
                     let e = tlbSet + TLB.index(address)
                     if (address & 7) | (base & d.imm2) == 0 && address & 0xFFF <= 0xFF0
-                        && e.pointee.readTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.readTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
-                            .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         let first = UInt64(littleEndian: p.load(as: UInt64.self))
                         let second = UInt64(littleEndian: p.load(fromByteOffset: 8, as: UInt64.self))
@@ -728,15 +709,12 @@ extension CPU {
                     }
                     let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
                     let size = UInt64(1) << UInt64(d.a)
-                    let e = tlbSet + TLB.index(address)
                     let p: UnsafeMutableRawPointer
+                    let e = tlbSet + TLB.index(address)
                     if address & (size &- 1) == 0 && address & 0xFFF <= 0x1000 &- 2 &* size
-                        && e.pointee.readTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.readTag, address, context: context, global: globalContext)
                     {
-                        p =
-                            UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend))
-                            .unsafelyUnwrapped
+                        p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                     } else if let slow = slowLoad(address, length: 2 &* size, element: size, insn: insn, pc: pc) {
                         p = slow
@@ -758,13 +736,9 @@ extension CPU {
                     let address = d.flags & InstructionFlags.postIndex != 0 ? base : base &+ d.imm
                     let e = tlbSet + TLB.index(address)
                     if (address & 7) | (base & d.imm2) == 0 && address & 0xFFF <= 0xFF0
-                        && e.pointee.writeTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.writeTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeMutableRawPointer(
-                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
-                        )
-                        .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         p.assumingMemoryBound(to: UInt64.self).pointee = x[Int(d.rd)].littleEndian
                         p.assumingMemoryBound(to: UInt64.self)[1] = x[Int(d.rm)].littleEndian
@@ -784,13 +758,9 @@ extension CPU {
                     let size = UInt64(1) << UInt64(d.a)
                     let e = tlbSet + TLB.index(address)
                     if address & (size &- 1) == 0 && address & 0xFFF <= 0x1000 &- 2 &* size
-                        && e.pointee.writeTag == address >> 12
-                        && (e.pointee.context == context || e.pointee.context == globalContext)
+                        && TLB.holds(e, e.pointee.writeTag, address, context: context, global: globalContext)
                     {
-                        let p = UnsafeMutableRawPointer(
-                            bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)
-                        )
-                        .unsafelyUnwrapped
+                        let p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
                         Arithmetic.store(p, x[Int(d.rd)], sizeLog2: d.a)
                         Arithmetic.store(p + Int(size), x[Int(d.rm)], sizeLog2: d.a)

@@ -71,6 +71,22 @@ public final class TLB: @unchecked Sendable {
     @inline(__always)
     static func index(_ address: UInt64) -> Int { Int(truncatingIfNeeded: (address >> 12) & indexMask) }
 
+    /// The inline data-access hit (the interpreter's fast path): entry `e` holds `address`'s
+    /// page with `tag` (its `readTag` or `writeTag`) valid, in `context` or its VMID's `global`
+    /// context. On a miss the slow path decides.
+    @inline(__always)
+    static func holds(
+        _ e: UnsafeMutablePointer<Entry>, _ tag: UInt64, _ address: UInt64, context: UInt64, global: UInt64
+    ) -> Bool {
+        tag == address >> 12 && (e.pointee.context == context || e.pointee.context == global)
+    }
+
+    /// The host address of `address` through entry `e`, which holds its page.
+    @inline(__always)
+    static func host(_ e: UnsafeMutablePointer<Entry>, _ address: UInt64) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: address &+ e.pointee.addend)).unsafelyUnwrapped
+    }
+
     /// The set for a privilege: 0 for EL0 (and unprivileged accesses), 1 for EL1.
     @inline(__always)
     func set(_ privileged: Bool) -> UnsafeMutablePointer<Entry> { privileged ? entries + Self.entriesPerSet : entries }
