@@ -362,7 +362,13 @@ extension CPU {
     }
 
     /// The output of a timer: ENABLE, not IMASK, and the counter at or past CVAL.
-    public func timerCondition(virtual: Bool) -> Bool { ticksUntilTimer(virtual: virtual) == 0 }
+    /// A disabled or masked timer (the common case on every world switch) is decided without
+    /// reading the counter.
+    @inlinable
+    public func timerCondition(virtual: Bool) -> Bool {
+        let ctl = virtual ? state.pointee.cntvCTL : state.pointee.cntpCTL
+        return ctl & 3 == 1 && ticksUntilTimer(virtual: virtual) == 0
+    }
 
     /// The generic timer's event stream (CNTKCTL_EL1.EVNTEN, bit 2; Arm ARM D11.2.3): a WFE
     /// wake-up event each time bit EVNTI (bits 7:4) of the virtual count changes from 0 to 1, or

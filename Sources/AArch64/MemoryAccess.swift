@@ -56,6 +56,15 @@ extension CPU {
                 return UnsafeMutableRawPointer(bitPattern: UInt(truncatingIfNeeded: va &+ e.pointee.addend))
             }
         }
+        // An access the stage-2 fault memo already answers (stage 1 off, the page unmapped at
+        // stage 2: an MMIO register the guest polls) exits without translating again.
+        if let status = knownStage2FaultWithStage1Off(va) {
+            tlb.misses &+= 1
+            recordStage2Abort(
+                TranslationFault(stage: .two, status: status, ipa: va, walk: false), va: va, type: type, insn: insn,
+                pc: pc, maintenance: maintenance)
+            return nil
+        }
         return dataPointerAfterMiss(
             va, length: length, type: type, privileged: privileged, alignment: alignment, insn: insn, pc: pc,
             maintenance: maintenance, deviceFaults: deviceFaults)
@@ -163,7 +172,7 @@ extension CPU {
         } else {
             let write = (type == .write || maintenance) && !fault.walk
             var iss: UInt32
-            if let insn, !fault.walk, !maintenance, Self.hasInstructionSyndrome(insn.pointee) {
+            if let insn, !fault.walk, !maintenance, Self.hasInstructionSyndrome(insn) {
                 let d = insn.pointee
                 iss = Syndrome.dataAbortISS(
                     sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: min(Int(d.rd), 31),
@@ -186,11 +195,13 @@ extension CPU {
 
     /// ISV is 1 only for loads/stores of a single general-purpose register without writeback
     /// (Arm ARM D17.2.37, ISV).
-    static func hasInstructionSyndrome(_ d: DecodedInstruction) -> Bool {
+    @inline(__always)
+    static func hasInstructionSyndrome(_ insn: UnsafePointer<DecodedInstruction>) -> Bool {
+        let op = insn.pointee.op
         let single =
-            d.op == .load || d.op == .loadSigned || d.op == .store || d.op == .loadAcquire || d.op == .storeRelease
-            || d.op == .load32 || d.op == .load64 || d.op == .store32 || d.op == .store64
-        return single && d.flags & InstructionFlags.writeback == 0
+            op == .load || op == .loadSigned || op == .store || op == .loadAcquire || op == .storeRelease
+            || op == .load32 || op == .load64 || op == .store32 || op == .store64
+        return single && insn.pointee.flags & InstructionFlags.writeback == 0
     }
 
     /// SCTLR_EL1.A: alignment checking of every data access (Arm ARM D5.2.x, B2.5.2). Returns

@@ -182,6 +182,18 @@ extension CPU {
         }
     }
 
+    /// The stage-2 translation fault that `translate` would return for an access to `va` with
+    /// stage 1 off (flat: the IPA is the VA) when the stage-2 cache's fault memo knows it, without
+    /// walking: the fast path of an MMIO exit.
+    @inline(__always)
+    func knownStage2FaultWithStage1Off(_ va: UInt64) -> UInt32? {
+        let s = state
+        guard s.pointee.sctlrEL1 & 1 == 0, s.pointee.hcrEL2 & HypervisorConfiguration.vm != 0,
+            va >> Identification.physicalAddressBits == 0
+        else { return nil }
+        return stage2Cache.knownTranslationFault(va)
+    }
+
     private func leafLevel(_ shift: UInt64) -> UInt64 { shift >= 39 ? 0 : 3 - (shift - 12) / 9 }
 
     // MARK: Stage 1
@@ -337,6 +349,8 @@ extension CPU {
                 case .fetch: cached.executable
                 }
             if permitted && steps == nil { return .success(cached.result(for: ipa)) }
+        } else if steps == nil, let status = stage2Cache.knownTranslationFault(ipa) {
+            return fault(status)
         }
         let vtcr = s.vtcrEL2
         let inputSize = 64 - min(max(vtcr & 0x3F, 16), 39)
@@ -360,7 +374,9 @@ extension CPU {
             let valid = descriptor & 1 != 0
             let isTable = descriptor & 2 != 0
             if !valid || (!isTable && (level == 0 || level == 3)) {
-                return fault(FaultStatus.translation(level: Int(level)))
+                let status = FaultStatus.translation(level: Int(level))
+                if !valid && steps == nil { stage2Cache.noteTranslationFault(ipa, descriptor: p, status: status) }
+                return fault(status)
             }
             if isTable && level < 3 {
                 table = descriptor & 0x0000_FFFF_FFFF_F000
@@ -400,6 +416,13 @@ extension CPU {
 /// stage-1 walk does not repeat the stage-2 walk for every descriptor (a "walk cache"). Flushed
 /// with the TLB whenever the highvisor changes stage 2. Direct-mapped, in memory the owning
 /// `CPU` allocates and frees.
+///
+/// It also remembers the last translation fault's page and the invalid descriptor that ended
+/// its walk, so that repeated accesses to an unmapped page (an MMIO register, exiting on every
+/// access) skip the walk. Hardware caches no faults; this memo gives the walk's answer exactly:
+/// stage-2 entries only go from invalid to valid while a VM runs, and anything that takes a
+/// mapping away flushes this cache with the TLB, so while that descriptor is still invalid a
+/// fresh walk would stop at it with the same fault level.
 struct Stage2Cache {
     struct Entry {
         var ipaPage: UInt64 = TLB.invalid
@@ -417,15 +440,43 @@ struct Stage2Cache {
         }
     }
 
+    /// The last stage-2 translation fault (see the type's comment).
+    struct FaultMemo {
+        var ipaPage: UInt64 = TLB.invalid
+        var descriptor: UnsafeMutableRawPointer?
+        var status: UInt32 = 0
+    }
+
     static let size = 256
     let entries: UnsafeMutablePointer<Entry>
+    let faultMemo: UnsafeMutablePointer<FaultMemo>
 
     init() {
         entries = .allocate(capacity: Self.size)
         entries.initialize(repeating: Entry(), count: Self.size)
+        faultMemo = .allocate(capacity: 1)
+        faultMemo.initialize(to: FaultMemo())
     }
 
-    func deallocate() { entries.deallocate() }
+    func deallocate() {
+        entries.deallocate()
+        faultMemo.deallocate()
+    }
+
+    /// The status of the translation fault a walk of `ipa` would end in, if it is the page of
+    /// the last one and the descriptor that ended that walk is still invalid.
+    @inline(__always)
+    func knownTranslationFault(_ ipa: UInt64) -> UInt32? {
+        let memo = faultMemo.pointee
+        guard memo.ipaPage == ipa >> 12, let descriptor = memo.descriptor,
+            UInt64(littleEndian: descriptor.load(as: UInt64.self)) & 1 == 0
+        else { return nil }
+        return memo.status
+    }
+
+    func noteTranslationFault(_ ipa: UInt64, descriptor: UnsafeMutableRawPointer, status: UInt32) {
+        faultMemo.pointee = FaultMemo(ipaPage: ipa >> 12, descriptor: descriptor, status: status)
+    }
 
     @inline(__always)
     private func slot(_ ipa: UInt64) -> UnsafeMutablePointer<Entry> {
@@ -445,5 +496,6 @@ struct Stage2Cache {
 
     func invalidateAll() {
         entries.update(repeating: Entry(), count: Self.size)
+        faultMemo.pointee = FaultMemo()
     }
 }

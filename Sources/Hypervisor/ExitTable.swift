@@ -94,8 +94,9 @@ public enum ExitHandlers {
     /// demand paging (`Stage2Faults`); outside every slot it is MMIO: emulate the access from the
     /// instruction syndrome on the bus and complete the instruction.
     @Sendable public static func dataAbort(_ vcpu: VCPU) -> ExitDisposition {
+        if let disposition = MMIOEmulation.handleKnownWindow(vcpu) { return disposition }
         if let disposition = Stage2Faults.handle(vcpu, fetch: false) { return disposition }
-        return MMIOEmulation.handle(vcpu)
+        return MMIOEmulation.handle(vcpu, outsideMemory: true)
     }
 
     /// EC 0x20: instruction fetch from an IPA with no RAM. The guest gets a synchronous external

@@ -14,6 +14,8 @@ public final class VCPU: @unchecked Sendable {
     public let cpu: CPU
     public let counters = VCPUCounters()
     public let bus: MMIOBus
+    /// The bus windows this vCPU's MMIO exits resolved recently; only its thread uses it.
+    let mmioRoutes = MMIORouteCache()
     public private(set) weak var vm: VirtualMachine?
     /// The VM's stage-2 tables, held directly: the memory-abort handler needs them on every
     /// data abort, and loading the weak `vm` (an object with weak references keeps its counts
@@ -122,23 +124,26 @@ public final class VCPU: @unchecked Sendable {
         guard let vm else { return .stopped(nil) }
         // A vCPU started while the VM is pausing or stopping parks or leaves before running.
         if vm.checkpoint(self) == .stop { return .stopped(nil) }
-        let gic = vm.gic
+        // The vGIC, borrowed for the loop: `vm` holds it, and `vm` lives as long as the loop, so
+        // flush and sync need not retain and release it around every world switch.
+        let gic = vm.gic.map { Unmanaged.passUnretained($0) }
+        let cpuInterfaceWindow = vm.gic?.cpuInterfaceWindow
         // The lazy FP switch (KVM before "FP ownership"): every entry into the guest traps its
         // first FP/AdvSIMD instruction (CPTR_EL2.TFP), except the re-entry right after that
         // trap, which must run the instruction.
         var trapFloatingPoint = true
         while true {
-            gic?.flush(self)
+            gic?._withUnsafeGuaranteedRef { $0.flush(self) }
             if trapFloatingPoint { cpu.setFloatingPointTrap(true) }
             trapFloatingPoint = true
             var exit = enterGuest()
             // A GICv2 guest's CPU-interface accesses are served from the loaded list registers
             // before they are synced, as KVM's hyp code does (`__vgic_v2_perform_cpuif_access`
             // in `fixup_guest_exit`), and the guest re-entered at once.
-            while exit == .trap, let window = gic?.cpuInterfaceWindow, servedCPUInterfaceAccess(window) {
+            while exit == .trap, let window = cpuInterfaceWindow, servedCPUInterfaceAccess(window) {
                 exit = enterGuest()
             }
-            gic?.sync(self)
+            gic?._withUnsafeGuaranteedRef { $0.sync(self) }
             if cpu.takeMaintenanceRequest() { counters.increment(.maintenanceInterrupts) }
             counters.increment(.worldSwitches)
             counters.set(.instructionsRetired, cpu.state.pointee.instructionsRetired)

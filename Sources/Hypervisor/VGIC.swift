@@ -64,7 +64,8 @@ public final class VGIC: @unchecked Sendable {
     let state: Mutex<State>
     let mpidrs: [UInt64]
     /// `State.generation`, published for the flush fast path (stored under the lock).
-    private let publishedGeneration = ManagedAtomic<UInt64>(0)
+    /// (An `UnsafeAtomic`: `ManagedAtomic`'s storage getter is a call on every access.)
+    private let publishedGeneration = UnsafeAtomic<UInt64>.create(0)
 
     /// What one vCPU's last flush found, read without the lock by its next flush and sync. It
     /// lives in the vCPU (`VCPU.flushMemo`) and only flush and sync, on its thread, touch it.
@@ -122,6 +123,8 @@ public final class VGIC: @unchecked Sendable {
             ))
     }
 
+    deinit { publishedGeneration.destroy() }
+
     /// The vCPU an SPI is routed to: GICv3 GICD_IROUTER affinity (1-of-N routing picks vCPU 0);
     /// GICv2 the lowest CPU of the GICD_ITARGETSR byte (as KVM), nil when it names none; with one
     /// CPU, GICv2 targets are RAZ/WI and every SPI goes to CPU 0 (IHI 0048B 4.3.12).
@@ -168,12 +171,11 @@ public final class VGIC: @unchecked Sendable {
     /// Before entering the guest: samples the timer lines, then loads the list registers with
     /// the vCPU's active interrupts and its pending, enabled ones in priority order; when they do
     /// not all fit, asks for the underflow maintenance interrupt.
+    @inline(__always)
     func flush(_ vcpu: VCPU) {
         let cpu = vcpu.cpu
-        let index = vcpu.index
         let virtualTimer = cpu.timerCondition(virtual: true)
         let physicalTimer = cpu.timerCondition(virtual: false)
-        var injectedByClass = (sgi: 0, ppi: 0, spi: 0)
         // Nothing changed since a flush that loaded nothing: the list registers are still empty
         // from `sync`. (A change publishes its generation before it kicks the vCPU.)
         let last = vcpu.flushMemo
@@ -184,6 +186,15 @@ public final class VGIC: @unchecked Sendable {
             cpu.virtualInterfaceChanged()
             return
         }
+        load(vcpu, virtualTimer: virtualTimer, physicalTimer: physicalTimer)
+    }
+
+    /// `flush` when the list registers must be loaded (or looked at again).
+    @inline(never)
+    private func load(_ vcpu: VCPU, virtualTimer: Bool, physicalTimer: Bool) {
+        let cpu = vcpu.cpu
+        let index = vcpu.index
+        var injectedByClass = (sgi: 0, ppi: 0, spi: 0)
         var memo = FlushMemo(virtualTimer: virtualTimer, physicalTimer: physicalTimer)
         let (loaded, overflow, injected, expiries) = state.withLock { s -> ([UInt64], Bool, Int, Int) in
             memo.generation = s.generation
@@ -269,11 +280,18 @@ public final class VGIC: @unchecked Sendable {
 
     /// After an exit: folds what the guest did with the list registers (acknowledged, ended,
     /// deactivated) back into the interrupt state.
+    @inline(__always)
     func sync(_ vcpu: VCPU) {
-        let cpu = vcpu.cpu
-        let index = vcpu.index
         // The last flush loaded no list register: nothing to fold back.
         guard vcpu.flushMemo.loaded else { return }
+        fold(vcpu)
+    }
+
+    /// `sync` when the last flush loaded list registers.
+    @inline(never)
+    private func fold(_ vcpu: VCPU) {
+        let cpu = vcpu.cpu
+        let index = vcpu.index
         vcpu.flushMemo.loaded = false
         let (anyLoaded, retargeted) = state.withLock { s -> (Bool, Int?) in
             var loadedSome = false
