@@ -148,6 +148,7 @@ public final class BlockCache: @unchecked Sendable {
     /// instruction is returned as decoded.
     static func specialize(_ decoded: DecodedInstruction) -> DecodedInstruction {
         var d = decoded
+        d.kind = d.op
         let spBase: UInt64 = d.rn == 32 ? 0xF : 0
         let indexing = InstructionFlags.writeback | InstructionFlags.postIndex | InstructionFlags.unprivileged
         switch d.op {

@@ -14,6 +14,12 @@ public struct DecodedInstruction: Sendable {
     public var a: UInt8 = 0
     /// Per-format: shift amount, bit position, sign-extension target.
     public var b: UInt8 = 0
+    /// The opcode as decoded, before `BlockCache.specialize` picks a faster form for `op`. The
+    /// interpreter dispatches on `op` and tells the members of a grouped case apart by `kind`: a
+    /// case that read `op` again would keep the dispatch value alive past the jump, and LLVM then
+    /// copied it into three registers on every dispatch (three host instructions per guest
+    /// instruction).
+    public var kind: Opcode
     public var imm: UInt64 = 0
     /// Second immediate: the `tmask` of bitfield moves, Rt2 of pairs, Rs of exclusives.
     public var imm2: UInt64 = 0
@@ -24,6 +30,7 @@ public struct DecodedInstruction: Sendable {
 
     public init(op: Opcode, raw: UInt32) {
         self.op = op
+        self.kind = op
         self.raw = raw
     }
 }

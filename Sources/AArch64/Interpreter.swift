@@ -176,7 +176,7 @@ extension CPU {
                 case .sbfm, .bfm, .ubfm:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.bitfieldMove(
-                        d.op, source: x[Int(d.rn)], destination: x[Int(d.rd)], immr: d.a, imms: d.b, wmask: d.imm,
+                        d.kind, source: x[Int(d.rn)], destination: x[Int(d.rd)], immr: d.a, imms: d.b, wmask: d.imm,
                         tmask: d.imm2, sf: d.sf)
                 case .extr:
                     let d = insn.pointee
@@ -265,10 +265,10 @@ extension CPU {
                 case .adc, .adcs, .sbc, .sbcs:
                     let d = insn.pointee
                     let carry = UInt64((s.pointee.nzcv >> 29) & 1)
-                    let m = d.op == .adc || d.op == .adcs ? x[Int(d.rm)] : ~x[Int(d.rm)]
+                    let m = d.kind == .adc || d.kind == .adcs ? x[Int(d.rm)] : ~x[Int(d.rm)]
                     var flags = s.pointee.nzcv
                     let r = Arithmetic.addWithCarry(x[Int(d.rn)], m, carry, sf: d.sf, nzcv: &flags)
-                    if d.op == .adcs || d.op == .sbcs { s.pointee.nzcv = flags }
+                    if d.kind == .adcs || d.kind == .sbcs { s.pointee.nzcv = flags }
                     x[Int(d.rd)] = r
                 // Logical, shifted register: `imm` is ~0 for the forms that invert the operand
                 // (BIC, ORN, EON, BICS), 0 otherwise.
@@ -305,8 +305,8 @@ extension CPU {
                 case .ccmnRegister, .ccmpRegister, .ccmnImmediate, .ccmpImmediate:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
-                        let m = (d.op == .ccmnImmediate || d.op == .ccmpImmediate) ? d.imm : x[Int(d.rm)]
-                        if d.op == .ccmnRegister || d.op == .ccmnImmediate {
+                        let m = (d.kind == .ccmnImmediate || d.kind == .ccmpImmediate) ? d.imm : x[Int(d.rm)]
+                        if d.kind == .ccmnRegister || d.kind == .ccmnImmediate {
                             _ = Arithmetic.addWithCarry(x[Int(d.rn)], m, 0, sf: d.sf, nzcv: &s.pointee.nzcv)
                         } else {
                             _ = Arithmetic.addWithCarry(x[Int(d.rn)], ~m, 1, sf: d.sf, nzcv: &s.pointee.nzcv)
@@ -324,19 +324,19 @@ extension CPU {
                 case .madd, .msub, .smaddl, .smsubl, .umaddl, .umsubl, .smulh, .umulh:
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.multiply(
-                        d.op, x[Int(d.rn)], x[Int(d.rm)], accumulator: x[Int(d.imm2)], sf: d.sf)
+                        d.kind, x[Int(d.rn)], x[Int(d.rm)], accumulator: x[Int(d.imm2)], sf: d.sf)
                 case .udiv, .sdiv:
                     let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.divide(x[Int(d.rn)], x[Int(d.rm)], signed: d.op == .sdiv, sf: d.sf)
+                    x[Int(d.rd)] = Arithmetic.divide(x[Int(d.rn)], x[Int(d.rm)], signed: d.kind == .sdiv, sf: d.sf)
                 case .lslv, .lsrv, .asrv, .rorv:
                     let d = insn.pointee
                     let width: UInt64 = d.sf == 1 ? 64 : 32
                     let amount = UInt8(truncatingIfNeeded: x[Int(d.rm)] % width)
-                    let type: UInt8 = d.op == .lslv ? 0 : d.op == .lsrv ? 1 : d.op == .asrv ? 2 : 3
+                    let type: UInt8 = d.kind == .lslv ? 0 : d.kind == .lsrv ? 1 : d.kind == .asrv ? 2 : 3
                     x[Int(d.rd)] = Arithmetic.shift(x[Int(d.rn)], type: type, amount: amount, sf: d.sf)
                 case .rbit, .rev16, .rev, .rev32, .clz, .cls:
                     let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.oneSource(d.op, x[Int(d.rn)], sf: d.sf)
+                    x[Int(d.rd)] = Arithmetic.oneSource(d.kind, x[Int(d.rn)], sf: d.sf)
                 case .crc32:
                     let d = insn.pointee
                     x[Int(d.rd)] = UInt64(
@@ -365,7 +365,7 @@ extension CPU {
                 case .cbz, .cbnz:
                     let d = insn.pointee
                     let value = x[Int(d.rd)] & Arithmetic.widthMask(d.sf)
-                    if (value == 0) == (d.op == .cbz) {
+                    if (value == 0) == (d.kind == .cbz) {
                         pc &+= d.imm
                         chained = true
                         continue blockLoop
@@ -373,7 +373,7 @@ extension CPU {
                 case .tbz, .tbnz:
                     let d = insn.pointee
                     let bit = (x[Int(d.rd)] >> UInt64(d.b)) & 1
-                    if (bit == 0) == (d.op == .tbz) {
+                    if (bit == 0) == (d.kind == .tbz) {
                         pc &+= d.imm
                         chained = true
                         continue blockLoop
@@ -436,7 +436,7 @@ extension CPU {
 
                 // MARK: System
                 case .wfi, .wfe:
-                    let isWFE = insn.pointee.op == .wfe
+                    let isWFE = insn.pointee.kind == .wfe
                     if isWFE && s.pointee.eventRegister {
                         s.pointee.eventRegister = false
                         break
@@ -489,7 +489,7 @@ extension CPU {
                     .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame, .simdFloatTwoRegisterMisc,
                     .simdScalarPairwise, .simdByElement:
                     // Rare instructions run out of line; the helper says how to continue.
-                    let op = insn.pointee.op
+                    let op = insn.pointee.kind
                     let continuation: Continuation
                     switch op {
                     case .mrs, .msrRegister, .msrImmediate, .sys:
@@ -607,7 +607,7 @@ extension CPU {
                         pc = s.pointee.pc
                         continue blockLoop
                     }
-                    let value = Arithmetic.load(p, sizeLog2: d.a, signed: d.op == .loadSigned, sf: d.sf)
+                    let value = Arithmetic.load(p, sizeLog2: d.a, signed: d.kind == .loadSigned, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     x[Int(d.rd)] = value
                 case .store32:
@@ -724,7 +724,7 @@ extension CPU {
                         pc = s.pointee.pc
                         continue blockLoop
                     }
-                    let signed = d.op == .loadPairSigned
+                    let signed = d.kind == .loadPairSigned
                     let first = Arithmetic.load(p, sizeLog2: d.a, signed: signed, sf: d.sf)
                     let second = Arithmetic.load(p + Int(size), sizeLog2: d.a, signed: signed, sf: d.sf)
                     if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
