@@ -359,6 +359,14 @@ extension CPU {
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
                         pc &+= d.imm
+                        // A loop back to this block's start (the commonest branch of all) re-runs
+                        // the block at once unless a request or the budget stops it: nothing
+                        // that could have dropped the block continues here.
+                        if pc == entry.pc && requests.load(ordering: .relaxed) == 0 && retired < budget {
+                            retired &+= UInt64(entry.count)
+                            insn = arena + Int(entry.start)
+                            continue
+                        }
                         chained = true
                         continue blockLoop
                     }

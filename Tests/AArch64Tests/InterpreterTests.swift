@@ -215,6 +215,43 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(exit, .kick)
     }
 
+    func testConditionalLoopBackToItsBlockStopsAtTheBudgetAndForAKick() throws {
+        // `b.ne` back to its own block re-runs the block without going back to the block loop:
+        // the budget, a kick and the retired count must still hold there.
+        let m = TestMachine()
+        m.load(
+            try CrossAssembler.assemble([
+                "movz x0, #5000", "1: add x1, x1, #1", "subs x0, x0, #1", "b.ne 1b", "hvc #0xffff",
+            ]))
+        XCTAssertEqual(m.runLoaded(budget: 1000), .budget)
+        let retired = m.cpu.state.pointee.instructionsRetired
+        XCTAssertGreaterThanOrEqual(retired, 1000)
+        XCTAssertLessThan(retired, 1000 + 3, "stopped at the first block boundary past the budget")
+        XCTAssertEqual(m.cpu.x(1), (retired - 1) / 3, "the count and the work agree")
+        XCTAssertEqual(m.cpu.pc, TestMachine.ramBase + 4, "at the loop's start")
+        m.cpu.kick()
+        XCTAssertEqual(m.runLoaded(), .kick)
+        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, retired, "a pending kick runs nothing")
+        m.cpu.acknowledgeKick()
+        XCTAssertEqual(m.runLoaded(), .trap)
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(1), 5000)
+        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 1 + 3 * 5000 + 1, "movz, 5000 × (add, subs, b.ne), hvc")
+
+        let spinning = TestMachine()
+        spinning.load(try CrossAssembler.assemble(["1: add x0, x0, #1", "cmp x0, #0", "b.ne 1b"]))
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var exit: CoreExit?
+        nonisolated(unsafe) let machine = spinning
+        DispatchQueue.global().async {
+            exit = machine.runLoaded(budget: .max)
+            finished.signal()
+        }
+        spinning.cpu.kick()
+        XCTAssertEqual(finished.wait(timeout: .now() + 30), .success, "the kick stopped the loop")
+        XCTAssertEqual(exit, .kick)
+    }
+
     func testStoreToOneCodePageKeepsOtherPagesDecoded() throws {
         // The subroutine at +0x1000 stays decoded when the caller's page is patched.
         let m = TestMachine()
