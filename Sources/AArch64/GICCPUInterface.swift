@@ -152,6 +152,7 @@ extension CPU {
 
     /// Whether `e` is a GICv3 CPU-interface system register: ICC_PMR_EL1 (S3_0_C4_C6_0) or one
     /// of S3_0_C12_C8..C12_* (Arm IHI 0069 12.1, the ICC_* encodings).
+    @inline(__always)
     static func isCPUInterfaceRegister(_ e: SystemRegisterEncoding) -> Bool {
         e.op0 == 3 && e.op1 == 0 && ((e.crn == 12 && e.crm >= 8) || (e.crn == 4 && e.crm == 6 && e.op2 == 0))
     }

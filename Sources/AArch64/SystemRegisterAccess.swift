@@ -79,6 +79,14 @@ extension CPU {
         let s = state
         let el = fromEL2 ? 1 : s.pointee.exceptionLevel
         let sctlr = s.pointee.sctlrEL1
+        // The GIC CPU interface first: acknowledge and EOI run on every interrupt. At EL1 with
+        // HCR_EL2.IMO none of the EL0 cases or EL2 trap controls below concerns an ICC_*
+        // encoding (TID3 is CRn 0, TIDCP CRn 11 and 15, TACR ACTLR, TVM/TRVM the MMU controls).
+        if el >= 1 && s.pointee.hcrEL2 & HypervisorConfiguration.imo != 0 && Self.isCPUInterfaceRegister(encoding),
+            let gic = accessVirtualCPUInterface(encoding, write: write, value: value)
+        {
+            return gic
+        }
         if let timer = accessTimer(encoding, write: write, value: value, el: el) { return timer }
         // Registers EL0 may reach (subject to EL1 controls).
         switch encoding {

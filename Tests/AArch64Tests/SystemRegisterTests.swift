@@ -68,4 +68,28 @@ final class SystemRegisterTests: XCTestCase {
         _ = n.runLoaded()
         XCTAssertEqual(n.cpu.x(1), 0x0200_0000, "AP0R1 is UNDEFINED with 5 priority bits")
     }
+    /// The CPU-interface registers are EL1's: at EL0 an ICC_* access is UNDEFINED (taken to EL1,
+    /// EC 0x00) even with HCR_EL2.IMO set, and with TIDCP, which traps only CRn 11 and 15, an
+    /// EL1 access still reaches the virtual interface without an exit.
+    func testCPUInterfaceRegistersAreUndefinedAtEL0AndUntrappedByTIDCP() throws {
+        let m = TestMachine()
+        m.cpu.state.pointee.hcrEL2 |= HypervisorConfiguration.imo | HypervisorConfiguration.tidcp
+        let vbar = TestMachine.ramBase + 0x1000
+        // Lower EL, AArch64, synchronous: vector offset 0x400.
+        m.load(try CrossAssembler.assemble(["mrs x1, esr_el1", "mrs x2, elr_el1", "hvc #0xffff"]), at: vbar + 0x400)
+        m.cpu.state.pointee.vbarEL1 = vbar
+        m.load(
+            try CrossAssembler.assemble(["mrs x3, icc_pmr_el1", "msr icc_eoir1_el1, x3"]),
+            at: TestMachine.ramBase + 0x100)
+        m.load(
+            try CrossAssembler.assemble([
+                "mrs x4, icc_rpr_el1", "msr spsr_el1, xzr", "adr x5, 1f", "add x5, x5, #0xe8", "msr elr_el1, x5",
+                "eret", "1: nop",
+            ]))
+        _ = m.runLoaded()
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(4), 0xFF, "EL1 read ICV_RPR_EL1 without an exit")
+        XCTAssertEqual(m.cpu.x(1), 0x0200_0000, "EL0's ICC_PMR_EL1 read is UNDEFINED")
+        XCTAssertEqual(m.cpu.x(2), TestMachine.ramBase + 0x100)
+    }
 }
