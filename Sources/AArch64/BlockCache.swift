@@ -104,7 +104,7 @@ public final class BlockCache: @unchecked Sendable {
             address &+= 4
             source += 4
             physical &+= 4
-            if Self.endsBlock(insn.op) { break }
+            if Self.endsBlock(insn) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
         let count = used - start
         (arena + used).initialize(to: Self.sentinel)
@@ -192,13 +192,25 @@ public final class BlockCache: @unchecked Sendable {
         return d
     }
 
-    static func endsBlock(_ op: Opcode) -> Bool {
-        switch op {
+    /// Whether `insn` is the last instruction of its block: branches, exception generation,
+    /// WFI/WFE, ISB, and MSR/SYS, which may change the translation regime (the next block starts
+    /// unchained) — except an MSR to the GIC CPU interface (`writesCPUInterface`).
+    static func endsBlock(_ insn: DecodedInstruction) -> Bool {
+        if writesCPUInterface(insn) { return false }
+        return switch insn.op {
         case .b, .bl, .bCond, .cbz, .cbnz, .tbz, .tbnz, .br, .blr, .ret, .eret, .svc, .hvc, .smc, .brk,
             .hlt, .wfi, .wfe, .isb, .msrRegister, .msrImmediate, .sys, .sysl, .undefined:
             true
         default:
             false
         }
+    }
+
+    /// An MSR to an ICC_* register (EOI, priority mask, …: the hottest system-register writes,
+    /// one or two per interrupt) leaves the translation regime alone; the only thing it can
+    /// change that a block entry checks is whether a virtual interrupt is pending, so the
+    /// interpreter ends the block after it only when one is (`CPU.run`).
+    static func writesCPUInterface(_ insn: DecodedInstruction) -> Bool {
+        insn.op == .msrRegister && CPU.isCPUInterfaceRegister(SystemRegisterEncoding(key: UInt16(insn.imm)))
     }
 }

@@ -517,8 +517,16 @@ extension CPU {
                     switch continuation {
                     case .next:
                         // MSR and SYS end their block and may change the translation regime
-                        // (TLBI, TTBR, SCTLR): the next block starts unchained.
+                        // (TLBI, TTBR, SCTLR): the next block starts unchained. An MSR to the GIC
+                        // CPU interface goes on in its block unless it made a virtual interrupt
+                        // pending, which the unchained entry then takes before the next
+                        // instruction (`BlockCache.writesCPUInterface`).
                         if op == .msrRegister || op == .msrImmediate || op == .sys {
+                            if BlockCache.writesCPUInterface(insn.pointee) {
+                                let signals = s.pointee.hcrEL2 | s.pointee.gicSignals
+                                if signals & HypervisorConfiguration.virtualInterrupts == 0 { break }
+                                retired &-= UInt64(end - insn - 1)
+                            }
                             pc &+= 4
                             continue blockLoop
                         }

@@ -92,4 +92,35 @@ final class SystemRegisterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(1), 0x0200_0000, "EL0's ICC_PMR_EL1 read is UNDEFINED")
         XCTAssertEqual(m.cpu.x(2), TestMachine.ramBase + 0x100)
     }
+    /// An MSR to the CPU interface goes on in its block, but one that makes a virtual interrupt
+    /// deliverable (ICC_PMR_EL1 unmasking a pending list register) has the IRQ taken before the
+    /// next instruction, and what the block did not run is not counted as retired.
+    func testCPUInterfaceWriteThatUnmasksAPendingInterruptTakesItBeforeTheNextInstruction() throws {
+        let m = TestMachine()
+        m.cpu.state.pointee.hcrEL2 |= HypervisorConfiguration.imo
+        m.cpu.state.pointee.ichHCR = GICVirtualInterface.hcrEnable
+        m.cpu.state.pointee.ichVMCR = 1 << 1  // VENG1; VPMR 0 masks every priority
+        m.cpu.setListRegister(
+            0,
+            GICVirtualInterface.statePending | GICVirtualInterface.group1 | 0x80 << GICVirtualInterface.priorityShift
+                | 40)
+        m.cpu.virtualInterfaceChanged()
+        let vbar = TestMachine.ramBase + 0x1000
+        m.cpu.state.pointee.vbarEL1 = vbar
+        // Current EL with SP_ELx, IRQ: vector offset 0x280.
+        m.load(
+            try CrossAssembler.assemble(["mrs x10, elr_el1", "mov x11, x9", "mrs x12, icc_iar1_el1", "hvc #0xffff"]),
+            at: vbar + 0x280)
+        m.load(
+            try CrossAssembler.assemble([
+                "msr daifclr, #2", "movz x1, #0xff", "msr icc_pmr_el1, x1", "add x9, x9, #1", "add x9, x9, #1",
+                "hvc #0xffff",
+            ]))
+        _ = m.runLoaded()
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(10), TestMachine.ramBase + 12, "ELR_EL1: the instruction after the MSR")
+        XCTAssertEqual(m.cpu.x(11), 0, "nothing after the MSR ran")
+        XCTAssertEqual(m.cpu.x(12), 40, "the interrupt the PMR write unmasked")
+        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 3 + 4, "DAIFClr, MOVZ, MSR, then the handler")
+    }
 }
