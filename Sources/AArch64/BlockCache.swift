@@ -107,6 +107,7 @@ public final class BlockCache: @unchecked Sendable {
             if Self.endsBlock(insn) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
         let count = used - start
+        if count >= 2 { Self.fuseCompareAndBranch(arena + used - 2) }
         (arena + used).initialize(to: Self.sentinel)
         used += 1
         let entry = Entry(
@@ -190,6 +191,23 @@ public final class BlockCache: @unchecked Sendable {
             break
         }
         return d
+    }
+
+    /// Makes `pair[0]` a `subsThenBranch` when it is a SUBS/CMP of X (immediate, or register
+    /// with LSL) and `pair[1]` the B.cond that ends the block. Nothing between them can fault,
+    /// so the two always complete together.
+    static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
+        guard pair[1].op == .bCond else { return }
+        switch pair[0].op {
+        case .subsImmediate64:
+            pair[0].rm = 31  // XZR: the register term is zero
+            pair[0].b = 0
+        case .subsRegister64:
+            pair[0].imm = 0
+        default:
+            return
+        }
+        pair[0].op = .subsThenBranch
     }
 
     /// Whether `insn` is the last instruction of its block: branches, exception generation,

@@ -108,6 +108,11 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     // (shift in `b`; for the logical ones `imm` is ~0 when the operand is inverted).
     case addImmediate64, addImmediate32, subsImmediate64, moveConstant
     case addRegister64, subRegister64, subsRegister64, andRegister64, orrRegister64, eorRegister64
+    /// SUBS/CMP of X right before the B.cond that ends its block (the bottom of a counted loop),
+    /// run in one dispatch with that B.cond, which stays in the next slot for its operands
+    /// (`BlockCache.fuseCompareAndBranch`): Rd = Rn − ((Rm << `b`) + `imm`), one of the two
+    /// terms zero (Rm = XZR for the immediate form, `imm` = 0 for the register form).
+    case subsThenBranch
     /// Not an instruction: the sentinel `BlockCache` puts after every block, so the interpreter
     /// needs no end-of-block test.
     case blockEnd

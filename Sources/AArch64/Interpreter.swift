@@ -355,6 +355,15 @@ extension CPU {
                     pc &+= insn.pointee.imm
                     chained = true
                     continue blockLoop
+                case .subsThenBranch:
+                    // SUBS/CMP and the B.cond after it in one dispatch: the SUBS here, then on
+                    // to the B.cond's case with the B.cond's slot and PC.
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.subtract(
+                        x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &s.pointee.nzcv)
+                    pc &+= 4
+                    insn += 1
+                    fallthrough
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {

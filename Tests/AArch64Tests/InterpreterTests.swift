@@ -365,6 +365,36 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(13), 0xFFFE_FFFF, "32-bit MOVN")
     }
 
+    func testCompareFusedWithTheBranchEndingItsBlockKeepsFlagsAndTargets() throws {
+        // SUBS/CMP of X right before a block-ending B.cond run as one `subsThenBranch`
+        // (`BlockCache.fuseCompareAndBranch`): immediate (with LSL #12) and shifted-register
+        // forms, a loop back to its own block, taken and not-taken branches, the flags left for
+        // the code after, and a SUBS whose destination is its own source.
+        let m = TestMachine()
+        try m.run([
+            "movz x0, #3", "movz x1, #0",
+            "1: add x1, x1, #1", "subs x0, x0, #1", "b.ne 1b",  // 3 rounds
+            "mrs x2, nzcv",
+            "movz x3, #0x2000", "cmp x3, #2, lsl #12", "b.eq 2f", "movz x4, #0xbad",
+            "2: movz x5, #1", "cmp x5, x3, lsl #1", "b.hs 3f", "movz x6, #7",
+            "3: mrs x7, nzcv",
+            "movz x8, #5", "subs x8, x8, x5, lsl #2", "b.mi 4f", "movz x9, #9",
+            "4: nop",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(1), 3, "the loop ran three times")
+        XCTAssertEqual(m.cpu.x(0), 0)
+        XCTAssertEqual(m.cpu.x(2), 0b0110 << 28, "Z C after the last SUBS")
+        XCTAssertEqual(m.cpu.x(4), 0, "CMP #2, LSL #12 was equal: B.EQ taken")
+        XCTAssertEqual(m.cpu.x(6), 7, "1 < 0x4000: B.HS not taken")
+        XCTAssertEqual(m.cpu.x(7), 0b1000 << 28, "N, borrow")
+        XCTAssertEqual(m.cpu.x(8), 1, "5 - 4")
+        XCTAssertEqual(m.cpu.x(9), 9, "positive: B.MI not taken")
+        // movz ×2, 3 × (add, subs, b.ne), mrs, movz, cmp, b.eq, movz, cmp, b.hs, movz, mrs,
+        // movz, subs, b.mi, movz, nop, hvc.
+        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 2 + 9 + 1 + 3 + 4 + 1 + 4 + 1 + 1)
+    }
+
     func testRegisterOffsetDoublewordLoads() throws {
         // LDR Xt, [Xn, Xm, LSL #3] runs as `.load64Register`; an unscaled index, SXTX with a
         // negative index and the first access to the page (a TLB miss: the general path) load
