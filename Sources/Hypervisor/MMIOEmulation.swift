@@ -84,13 +84,12 @@ public enum MMIOEmulation {
 }
 
 /// The MMIO windows a vCPU's exits resolved recently, direct-mapped by IPA page (a cache of
-/// `MMIOBus.resolve`, like the per-vCPU MMIO look-aside a KVM VMM keeps). Only windows of
+/// `MMIOBus.resolve`; an entry is used only for an address inside its window). Only windows of
 /// addresses outside every memory slot are entered, and a VM's slots and windows are fixed when
 /// it is built, so an entry never goes stale. Used by its vCPU's thread only.
 struct MMIORouteCache: ~Copyable {
     struct Route {
         var base: UInt64
-        /// 0 in an empty entry.
         var size: UInt64
         /// The window's index on the bus (per-device exit counts).
         var window: Int

@@ -201,8 +201,16 @@ final class InterpreterTests: XCTestCase {
     func testChainedLoopStopsForAKickFromAnotherThread() throws {
         // `b .` chains into itself without the block-entry checks; the chain still looks at the
         // request word, so a kick sent while it spins ends the run.
+        try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "b 1b"])
+    }
+
+    /// Runs `loop` (which never ends by itself) on another thread with no budget limit, kicks
+    /// the core, and expects the run to end with `.kick`.
+    private func assertKickStopsEndlessLoop(_ loop: [String], file: StaticString = #filePath, line: UInt = #line)
+        throws
+    {
         let m = TestMachine()
-        m.load(try CrossAssembler.assemble(["1: add x0, x0, #1", "b 1b"]))
+        m.load(try CrossAssembler.assemble(loop))
         let finished = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var exit: CoreExit?
         nonisolated(unsafe) let machine = m
@@ -211,8 +219,9 @@ final class InterpreterTests: XCTestCase {
             finished.signal()
         }
         m.cpu.kick()
-        XCTAssertEqual(finished.wait(timeout: .now() + 30), .success, "the kick stopped the loop")
-        XCTAssertEqual(exit, .kick)
+        XCTAssertEqual(
+            finished.wait(timeout: .now() + 30), .success, "the kick stopped the loop", file: file, line: line)
+        XCTAssertEqual(exit, .kick, file: file, line: line)
     }
 
     func testConditionalLoopBackToItsBlockStopsAtTheBudgetAndForAKick() throws {
@@ -238,18 +247,7 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(1), 5000)
         XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 1 + 3 * 5000 + 1, "movz, 5000 × (add, subs, b.ne), hvc")
 
-        let spinning = TestMachine()
-        spinning.load(try CrossAssembler.assemble(["1: add x0, x0, #1", "cmp x0, #0", "b.ne 1b"]))
-        let finished = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var exit: CoreExit?
-        nonisolated(unsafe) let machine = spinning
-        DispatchQueue.global().async {
-            exit = machine.runLoaded(budget: .max)
-            finished.signal()
-        }
-        spinning.cpu.kick()
-        XCTAssertEqual(finished.wait(timeout: .now() + 30), .success, "the kick stopped the loop")
-        XCTAssertEqual(exit, .kick)
+        try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmp x0, #0", "b.ne 1b"])
     }
 
     func testStoreToOneCodePageKeepsOtherPagesDecoded() throws {
