@@ -175,7 +175,7 @@ extension CPU {
             if let insn, !fault.walk, !maintenance, Self.hasInstructionSyndrome(insn) {
                 let d = insn.pointee
                 iss = Syndrome.dataAbortISS(
-                    sizeLog2: Int(d.a), signExtend: d.op == .loadSigned, register: min(Int(d.rd), 31),
+                    sizeLog2: Int(d.a), signExtend: d.kind == .loadSigned, register: min(Int(d.rd), 31),
                     sixtyFourBit: d.sf == 1, acquireRelease: d.flags & InstructionFlags.ordered != 0, write: write,
                     status: fault.status)
             } else {
@@ -197,10 +197,11 @@ extension CPU {
     /// (Arm ARM D17.2.37, ISV).
     @inline(__always)
     static func hasInstructionSyndrome(_ insn: UnsafePointer<DecodedInstruction>) -> Bool {
-        let op = insn.pointee.op
+        // `kind`: the decoded opcode, whatever faster form `BlockCache.specialize` chose for `op`
+        // (`.load64Register` and the other specialized loads and stores reach here on a miss).
+        let kind = insn.pointee.kind
         let single =
-            op == .load || op == .loadSigned || op == .store || op == .loadAcquire || op == .storeRelease
-            || op == .load32 || op == .load64 || op == .store32 || op == .store64
+            kind == .load || kind == .loadSigned || kind == .store || kind == .loadAcquire || kind == .storeRelease
         return single && insn.pointee.flags & InstructionFlags.writeback == 0
     }
 

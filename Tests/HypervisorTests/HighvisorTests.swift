@@ -79,6 +79,22 @@ final class HighvisorTests: XCTestCase {
         XCTAssertEqual(stats.exitsByClass["HVC64"], 1)
     }
 
+    /// LDR X with a register offset runs as a specialized opcode; on its way to the MMIO exit
+    /// it must still carry the instruction syndrome of a plain LDR (ISV, SRT), not be refused
+    /// as an ISV=0 access.
+    func testRegisterOffsetLoadFromMMIOIsEmulated() throws {
+        let device = RecordingDevice(readValue: 0x1122_3344_5566_7788)
+        let vm = try makeVM(
+            ["movz x1, #0x900, lsl #16", "movz x2, #3", "movz x5, #16", "ldr x3, [x1, x2, lsl #3]", "ldr x4, [x1, x5]"]
+                + powerOffProgram, device: device)
+        XCTAssertEqual(try run(vm).reason, .poweroff)
+        XCTAssertEqual(vm.vcpus[0].cpu.x(3), 0x1122_3344_5566_7788)
+        XCTAssertEqual(vm.vcpus[0].cpu.x(4), 0x1122_3344_5566_7788)
+        XCTAssertEqual(
+            device.accesses, [.init(offset: 24, size: 8, value: nil), .init(offset: 16, size: 8, value: nil)])
+        XCTAssertEqual(vm.statistics.mmioUnclaimed, 0)
+    }
+
     func testMMIOWritesCarryTheRegisterTruncatedToTheAccessSize() throws {
         let device = RecordingDevice(readValue: 0)
         let vm = try makeVM(
