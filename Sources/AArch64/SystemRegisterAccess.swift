@@ -142,11 +142,6 @@ extension CPU {
         }
         guard el >= 1 else { return .undefined }
         if !fromEL2 && trapsToEL2(encoding, write: write) { return .trapToEL2 }
-        if state.pointee.hcrEL2 & HypervisorConfiguration.imo != 0,
-            let gic = accessVirtualCPUInterface(encoding, write: write, value: value)
-        {
-            return gic
-        }
 
         // Read-only identification registers.
         if encoding.op0 == 3 && encoding.op1 == 0 && encoding.crn == 0 {
