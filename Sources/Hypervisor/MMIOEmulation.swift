@@ -26,9 +26,7 @@ public enum MMIOEmulation {
             ExitHandlers.injectDataAbort(vcpu, address: far, write: iss & (1 << 6) != 0)
             return .resume
         }
-        if let route = vcpu.mmioRoutes.route(containing: ipa) {
-            return perform(vcpu, iss: iss, route: route, offset: ipa &- route.base)
-        }
+        // (A remembered window was already tried by `handleKnownWindow` on the data-abort path.)
         guard let (device, offset, window) = vcpu.bus.resolve(ipa) else {
             vcpu.counters.increment(.mmioUnclaimed)
             ExitHandlers.injectDataAbort(vcpu, address: far, write: iss & (1 << 6) != 0)
