@@ -44,6 +44,8 @@ public enum ControlErrorCode: String, Codable, Sendable, CaseIterable {
     case idleTimeout = "idle-timeout"
     /// `console` on a VM that has no console to attach to (only VMs built without the board).
     case noConsole = "no-console"
+    /// `create`, `start` or `reset` while the daemon is shutting down: it starts no VM then.
+    case shuttingDown = "shutting-down"
     /// The daemon failed; never the client's fault.
     case `internal`
 }

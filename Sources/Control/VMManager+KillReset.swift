@@ -25,6 +25,7 @@ extension VMManager {
     /// the real build after that (the image changed in between) leaves the VM stopped; the error
     /// says so.
     public func reset(name: String) async throws(ControlError) -> VMSummary {
+        try refuseDuringShutdown("reset")
         let entry = try lookup(name)
         let log = logger(for: name)
         let wasRunning: Bool

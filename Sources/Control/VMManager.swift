@@ -32,6 +32,14 @@ public actor VMManager {
     var entries: [String: Entry] = [:]
     /// Set by the daemon's shutdown (`stopAll`): no guest reboots after it.
     var shuttingDown = false
+
+    /// Refuses to bring up a VM once `stopAll` has begun: a VM started then would outlive the
+    /// stop the shutdown waits for (and its disks would miss their final flush).
+    func refuseDuringShutdown(_ command: String) throws(ControlError) {
+        guard !shuttingDown else {
+            throw ControlError(.shuttingDown, "the daemon is shutting down; it does not \(command) VMs any more")
+        }
+    }
     /// Persistent definitions by name (mirrors the store's files).
     var definitions: [String: VMDefinition] = [:]
     /// Where definitions live; nil: `define` fails (no state directory).
@@ -74,6 +82,7 @@ public actor VMManager {
 
     /// Creates a VM in `created`. Legal when no VM has the name.
     public func create(name: String, configuration: VMConfiguration) throws(ControlError) -> VMSummary {
+        try refuseDuringShutdown("create")
         try VMName.validate(name)
         guard entries[name] == nil else { throw ControlError(.vmExists, "a VM named '\(name)' already exists") }
         var configuration = configuration
@@ -166,6 +175,7 @@ public actor VMManager {
     /// Starts a VM. Legal in `created`; a defined VM can also start when it has no instance or
     /// its instance is `stopped` (a fresh instance is built from the definition first).
     public func start(name: String) throws(ControlError) -> VMSummary {
+        try refuseDuringShutdown("start")
         try instantiateDefinitionIfNeeded(name)
         let entry = try lookup(name)
         let state = entry.vm.state

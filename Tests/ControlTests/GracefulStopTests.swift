@@ -131,6 +131,29 @@ final class GracefulStopTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the shutdown closed it")
     }
 
+    /// Once the shutdown has begun, nothing brings a VM up again: it would outlive the stop the
+    /// daemon waits for. `create`, `start` and `reset` get `shutting-down`.
+    func testShutdown_refusesToCreateStartOrResetVMs() async throws {
+        let manager = VMManager(logger: quietLogger)
+        let configuration = VMConfiguration(kernel: try TestPaths.guest("powerbutton"), console: "null")
+        _ = try await manager.create(name: "late", configuration: configuration)
+        await manager.stopAll()
+        for (command, attempt) in [
+            ("create", { _ = try await manager.create(name: "new", configuration: configuration) }),
+            ("start", { _ = try await manager.start(name: "late") }),
+            ("reset", { _ = try await manager.reset(name: "late") }),
+        ] as [(String, () async throws -> Void)] {
+            do {
+                try await attempt()
+                XCTFail("\(command) was accepted during the shutdown")
+            } catch let error as ControlError {
+                XCTAssertEqual(error.code, .shuttingDown, command)
+            }
+        }
+        let states = await manager.list().map(\.state)
+        XCTAssertEqual(states, [.created], "the created VM was not started, and no VM was added")
+    }
+
     func testShutdown_pressesEveryButtonAtOnceAndForcesTheDeafOnes() async throws {
         let manager = VMManager(logger: quietLogger)
         try await startButtonGuest(manager, name: "polite")
