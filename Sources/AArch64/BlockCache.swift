@@ -227,7 +227,8 @@ public final class BlockCache: @unchecked Sendable {
     /// An MSR to an ICC_* register (EOI, priority mask, …: the hottest system-register writes,
     /// one or two per interrupt) leaves the translation regime alone; the only thing it can
     /// change that a block entry checks is whether a virtual interrupt is pending, so the
-    /// interpreter ends the block after it only when one is (`CPU.run`).
+    /// interpreter ends the block after it only when one is (`CPU.run`). (An EOI's underflow
+    /// maintenance request is a request-word kick, seen at the next block entry.)
     static func writesCPUInterface(_ insn: DecodedInstruction) -> Bool {
         insn.op == .msrRegister && CPU.isCPUInterfaceRegister(SystemRegisterEncoding(key: UInt16(insn.imm)))
     }

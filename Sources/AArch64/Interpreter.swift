@@ -4,8 +4,9 @@ import Atomics
 ///
 /// Hot-path rules (docs/ARCHITECTURE.md): only unsafe pointers and scalars are live in the loop,
 /// no closures, existentials or arrays; rare work (exceptions, system registers, exits,
-/// exclusives, CRC) is in `@inline(never)` helpers. Kicks, the budget and pending virtual
-/// interrupts are checked once per block.
+/// exclusives, CRC) is in `@inline(never)` helpers. Kicks and the budget are checked at every
+/// block entry; pending virtual interrupts at unchained entries, which follow everything that can
+/// raise one (docs/ARCHITECTURE.md, "Block chaining").
 extension CPU {
     /// Runs the guest until something traps to EL2 (`.trap`, with `CoreState.exitSyndrome`
     /// set), another thread kicks the core (`.kick`), or at least `budget` instructions retired
@@ -30,7 +31,8 @@ extension CPU {
         var fetchPage: UInt64 = 0
         var fetchHostPage: UInt64 = 0
         // The TLB set and context of this block's accesses: EL and ASID change only at
-        // exceptions, ERET and MSR, which all end the block unchained.
+        // exceptions, ERET and MSR, which all end the block unchained (an MSR to the GIC CPU
+        // interface, which changes neither, does not end its block).
         var tlbSet = tlbEntries
         var context: UInt64 = 0
         var globalContext: UInt64 = 0
@@ -75,8 +77,9 @@ extension CPU {
                     s.pointee.pc = pc
                     return .budget
                 }
-                // Pending virtual interrupts change only by MSR, ERET, exceptions (unchained)
-                // or from outside `run` (which kicks the core first), so only an unchained
+                // Pending virtual interrupts change only by MSR, ERET, exceptions (unchained),
+                // an MSR to the CPU interface (which ends its block unchained when it raised
+                // one) or from outside `run` (which kicks the core first), so only an unchained
                 // block entry checks them.
                 if (s.pointee.hcrEL2 | s.pointee.gicSignals) & HypervisorConfiguration.virtualInterrupts != 0,
                     let vector = takePendingVirtualInterrupt(pc: pc)
