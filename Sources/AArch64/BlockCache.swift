@@ -97,7 +97,8 @@ public final class BlockCache: @unchecked Sendable {
         }
         repeat {
             let word = source.loadUnaligned(as: UInt32.self)
-            let insn = Self.specialize(decoder.decode(UInt32(littleEndian: word)))
+            var insn = Self.specialize(decoder.decode(UInt32(littleEndian: word)))
+            insn.position = UInt8(used - start)
             (arena + used).initialize(to: insn)
             memory.markCodeWord(physical)
             used += 1
@@ -108,7 +109,9 @@ public final class BlockCache: @unchecked Sendable {
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
         let count = used - start
         if count >= 2 { Self.fuseCompareAndBranch(arena + used - 2) }
-        (arena + used).initialize(to: Self.sentinel)
+        var sentinel = Self.sentinel
+        sentinel.position = UInt8(count)
+        (arena + used).initialize(to: sentinel)
         used += 1
         let entry = Entry(
             pc: pc, host: UInt64(UInt(bitPattern: host)), start: UInt32(start), count: UInt32(count))
@@ -147,7 +150,7 @@ public final class BlockCache: @unchecked Sendable {
     /// Picks the interpreter's specialized opcode for the commonest loads and stores
     /// (`Opcode.load64` …) and data-processing forms (`Opcode.addImmediate64` …); every other
     /// instruction is returned as decoded.
-    static func specialize(_ decoded: DecodedInstruction) -> DecodedInstruction {
+    public static func specialize(_ decoded: DecodedInstruction) -> DecodedInstruction {
         var d = decoded
         d.kind = d.op
         let spBase: UInt64 = d.rn == 32 ? 0xF : 0
@@ -181,12 +184,19 @@ public final class BlockCache: @unchecked Sendable {
             let value = d.imm &<< UInt64(d.b)
             d.imm = d.op == .movz ? value : ~value & Arithmetic.widthMask(d.sf)
             d.op = .moveConstant
-        case .addShifted where d.sf == 1 && d.a == 0: d.op = .addRegister64
-        case .subShifted where d.sf == 1 && d.a == 0: d.op = .subRegister64
+        case .addShifted where d.sf == 1 && d.a == 0: d.op = d.b == 0 ? .addUnshifted64 : .addRegister64
+        case .subShifted where d.sf == 1 && d.a == 0: d.op = d.b == 0 ? .subUnshifted64 : .subRegister64
         case .subsShifted where d.sf == 1 && d.a == 0: d.op = .subsRegister64
-        case .andShifted where d.sf == 1 && d.a == 0, .bicShifted where d.sf == 1 && d.a == 0: d.op = .andRegister64
-        case .orrShifted where d.sf == 1 && d.a == 0, .ornShifted where d.sf == 1 && d.a == 0: d.op = .orrRegister64
-        case .eorShifted where d.sf == 1 && d.a == 0, .eonShifted where d.sf == 1 && d.a == 0: d.op = .eorRegister64
+        case .andShifted where d.sf == 1 && d.a == 0, .bicShifted where d.sf == 1 && d.a == 0:
+            d.op = d.b == 0 && d.imm == 0 ? .andUnshifted64 : .andRegister64
+        case .orrShifted where d.sf == 1 && d.a == 0, .ornShifted where d.sf == 1 && d.a == 0:
+            if d.b == 0 && d.imm == 0 {
+                d.op = d.rn == 31 ? .moveRegister64 : .orrUnshifted64
+            } else {
+                d.op = .orrRegister64
+            }
+        case .eorShifted where d.sf == 1 && d.a == 0, .eonShifted where d.sf == 1 && d.a == 0:
+            d.op = d.b == 0 && d.imm == 0 ? .eorUnshifted64 : .eorRegister64
         default:
             break
         }
@@ -196,7 +206,7 @@ public final class BlockCache: @unchecked Sendable {
     /// Makes `pair[0]` a `subsThenBranch` when it is a SUBS/CMP of X (immediate, or register
     /// with LSL) and `pair[1]` the B.cond that ends the block. Nothing between them can fault,
     /// so the two always complete together.
-    static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
+    public static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
         guard pair[1].op == .bCond else { return }
         switch pair[0].op {
         case .subsImmediate64:

@@ -27,6 +27,11 @@ public struct DecodedInstruction: Sendable {
     public var raw: UInt32 = 0
     /// Per-format flags (`Flags`).
     public var flags: UInt8 = 0
+    /// The instruction's place in its decoded block (0 for the first; the `.blockEnd` sentinel
+    /// holds the block's length): its PC is the block's PC + 4 × `position`
+    /// (`CPU.instructionPC`), so the interpreter keeps the block's PC and never counts the PC
+    /// up instruction by instruction.
+    public var position: UInt8 = 0
 
     public init(op: Opcode, raw: UInt32) {
         self.op = op
@@ -108,6 +113,9 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     // (shift in `b`; for the logical ones `imm` is ~0 when the operand is inverted).
     case addImmediate64, addImmediate32, subsImmediate64, moveConstant
     case addRegister64, subRegister64, subsRegister64, andRegister64, orrRegister64, eorRegister64
+    /// The same 64-bit register forms with no shift and no inverted operand, Rd = Rn op Rm (the
+    /// forms compilers emit most), and MOV (register), which is ORR Xd, XZR, Xm: Rd = Rm.
+    case addUnshifted64, subUnshifted64, andUnshifted64, orrUnshifted64, eorUnshifted64, moveRegister64
     /// SUBS/CMP of X right before the B.cond that ends its block (the bottom of a counted loop),
     /// run in one dispatch with that B.cond, which stays in the next slot for its operands
     /// (`BlockCache.fuseCompareAndBranch`): Rd = Rn − ((Rm << `b`) + `imm`), one of the two

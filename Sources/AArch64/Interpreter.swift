@@ -19,6 +19,7 @@ extension CPU {
         let table = blocks.table
         let tlbEntries = tlb.entries
         let arena = blocks.arena
+        let requests = requests
         var pc = s.pointee.pc
         var retired: UInt64 = 0
         // Unchained block entries (below).
@@ -130,6 +131,8 @@ extension CPU {
             // complete, so the straight-line path pays nothing per instruction.
             retired &+= UInt64(entry.count)
 
+            // While the block runs, `pc` stays its first instruction's PC and each instruction
+            // finds its own from its position (`pc(of:inBlockAt:)`): nothing counts the PC up.
             var insn = arena + Int(entry.start)
             let end = insn + Int(entry.count)
             // Every block ends in a `.blockEnd` sentinel or an instruction that leaves it, so the
@@ -186,10 +189,10 @@ extension CPU {
                     x[Int(d.rd)] = Arithmetic.extract(x[Int(d.rn)], x[Int(d.rm)], lsb: d.b, sf: d.sf)
                 case .adr:
                     let d = insn.pointee
-                    x[Int(d.rd)] = pc &+ d.imm
+                    x[Int(d.rd)] = Self.pc(of: insn, inBlockAt: pc) &+ d.imm
                 case .adrp:
                     let d = insn.pointee
-                    x[Int(d.rd)] = (pc & ~0xFFF) &+ d.imm
+                    x[Int(d.rd)] = (Self.pc(of: insn, inBlockAt: pc) & ~0xFFF) &+ d.imm
 
                 // Specialized forms (`BlockCache.specialize`).
                 case .addImmediate64:
@@ -223,6 +226,24 @@ extension CPU {
                 case .eorRegister64:
                     let d = insn.pointee
                     x[Int(d.rd)] = x[Int(d.rn)] ^ ((x[Int(d.rm)] &<< UInt64(d.b)) ^ d.imm)
+                case .addUnshifted64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] &+ x[Int(d.rm)]
+                case .subUnshifted64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] &- x[Int(d.rm)]
+                case .andUnshifted64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] & x[Int(d.rm)]
+                case .orrUnshifted64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] | x[Int(d.rm)]
+                case .eorUnshifted64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rn)] ^ x[Int(d.rm)]
+                case .moveRegister64:
+                    let d = insn.pointee
+                    x[Int(d.rd)] = x[Int(d.rm)]
 
                 // MARK: Data processing, register
                 // The second operand: LSL (and LSL #0, no shift) inline; for 32-bit forms the bits
@@ -350,35 +371,36 @@ extension CPU {
                 // MARK: Branches
                 // Each continues chained (see `chained`): none changes the translation regime.
                 case .b:
-                    pc &+= insn.pointee.imm
+                    pc = Self.pc(of: insn, inBlockAt: pc) &+ insn.pointee.imm
                     chained = true
                     continue blockLoop
                 case .bl:
-                    x[30] = pc &+ 4
-                    pc &+= insn.pointee.imm
+                    let here = Self.pc(of: insn, inBlockAt: pc)
+                    x[30] = here &+ 4
+                    pc = here &+ insn.pointee.imm
                     chained = true
                     continue blockLoop
                 case .subsThenBranch:
                     // SUBS/CMP and the B.cond after it in one dispatch: the SUBS here, then on
-                    // to the B.cond's case with the B.cond's slot and PC.
+                    // to the B.cond's case with the B.cond's slot.
                     let d = insn.pointee
                     x[Int(d.rd)] = Arithmetic.subtract(
                         x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &s.pointee.nzcv)
-                    pc &+= 4
                     insn += 1
                     fallthrough
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
-                        pc &+= d.imm
+                        let target = Self.pc(of: insn, inBlockAt: pc) &+ d.imm
                         // A loop back to this block's start (the commonest branch of all) re-runs
                         // the block at once unless a request or the budget stops it: nothing
                         // that could have dropped the block continues here.
-                        if pc == entry.pc && requests.load(ordering: .relaxed) == 0 && retired < budget {
+                        if target == pc && requests.load(ordering: .relaxed) == 0 && retired < budget {
                             retired &+= UInt64(entry.count)
                             insn = arena + Int(entry.start)
                             continue
                         }
+                        pc = target
                         chained = true
                         continue blockLoop
                     }
@@ -386,7 +408,7 @@ extension CPU {
                     let d = insn.pointee
                     let value = x[Int(d.rd)] & Arithmetic.widthMask(d.sf)
                     if (value == 0) == (d.kind == .cbz) {
-                        pc &+= d.imm
+                        pc = Self.pc(of: insn, inBlockAt: pc) &+ d.imm
                         chained = true
                         continue blockLoop
                     }
@@ -394,7 +416,7 @@ extension CPU {
                     let d = insn.pointee
                     let bit = (x[Int(d.rd)] >> UInt64(d.b)) & 1
                     if (bit == 0) == (d.kind == .tbz) {
-                        pc &+= d.imm
+                        pc = Self.pc(of: insn, inBlockAt: pc) &+ d.imm
                         chained = true
                         continue blockLoop
                     }
@@ -404,14 +426,14 @@ extension CPU {
                     continue blockLoop
                 case .blr:
                     let target = x[Int(insn.pointee.rn)]
-                    x[30] = pc &+ 4
+                    x[30] = Self.pc(of: insn, inBlockAt: pc) &+ 4
                     pc = target
                     chained = true
                     continue blockLoop
                 case .eret:
                     if s.pointee.exceptionLevel == 0 {
                         retired &-= UInt64(end - insn)
-                        pc = undefinedInstruction(at: pc)
+                        pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     } else {
                         pc = exceptionReturn()
                     }
@@ -421,37 +443,39 @@ extension CPU {
                 case .svc:
                     pc = takeExceptionToEL1(
                         kind: .synchronous, syndrome: Syndrome.make(.svc64, iss: UInt32(insn.pointee.imm)),
-                        preferredReturn: pc &+ 4)
+                        preferredReturn: Self.pc(of: insn, inBlockAt: pc) &+ 4)
                     continue blockLoop
                 case .brk:
                     retired &-= UInt64(end - insn)
                     pc = takeExceptionToEL1(
                         kind: .synchronous, syndrome: Syndrome.make(.brk64, iss: UInt32(insn.pointee.imm)),
-                        preferredReturn: pc)
+                        preferredReturn: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
                 case .hvc:
                     if s.pointee.exceptionLevel == 0 || s.pointee.hcrEL2 & HypervisorConfiguration.hcd != 0 {
                         retired &-= UInt64(end - insn)
-                        pc = undefinedInstruction(at: pc)
+                        pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                         continue blockLoop
                     }
                     // HVC's preferred return is the next instruction (Arm ARM D1.10.1).
-                    recordTrap(Syndrome.make(.hvc64, iss: UInt32(insn.pointee.imm)), pc: pc &+ 4)
+                    recordTrap(
+                        Syndrome.make(.hvc64, iss: UInt32(insn.pointee.imm)), pc: Self.pc(of: insn, inBlockAt: pc) &+ 4)
                     return .trap
                 case .smc:
                     if s.pointee.exceptionLevel == 1 && s.pointee.hcrEL2 & HypervisorConfiguration.tsc != 0 {
                         retired &-= UInt64(end - insn)
-                        recordTrap(Syndrome.make(.smc64, iss: UInt32(insn.pointee.imm)), pc: pc)
+                        recordTrap(
+                            Syndrome.make(.smc64, iss: UInt32(insn.pointee.imm)), pc: Self.pc(of: insn, inBlockAt: pc))
                         return .trap
                     }
                     // No EL3: SMC is UNDEFINED (Arm ARM C6.2 SMC).
                     retired &-= UInt64(end - insn)
-                    pc = undefinedInstruction(at: pc)
+                    pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
                 case .hlt, .undefined, .sysl, .loadStoreUnsigned, .loadStoreImmediate9, .loadStoreRegister,
                     .loadLiteral, .loadSignedLiteral:
                     retired &-= UInt64(end - insn)
-                    pc = undefinedInstruction(at: pc)
+                    pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
 
                 // MARK: System
@@ -466,13 +490,15 @@ extension CPU {
                         retired &-= UInt64(end - insn)
                         pc = takeExceptionToEL1(
                             kind: .synchronous, syndrome: Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
-                            preferredReturn: pc)
+                            preferredReturn: Self.pc(of: insn, inBlockAt: pc))
                         continue blockLoop
                     }
                     let trapBit = isWFE ? HypervisorConfiguration.twe : HypervisorConfiguration.twi
                     if s.pointee.hcrEL2 & trapBit != 0 {
                         retired &-= UInt64(end - insn)
-                        recordTrap(Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)), pc: pc)
+                        recordTrap(
+                            Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
+                            pc: Self.pc(of: insn, inBlockAt: pc))
                         return .trap
                     }
                 case .sev:
@@ -498,7 +524,7 @@ extension CPU {
                         atomicMemoryFence(ordering: .sequentiallyConsistent)
                     }
                 case .isb:
-                    pc &+= 4
+                    pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                     continue blockLoop
                 case .mrs, .msrRegister, .msrImmediate, .sys, .loadExclusive, .storeExclusive, .loadExclusivePair,
                     .storeExclusivePair, .loadAcquire, .storeRelease, .vectorLoadStore, .vectorStructure, .simdCopy,
@@ -515,16 +541,17 @@ extension CPU {
                     case .mrs, .msrRegister, .msrImmediate, .sys:
                         // What this run retired before the instruction: the icount clock reads it.
                         s.pointee.retiredInRun = retired &- UInt64(end - insn)
-                        continuation = executeSystem(insn, pc: pc)
-                    case .vectorLoadStore, .vectorStructure: continuation = executeVectorMemory(insn, pc: pc)
+                        continuation = executeSystem(insn, pc: Self.pc(of: insn, inBlockAt: pc))
+                    case .vectorLoadStore, .vectorStructure:
+                        continuation = executeVectorMemory(insn, pc: Self.pc(of: insn, inBlockAt: pc))
                     case .loadExclusive, .storeExclusive, .loadExclusivePair, .storeExclusivePair, .loadAcquire,
                         .storeRelease:
-                        continuation = executeOrderedAccess(insn, pc: pc)
+                        continuation = executeOrderedAccess(insn, pc: Self.pc(of: insn, inBlockAt: pc))
                     case .floatArithmetic, .floatMultiplyAdd, .floatUnary, .floatCompare, .floatConditionalCompare,
                         .floatConditionalSelect, .floatIntegerConvert, .floatEstimate, .simdFloatThreeSame,
                         .simdFloatTwoRegisterMisc, .simdScalarPairwise, .simdByElement:
-                        continuation = executeFloatingPoint(insn, pc: pc)
-                    default: continuation = executeAdvancedSIMD(insn, pc: pc)
+                        continuation = executeFloatingPoint(insn, pc: Self.pc(of: insn, inBlockAt: pc))
+                    default: continuation = executeAdvancedSIMD(insn, pc: Self.pc(of: insn, inBlockAt: pc))
                     }
                     switch continuation {
                     case .next:
@@ -539,7 +566,7 @@ extension CPU {
                                 if signals & HypervisorConfiguration.virtualInterrupts == 0 { break }
                                 retired &-= UInt64(end - insn - 1)
                             }
-                            pc &+= 4
+                            pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         }
                     case .jumped(let target):
@@ -548,7 +575,7 @@ extension CPU {
                         continue blockLoop
                     case .completedInNewBlock:
                         retired &-= UInt64(end - insn - 1)
-                        pc &+= 4
+                        pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                         continue blockLoop
                     case .exit:
                         retired &-= UInt64(end - insn)
@@ -607,9 +634,9 @@ extension CPU {
                     }
                 case .load, .loadSigned:
                     let d = insn.pointee
-                    let base = d.b == AddressingMode.literal.rawValue ? pc : x[Int(d.rn)]
+                    let base = d.b == AddressingMode.literal.rawValue ? Self.pc(of: insn, inBlockAt: pc) : x[Int(d.rn)]
                     if d.rn == 32 && base & 0xF != 0 && d.b != AddressingMode.literal.rawValue,
-                        let vector = checkStackAlignment(pc: pc)
+                        let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
                         retired &-= UInt64(end - insn)
                         pc = vector
@@ -627,7 +654,9 @@ extension CPU {
                     {
                         p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
-                    } else if let slow = slowLoad(address, length: length, element: length, insn: insn, pc: pc) {
+                    } else if let slow = slowLoad(
+                        address, length: length, element: length, insn: insn, pc: Self.pc(of: insn, inBlockAt: pc))
+                    {
                         p = slow
                     } else {
                         retired &-= UInt64(end - insn)
@@ -671,7 +700,9 @@ extension CPU {
                 case .store:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
-                    if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                    if d.rn == 32 && base & 0xF != 0,
+                        let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
+                    {
                         retired &-= UInt64(end - insn)
                         pc = vector
                         continue blockLoop
@@ -691,14 +722,15 @@ extension CPU {
                         if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                     } else {
                         let outcome = slowStore(
-                            address, sizeLog2: d.a, pair: false, first: x[Int(d.rd)], second: 0, insn: insn, pc: pc)
+                            address, sizeLog2: d.a, pair: false, first: x[Int(d.rd)], second: 0, insn: insn,
+                            pc: Self.pc(of: insn, inBlockAt: pc))
                         switch outcome {
                         case .next:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                         case .completedInNewBlock:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                             retired &-= UInt64(end - insn - 1)
-                            pc &+= 4
+                            pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         case .jumped(let vector):
                             retired &-= UInt64(end - insn)
@@ -730,7 +762,9 @@ extension CPU {
                 case .loadPair, .loadPairSigned:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
-                    if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                    if d.rn == 32 && base & 0xF != 0,
+                        let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
+                    {
                         retired &-= UInt64(end - insn)
                         pc = vector
                         continue blockLoop
@@ -744,7 +778,9 @@ extension CPU {
                     {
                         p = TLB.host(e, address)
                         s.pointee.tlbHitsInRun &+= 1
-                    } else if let slow = slowLoad(address, length: 2 &* size, element: size, insn: insn, pc: pc) {
+                    } else if let slow = slowLoad(
+                        address, length: 2 &* size, element: size, insn: insn, pc: Self.pc(of: insn, inBlockAt: pc))
+                    {
                         p = slow
                     } else {
                         retired &-= UInt64(end - insn)
@@ -777,7 +813,9 @@ extension CPU {
                 case .storePair:
                     let d = insn.pointee
                     let base = x[Int(d.rn)]
-                    if d.rn == 32 && base & 0xF != 0, let vector = checkStackAlignment(pc: pc) {
+                    if d.rn == 32 && base & 0xF != 0,
+                        let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
+                    {
                         retired &-= UInt64(end - insn)
                         pc = vector
                         continue blockLoop
@@ -796,14 +834,14 @@ extension CPU {
                     } else {
                         let outcome = slowStore(
                             address, sizeLog2: d.a, pair: true, first: x[Int(d.rd)], second: x[Int(d.rm)], insn: insn,
-                            pc: pc)
+                            pc: Self.pc(of: insn, inBlockAt: pc))
                         switch outcome {
                         case .next:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                         case .completedInNewBlock:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                             retired &-= UInt64(end - insn - 1)
-                            pc &+= 4
+                            pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         case .jumped(let vector):
                             retired &-= UInt64(end - insn)
@@ -817,13 +855,20 @@ extension CPU {
                 case .blockEnd:
                     // Only instructions that leave the translation regime alone reach the sentinel
                     // (MSR and SYS leave through their continuation).
+                    pc = Self.pc(of: insn, inBlockAt: pc)
                     chained = true
                     continue blockLoop
                 }
-                pc &+= 4
                 insn += 1
             }
         }
+    }
+
+    /// The PC of `insn`, an instruction of the block whose first instruction is at `blockPC`
+    /// (`DecodedInstruction.position`).
+    @inline(__always)
+    static func pc(of insn: UnsafeMutablePointer<DecodedInstruction>, inBlockAt blockPC: UInt64) -> UInt64 {
+        blockPC &+ UInt64(insn.pointee.position) &<< 2
     }
 
     /// What a rarely executed instruction's helper tells the loop to do next.

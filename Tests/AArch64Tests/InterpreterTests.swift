@@ -346,7 +346,9 @@ final class InterpreterTests: XCTestCase {
             "movn x1, #0", "movz x2, #3", "sub w3, w1, #1", "sub x4, x2, #4", "add x5, x2, x1, lsl #63",
             "sub x6, x2, x2, lsl #2", "add xzr, x1, x2", "orn x7, x2, x1, lsl #1", "bic x8, x1, x2, lsl #62",
             "eon x9, x2, xzr", "subs x10, x2, #3", "mrs x11, nzcv", "cmp x2, x2, lsl #1", "mrs x12, nzcv",
-            "movn w13, #1, lsl #16",
+            "movn w13, #1, lsl #16", "add x14, x2, x1", "sub x15, x1, x2", "and x16, x1, x2", "orr x17, x2, x2",
+            "eor x18, x1, x2", "mov x19, x2", "mov x20, xzr", "mvn x21, x2", "mov x22, x1",
+            "orr x23, x2, x2, lsl #4", "add xzr, x2, x2", "mov x24, sp",
         ])
         XCTAssertTrue(m.reachedEnd)
         XCTAssertEqual(m.cpu.x(3), 0xFFFF_FFFE, "32-bit SUB wraps in 32 bits")
@@ -361,6 +363,52 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(11), 0b0110 << 28, "Z C")
         XCTAssertEqual(m.cpu.x(12), 0b1000 << 28, "3 - 6: N, borrow")
         XCTAssertEqual(m.cpu.x(13), 0xFFFE_FFFF, "32-bit MOVN")
+        XCTAssertEqual(m.cpu.x(14), 2, "~0 + 3 wraps")
+        XCTAssertEqual(m.cpu.x(15), ~UInt64(3))
+        XCTAssertEqual(m.cpu.x(16), 3)
+        XCTAssertEqual(m.cpu.x(17), 3)
+        XCTAssertEqual(m.cpu.x(18), ~UInt64(3))
+        XCTAssertEqual(m.cpu.x(19), 3, "MOV (register)")
+        XCTAssertEqual(m.cpu.x(20), 0, "MOV from XZR")
+        XCTAssertEqual(m.cpu.x(21), ~UInt64(3), "MVN is ORN: not a plain move")
+        XCTAssertEqual(m.cpu.x(22), ~0)
+        XCTAssertEqual(m.cpu.x(23), 0x33)
+        XCTAssertEqual(m.cpu.x(24), m.cpu.sp, "MOV to/from SP is ADD (immediate)")
+    }
+
+    func testBlockCacheSpecializesAndFusesTheCommonestForms() throws {
+        // What the interpreter's fast cases rely on: each form picked only where its
+        // simplifications hold (`BlockCache.specialize`, `fuseCompareAndBranch`).
+        let source = [
+            "add x1, x2, x3", "add x1, x2, x3, lsl #1", "add w1, w2, w3", "add x1, x2, x3, lsr #1", "sub x1, x2, x3",
+            "and x1, x2, x3", "bic x1, x2, x3", "orr x1, x2, x3", "mov x1, x3", "mvn x1, x3", "orr x1, xzr, x3, lsl #2",
+            "eor x1, x2, x3", "eon x1, x2, x3", "subs x1, x2, x3", "mov x1, #5", "mov x1, sp",
+        ]
+        let expected: [Opcode] = [
+            .addUnshifted64, .addRegister64, .addShifted, .addShifted, .subUnshifted64, .andUnshifted64,
+            .andRegister64, .orrUnshifted64, .moveRegister64, .orrRegister64, .orrRegister64, .eorUnshifted64,
+            .eorRegister64, .subsRegister64, .moveConstant, .addImmediate64,
+        ]
+        let words = try CrossAssembler.assemble(source)
+        for (index, word) in words.enumerated() {
+            let decoded = Decoder.shared.decode(word)
+            let specialized = BlockCache.specialize(decoded)
+            XCTAssertEqual(specialized.op, expected[index], source[index])
+            XCTAssertEqual(specialized.kind, decoded.op, "\(source[index]): kind keeps the decoded opcode")
+        }
+
+        // CMP/SUBS of X before a B.cond fuses; a CMP of W, or a CMP before another branch, does not.
+        for (pair, fuses) in [
+            (["cmp x1, #3", "b.ne .-4"], true), (["subs x1, x1, x2, lsl #3", "b.lt .-4"], true),
+            (["cmp w1, #3", "b.ne .-4"], false), (["cmp x1, #3", "cbz x1, .-4"], false),
+            (["cmp x1, x2, lsr #1", "b.ne .-4"], false),
+        ] {
+            let decoded = try CrossAssembler.assemble(pair).map { BlockCache.specialize(Decoder.shared.decode($0)) }
+            var block = decoded
+            block.withUnsafeMutableBufferPointer { BlockCache.fuseCompareAndBranch($0.baseAddress.unsafelyUnwrapped) }
+            XCTAssertEqual(block[0].op == .subsThenBranch, fuses, "\(pair)")
+            XCTAssertEqual(block[1].op, decoded[1].op, "the branch keeps its slot")
+        }
     }
 
     func testCompareFusedWithTheBranchEndingItsBlockKeepsFlagsAndTargets() throws {
