@@ -21,6 +21,21 @@ public final class BlockCache: @unchecked Sendable {
         public var count: UInt32
     }
 
+    /// Block linking: where the branch (or block end) in one arena slot went last time, so that
+    /// taking it again needs neither the page check nor the table lookup of a chained entry
+    /// (`CPU.run`). Recorded only for chained entries on the branch's own page, whose host
+    /// address follows from the running block's, so a link stays true while its block's
+    /// mapping does, and until any decoded code is dropped: every invalidation moves `epoch`
+    /// on, which retires all links at once. Links live in `links`, beside the arena slot they
+    /// belong to, at the same stride, so an instruction's link is its address plus a constant.
+    public struct Link: Sendable {
+        public var pc: UInt64
+        public var host: UInt64
+        public var start: UInt32
+        public var count: UInt32
+        public var epoch: UInt64
+    }
+
     public static let maxInstructions = 64
     /// 128 Ki entries (3 MiB of address space, touched only where used): with 16 Ki and a
     /// shift-and-XOR hash, a Linux boot rebuilt four blocks in five because another block had
@@ -35,6 +50,11 @@ public final class BlockCache: @unchecked Sendable {
     let table: UnsafeMutablePointer<Entry>
     private let tableIsMapped: Bool
     let arena: UnsafeMutablePointer<DecodedInstruction>
+    /// One `Link` per arena slot (anonymous memory: all zero, epoch 0, which no link matches).
+    let links: UnsafeMutablePointer<Link>
+    private let linksAreMapped: Bool
+    /// The current link epoch (starts at 1); a pointer so the interpreter reads it without `self`.
+    let linkEpoch: UnsafeMutablePointer<UInt64>
     private var used = 0
     private let decoder: Decoder
     /// The table slots each host page's blocks were recorded in since the last full
@@ -60,6 +80,26 @@ public final class BlockCache: @unchecked Sendable {
             tableIsMapped = false
         }
         arena = .allocate(capacity: Self.arenaCapacity)
+        precondition(MemoryLayout<Link>.stride == MemoryLayout<DecodedInstruction>.stride)
+        let linkBytes = Self.arenaCapacity * MemoryLayout<Link>.stride
+        let mappedLinks = mmap(nil, linkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        if let mappedLinks, mappedLinks != MAP_FAILED {
+            links = mappedLinks.bindMemory(to: Link.self, capacity: Self.arenaCapacity)
+            linksAreMapped = true
+        } else {
+            links = .allocate(capacity: Self.arenaCapacity)
+            links.initialize(repeating: Link(pc: 0, host: 0, start: 0, count: 0, epoch: 0), count: Self.arenaCapacity)
+            linksAreMapped = false
+        }
+        linkEpoch = .allocate(capacity: 1)
+        linkEpoch.initialize(to: 1)
+    }
+
+    /// The link of the arena instruction `insn`, given `offset` = `links` − `arena` in bytes
+    /// (a link and an instruction have the same stride).
+    @inline(__always)
+    static func link(of insn: UnsafeMutablePointer<DecodedInstruction>, offset: Int) -> UnsafeMutablePointer<Link> {
+        (UnsafeMutableRawPointer(insn) + offset).assumingMemoryBound(to: Link.self)
     }
 
     deinit {
@@ -69,6 +109,12 @@ public final class BlockCache: @unchecked Sendable {
             table.deallocate()
         }
         arena.deallocate()
+        if linksAreMapped {
+            munmap(UnsafeMutableRawPointer(links), Self.arenaCapacity * MemoryLayout<Link>.stride)
+        } else {
+            links.deallocate()
+        }
+        linkEpoch.deallocate()
     }
 
     @inline(__always)
@@ -130,6 +176,7 @@ public final class BlockCache: @unchecked Sendable {
         }
         used = 0
         slotsByHostPage.removeAll(keepingCapacity: true)
+        linkEpoch.pointee &+= 1
         invalidations &+= 1
     }
 
@@ -141,6 +188,8 @@ public final class BlockCache: @unchecked Sendable {
         {
             table[Int(slot)] = Self.emptyEntry
         }
+        // A link into this page's blocks would still reach their old decoding.
+        linkEpoch.pointee &+= 1
         pageInvalidations &+= 1
     }
 

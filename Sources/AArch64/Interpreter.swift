@@ -19,6 +19,9 @@ extension CPU {
         let table = blocks.table
         let tlbEntries = tlb.entries
         let arena = blocks.arena
+        // An arena slot's link is at the same offset in `links` (equal strides).
+        let linkOffset = UnsafeMutableRawPointer(blocks.links) - UnsafeMutableRawPointer(arena)
+        let linkEpoch = blocks.linkEpoch
         let requests = requests
         var pc = s.pointee.pc
         var retired: UInt64 = 0
@@ -37,8 +40,12 @@ extension CPU {
         var tlbSet = tlbEntries
         var context: UInt64 = 0
         var globalContext: UInt64 = 0
-        // The block running, or that ran last.
-        var entry = BlockCache.emptyEntry
+        // The block running, or that ran last: its first instruction and its length.
+        var block = arena
+        var blockLength: UInt64 = 0
+        // The instruction running; after a chained exit from a block, the one that left it
+        // (whose `BlockCache.Link` the next entry follows or records).
+        var insn = arena
         defer {
             s.pointee.retiredInRun = 0
             s.pointee.instructionsRetired &+= retired
@@ -58,16 +65,24 @@ extension CPU {
                 s.pointee.pc = pc
                 return .budget
             }
-            if chained && pc & ~0xFFF == fetchPage && pc & 3 == 0 {
+            if chained, case let link = BlockCache.link(of: insn, offset: linkOffset), link.pointee.pc == pc,
+                link.pointee.epoch == linkEpoch.pointee
+            {
+                // Where this branch went last time, with nothing dropped since.
                 chained = false
-                // A loop back to the start of the block that just ran needs no lookup: nothing
-                // that could have dropped it (code stores, IC, requests) continues chained.
-                if pc != entry.pc {
-                    let host = fetchHostPage &+ (pc & 0xFFF)
-                    entry = table[BlockCache.slot(pc)]
-                    if entry.pc != pc || entry.host != host {
-                        entry = buildBlock(pc: pc, host: host)
-                    }
+                block = arena + Int(link.pointee.start)
+                blockLength = UInt64(link.pointee.count)
+            } else if chained && pc & ~0xFFF == fetchPage && pc & 3 == 0 {
+                chained = false
+                let epoch = linkEpoch.pointee
+                let entry = findBlock(pc: pc, host: fetchHostPage &+ (pc & 0xFFF), table: table)
+                block = arena + Int(entry.start)
+                blockLength = UInt64(entry.count)
+                // Unless the build dropped every block (the arena was full), `insn` is still
+                // the branch that came here: link it to this block.
+                if linkEpoch.pointee == epoch {
+                    BlockCache.link(of: insn, offset: linkOffset).pointee = BlockCache.Link(
+                        pc: pc, host: entry.host, start: entry.start, count: entry.count, epoch: epoch)
                 }
             } else {
                 chained = false
@@ -122,19 +137,18 @@ extension CPU {
                 fetchPage = pc & ~0xFFF
                 // Host memory need not be page-aligned (only contiguous within the page).
                 fetchHostPage = host &- (pc & 0xFFF)
-                entry = table[BlockCache.slot(pc)]
-                if entry.pc != pc || entry.host != host {
-                    entry = buildBlock(pc: pc, host: host)
-                }
+                let entry = findBlock(pc: pc, host: host, table: table)
+                block = arena + Int(entry.start)
+                blockLength = UInt64(entry.count)
             }
             // Count the whole block up front; an exit part-way through takes back what did not
-            // complete, so the straight-line path pays nothing per instruction.
-            retired &+= UInt64(entry.count)
+            // complete (`blockLength` − the instruction's position), so the straight-line path
+            // pays nothing per instruction.
+            retired &+= blockLength
 
             // While the block runs, `pc` stays its first instruction's PC and each instruction
             // finds its own from its position (`pc(of:inBlockAt:)`): nothing counts the PC up.
-            var insn = arena + Int(entry.start)
-            let end = insn + Int(entry.count)
+            insn = block
             // Every block ends in a `.blockEnd` sentinel or an instruction that leaves it, so the
             // loop needs no end test.
             while true {
@@ -396,8 +410,8 @@ extension CPU {
                         // the block at once unless a request or the budget stops it: nothing
                         // that could have dropped the block continues here.
                         if target == pc && requests.load(ordering: .relaxed) == 0 && retired < budget {
-                            retired &+= UInt64(entry.count)
-                            insn = arena + Int(entry.start)
+                            retired &+= blockLength
+                            insn = block
                             continue
                         }
                         pc = target
@@ -432,7 +446,7 @@ extension CPU {
                     continue blockLoop
                 case .eret:
                     if s.pointee.exceptionLevel == 0 {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     } else {
                         pc = exceptionReturn()
@@ -446,14 +460,14 @@ extension CPU {
                         preferredReturn: Self.pc(of: insn, inBlockAt: pc) &+ 4)
                     continue blockLoop
                 case .brk:
-                    retired &-= UInt64(end - insn)
+                    retired &-= (blockLength &- UInt64(insn.pointee.position))
                     pc = takeExceptionToEL1(
                         kind: .synchronous, syndrome: Syndrome.make(.brk64, iss: UInt32(insn.pointee.imm)),
                         preferredReturn: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
                 case .hvc:
                     if s.pointee.exceptionLevel == 0 || s.pointee.hcrEL2 & HypervisorConfiguration.hcd != 0 {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                         continue blockLoop
                     }
@@ -463,18 +477,18 @@ extension CPU {
                     return .trap
                 case .smc:
                     if s.pointee.exceptionLevel == 1 && s.pointee.hcrEL2 & HypervisorConfiguration.tsc != 0 {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         recordTrap(
                             Syndrome.make(.smc64, iss: UInt32(insn.pointee.imm)), pc: Self.pc(of: insn, inBlockAt: pc))
                         return .trap
                     }
                     // No EL3: SMC is UNDEFINED (Arm ARM C6.2 SMC).
-                    retired &-= UInt64(end - insn)
+                    retired &-= (blockLength &- UInt64(insn.pointee.position))
                     pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
                 case .hlt, .undefined, .sysl, .loadStoreUnsigned, .loadStoreImmediate9, .loadStoreRegister,
                     .loadLiteral, .loadSignedLiteral:
-                    retired &-= UInt64(end - insn)
+                    retired &-= (blockLength &- UInt64(insn.pointee.position))
                     pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
 
@@ -487,7 +501,7 @@ extension CPU {
                     }
                     // EL0 execution is trapped to EL1 unless SCTLR_EL1.nTWI/nTWE allow it.
                     if s.pointee.exceptionLevel == 0 && s.pointee.sctlrEL1 & (isWFE ? 1 << 18 : 1 << 16) == 0 {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = takeExceptionToEL1(
                             kind: .synchronous, syndrome: Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
                             preferredReturn: Self.pc(of: insn, inBlockAt: pc))
@@ -495,7 +509,7 @@ extension CPU {
                     }
                     let trapBit = isWFE ? HypervisorConfiguration.twe : HypervisorConfiguration.twi
                     if s.pointee.hcrEL2 & trapBit != 0 {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         recordTrap(
                             Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
                             pc: Self.pc(of: insn, inBlockAt: pc))
@@ -540,7 +554,7 @@ extension CPU {
                     switch op {
                     case .mrs, .msrRegister, .msrImmediate, .sys:
                         // What this run retired before the instruction: the icount clock reads it.
-                        s.pointee.retiredInRun = retired &- UInt64(end - insn)
+                        s.pointee.retiredInRun = retired &- (blockLength &- UInt64(insn.pointee.position))
                         continuation = executeSystem(insn, pc: Self.pc(of: insn, inBlockAt: pc))
                     case .vectorLoadStore, .vectorStructure:
                         continuation = executeVectorMemory(insn, pc: Self.pc(of: insn, inBlockAt: pc))
@@ -564,21 +578,21 @@ extension CPU {
                             if BlockCache.writesCPUInterface(insn.pointee) {
                                 let signals = s.pointee.hcrEL2 | s.pointee.gicSignals
                                 if signals & HypervisorConfiguration.virtualInterrupts == 0 { break }
-                                retired &-= UInt64(end - insn - 1)
+                                retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
                             }
                             pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         }
                     case .jumped(let target):
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = target
                         continue blockLoop
                     case .completedInNewBlock:
-                        retired &-= UInt64(end - insn - 1)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
                         pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                         continue blockLoop
                     case .exit:
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         return .trap
                     }
 
@@ -638,7 +652,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0 && d.b != AddressingMode.literal.rawValue,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = vector
                         continue blockLoop
                     }
@@ -659,7 +673,7 @@ extension CPU {
                     {
                         p = slow
                     } else {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         if case .exit = failedAccess() { return .trap }
                         pc = s.pointee.pc
                         continue blockLoop
@@ -703,7 +717,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = vector
                         continue blockLoop
                     }
@@ -729,15 +743,15 @@ extension CPU {
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                         case .completedInNewBlock:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                            retired &-= UInt64(end - insn - 1)
+                            retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
                             pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         case .jumped(let vector):
-                            retired &-= UInt64(end - insn)
+                            retired &-= (blockLength &- UInt64(insn.pointee.position))
                             pc = vector
                             continue blockLoop
                         case .exit:
-                            retired &-= UInt64(end - insn)
+                            retired &-= (blockLength &- UInt64(insn.pointee.position))
                             return .trap
                         }
                     }
@@ -765,7 +779,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = vector
                         continue blockLoop
                     }
@@ -783,7 +797,7 @@ extension CPU {
                     {
                         p = slow
                     } else {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         if case .exit = failedAccess() { return .trap }
                         pc = s.pointee.pc
                         continue blockLoop
@@ -816,7 +830,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= UInt64(end - insn)
+                        retired &-= (blockLength &- UInt64(insn.pointee.position))
                         pc = vector
                         continue blockLoop
                     }
@@ -840,15 +854,15 @@ extension CPU {
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                         case .completedInNewBlock:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                            retired &-= UInt64(end - insn - 1)
+                            retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
                             pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         case .jumped(let vector):
-                            retired &-= UInt64(end - insn)
+                            retired &-= (blockLength &- UInt64(insn.pointee.position))
                             pc = vector
                             continue blockLoop
                         case .exit:
-                            retired &-= UInt64(end - insn)
+                            retired &-= (blockLength &- UInt64(insn.pointee.position))
                             return .trap
                         }
                     }
@@ -924,6 +938,13 @@ extension CPU {
 
     /// Decodes a block from host memory and, when it is the first code of its physical page,
     /// takes the page's write permission out of the TLB so stores to it are checked.
+    /// The decoded block for `pc` whose instructions are at `host`: from the table, or built.
+    @inline(__always)
+    func findBlock(pc: UInt64, host: UInt64, table: UnsafeMutablePointer<BlockCache.Entry>) -> BlockCache.Entry {
+        let entry = table[BlockCache.slot(pc)]
+        return entry.pc == pc && entry.host == host ? entry : buildBlock(pc: pc, host: host)
+    }
+
     @inline(never)
     func buildBlock(pc: UInt64, host: UInt64) -> BlockCache.Entry {
         var newCodePage = false
