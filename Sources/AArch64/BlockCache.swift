@@ -176,6 +176,7 @@ public final class BlockCache: @unchecked Sendable {
         }
         used = 0
         slotsByHostPage.removeAll(keepingCapacity: true)
+        // The arena is reused from its start: an old link would name a slot now holding other code.
         linkEpoch.pointee &+= 1
         invalidations &+= 1
     }
@@ -188,7 +189,9 @@ public final class BlockCache: @unchecked Sendable {
         {
             table[Int(slot)] = Self.emptyEntry
         }
-        // A link into this page's blocks would still reach their old decoding.
+        // Links join blocks of one page, so a link into this page's blocks sits in one of
+        // them, and those are now found only by lookup, which decodes them afresh; the epoch
+        // moves on all the same, so no link needs that reasoning to be safe.
         linkEpoch.pointee &+= 1
         pageInvalidations &+= 1
     }

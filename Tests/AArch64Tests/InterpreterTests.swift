@@ -170,6 +170,34 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(5), 3, "1 from the original instruction, then 2 from the patched one")
     }
 
+    func testLinkedBranchesReachPatchedCodeAndEachReturnSite() throws {
+        // Block links (`BlockCache.Link`): the `bl` and the `ret` go the same way twice, so the
+        // second call follows their links; then the subroutine's first word is patched, and the
+        // call after that must run the new word. The same `ret` also returns to two call sites in
+        // turn, so its link is right for one of them at a time.
+        let m = TestMachine()
+        let patch = try CrossAssembler.encode(["movz x9, #2"])[0]
+        try m.run([
+            "movz x10, #0", "movz x11, #0", "movz x12, #0", "adr x1, 3f",
+            "movz w2, #\(patch & 0xFFFF)", "movk w2, #\(patch >> 16), lsl #16",
+            "movz x0, #3",
+            "1: bl 3f", "add x10, x10, x9",  // three calls: 1, 1, then 2 after the patch
+            "cmp x0, #2", "b.ne 2f", "str w2, [x1]",
+            "2: subs x0, x0, #1", "b.ne 1b",
+            "movz x0, #4",
+            "4: bl 3f", "add x11, x11, #1", "bl 3f", "add x12, x12, #1", "subs x0, x0, #1", "b.ne 4b",
+            "b 5f",
+            "3: movz x9, #1", "ret",
+            "5: nop",
+        ])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(10), 1 + 1 + 2, "the third call ran the patched word")
+        XCTAssertEqual(m.cpu.x(9), 2)
+        XCTAssertEqual(m.cpu.x(11), 4, "each return reached its own call site")
+        XCTAssertEqual(m.cpu.x(12), 4)
+        XCTAssertEqual(m.cpu.blocks.pageInvalidations, 1)
+    }
+
     func testInstructionsRetiredCountsExecutedInstructions() throws {
         let m = TestMachine()
         try m.run(["movz x0, #3", "1: subs x0, x0, #1", "b.ne 1b"])

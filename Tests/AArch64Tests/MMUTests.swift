@@ -499,6 +499,35 @@ final class MMUTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(10), 2)
     }
 
+    func testBlockLinksDoNotOutliveAFlushOfEveryBlock() throws {
+        // A `bl` linked to its subroutine (`BlockCache.Link`); then the page is mapped to other
+        // memory, whose subroutine differs, and every decoded block is dropped (IC IALLU). The
+        // caller is decoded again into the same arena slot as before, where its old link still
+        // lies: the flush must have retired it, or the call would run the old subroutine.
+        let (m, tables, root) = machine()
+        let code: UInt64 = 0x7000_0000
+        let first = Self.dataPA
+        let second = Self.dataPA + 0x1000
+        let caller = try CrossAssembler.assemble(["bl .+0x100", "hvc #0xffff"])
+        m.load(caller, at: first)
+        m.load(try CrossAssembler.assemble(["movz x9, #1", "ret"]), at: first + 0x100)
+        m.load(caller, at: second)
+        m.load(try CrossAssembler.assemble(["movz x9, #2", "ret"]), at: second + 0x100)
+        tables.map(root: root, va: code, descriptor: Self.leaf(first))
+        m.cpu.pc = code
+        m.runLoaded()
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(9), 1)
+
+        tables.map(root: root, va: code, descriptor: Self.leaf(second))
+        m.cpu.tlb.invalidateAll()
+        m.cpu.invalidateDecodedCode()
+        m.cpu.pc = code
+        m.runLoaded()
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(9), 2, "the subroutine now mapped ran")
+    }
+
     func testStoreToCodeIsSeenWithoutCacheMaintenanceWithinTheSamePage() throws {
         // The decoded-block cache is coherent with stores even without IC IVAU (what QEMU does),
         // because pages holding decoded code lose their TLB write permission.
