@@ -50,8 +50,17 @@ public final class ControlClient {
     public func call(_ command: String, arguments: [String: JSONValue] = [:]) throws(ControlClientError) -> JSONValue {
         let id = JSONValue.integer(nextID)
         nextID += 1
-        try send(ControlRequest(id: id, command: command, arguments: arguments).jsonText())
-        let line = try receiveLine()
+        let line: [UInt8]
+        do {
+            try send(ControlRequest(id: id, command: command, arguments: arguments).jsonText())
+            line = try receiveLine()
+        } catch {
+            // A refused connection (too-many-connections, idle-timeout) is answered and closed
+            // before the request is read; if the close came first the send fails (EPIPE), but
+            // the reason is still waiting to be read.
+            guard let early = try? receiveLineOrEOF() else { throw error }
+            line = early
+        }
         guard let reply = try? JSONValue(parsing: Data(line)), let ok = reply["ok"] else {
             throw .transport("armvisord sent a malformed reply")
         }

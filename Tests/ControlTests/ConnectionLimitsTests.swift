@@ -28,6 +28,26 @@ final class ConnectionLimitsTests: XCTestCase {
         try await server.stop()
     }
 
+    func testClientReportsTheRefusalEvenWhenTheServerClosedBeforeItsRequest() async throws {
+        // The daemon answers a connection over the limit and closes it at once; a client whose
+        // request goes out after the close gets EPIPE, but must still report the refusal.
+        let server = try await TestServer.start(limits: ConnectionLimits(maximumConnections: 1, idleTimeout: nil))
+        do {
+            let first = try server.connect()
+            XCTAssertEqual(try first.exchange(#"{"id":1,"command":"ping"}"#)["ok"], true)
+            let client = try ControlClient(socketPath: server.socketPath)
+            // Wait for the server's close (the refusal line is queued before it): a UNIX stream
+            // socket whose peer has gone reports POLLHUP, which needs no event bit.
+            var descriptor = pollfd(fd: client.fileDescriptor, events: 0, revents: 0)
+            XCTAssertEqual(poll(&descriptor, 1, 30_000), 1, "the server closed the refused connection")
+            XCTAssertNotEqual(Int32(descriptor.revents) & Int32(POLLHUP), 0)
+            XCTAssertThrowsError(try client.call("ping")) { error in
+                XCTAssertEqual((error as? ControlClientError)?.code, .tooManyConnections, "\(error)")
+            }
+        }
+        try await server.stop()
+    }
+
     /// Pipelined requests whose replies are never read: once the replies fill the socket, the
     /// server can deliver nothing more, the connection goes idle, and the idle timeout closes it
     /// (a reply the daemon cannot deliver does not keep a connection busy).
