@@ -269,7 +269,8 @@ public final class BlockCache: @unchecked Sendable {
         default:
             return
         }
-        pair[0].op = .subsThenBranch
+        // The B.cond's target is its block's start when its offset is minus its position.
+        pair[0].op = pair[1].imm &+ UInt64(pair[1].position) &<< 2 == 0 ? .subsThenLoop : .subsThenBranch
     }
 
     /// Whether `insn` is the last instruction of its block: branches, exception generation,

@@ -65,7 +65,8 @@ public struct Decoder: Sendable {
         case .undefined, .blockEnd, .load32, .load64, .store32, .store64, .loadPair64, .storePair64, .load64Register,
             .addImmediate64, .addImmediate32, .subsImmediate64, .moveConstant, .addRegister64, .subRegister64,
             .subsRegister64, .andRegister64, .orrRegister64, .eorRegister64, .addUnshifted64, .subUnshifted64,
-            .andUnshifted64, .orrUnshifted64, .eorUnshifted64, .moveRegister64, .subsThenBranch:
+            .andUnshifted64, .orrUnshifted64, .eorUnshifted64, .moveRegister64, .subsThenBranch,
+            .subsThenLoop:
             return nil
 
         case .addImmediate, .subImmediate, .addsImmediate, .subsImmediate:

@@ -394,6 +394,23 @@ extension CPU {
                     pc = here &+ insn.pointee.imm
                     chained = true
                     continue blockLoop
+                case .subsThenLoop:
+                    // SUBS/CMP and a B.cond back to this block's start: taken, the block runs
+                    // again in place (as in `.bCond`) with no target to work out; not taken, on
+                    // to the sentinel after the B.cond.
+                    let d = insn.pointee
+                    x[Int(d.rd)] = Arithmetic.subtract(
+                        x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &s.pointee.nzcv)
+                    insn += 1
+                    if Arithmetic.holds(mask: insn.pointee.imm2, s.pointee.nzcv) {
+                        if requests.load(ordering: .relaxed) == 0 && retired < budget {
+                            retired &+= blockLength
+                            insn = block
+                            continue
+                        }
+                        chained = true
+                        continue blockLoop
+                    }
                 case .subsThenBranch:
                     // SUBS/CMP and the B.cond after it in one dispatch: the SUBS here, then on
                     // to the B.cond's case with the B.cond's slot.

@@ -437,6 +437,16 @@ final class InterpreterTests: XCTestCase {
             XCTAssertEqual(block[0].op == .subsThenBranch, fuses, "\(pair)")
             XCTAssertEqual(block[1].op, decoded[1].op, "the branch keeps its slot")
         }
+        // A B.cond to its own block's start (its offset is minus 4 × its position) makes the
+        // loop form.
+        for (offset, position, loops) in [("-4", 1, true), ("-8", 1, false), ("-8", 2, true), ("+8", 1, false)] {
+            var block = try CrossAssembler.assemble(["cmp x1, #3", "b.ne .\(offset)"]).map {
+                BlockCache.specialize(Decoder.shared.decode($0))
+            }
+            block[1].position = UInt8(position)
+            block.withUnsafeMutableBufferPointer { BlockCache.fuseCompareAndBranch($0.baseAddress.unsafelyUnwrapped) }
+            XCTAssertEqual(block[0].op, loops ? .subsThenLoop : .subsThenBranch, "b.ne .\(offset) at \(position)")
+        }
     }
 
     func testCompareFusedWithTheBranchEndingItsBlockKeepsFlagsAndTargets() throws {
