@@ -80,7 +80,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Devices"], path: "Tests/TestSupport"),
         .testTarget(name: "AArch64Tests", dependencies: ["AArch64", "TestSupport"]),
         .testTarget(name: "HypervisorTests", dependencies: ["Hypervisor", "TestSupport"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "Backends", "TestSupport"]),

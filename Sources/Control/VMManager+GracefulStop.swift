@@ -40,7 +40,8 @@ extension VMManager {
             throw ControlError(.badRequest, "argument 'timeout': \(error)")
         }
         entries[name]?.stopRequested = true
-        let record = await Self.gracefullyStop(entry, timeout: seconds, logger: logger(for: name), why: "stop")
+        let record = await Self.gracefullyStop(
+            entry, timeout: seconds, clock: powerButtonClock, logger: logger(for: name), why: "stop")
         return VMStopSummary(name: name, record: record)
     }
 
@@ -60,7 +61,10 @@ extension VMManager {
         }
         await withTaskGroup(of: Void.self) { group in
             for (entry, seconds, log) in timed {
-                group.addTask { _ = await Self.gracefullyStop(entry, timeout: seconds, logger: log, why: "shutdown") }
+                group.addTask { [powerButtonClock] in
+                    _ = await Self.gracefullyStop(
+                        entry, timeout: seconds, clock: powerButtonClock, logger: log, why: "shutdown")
+                }
             }
         }
     }
@@ -68,10 +72,10 @@ extension VMManager {
     /// Presses the VM's power button and waits up to `timeout` seconds for it to stop, then
     /// forces it; returns how it ended. Touches no actor state, so stops run side by side.
     nonisolated static func gracefullyStop(
-        _ entry: Entry, timeout: Double, logger: Logger, why: String
+        _ entry: Entry, timeout: Double, clock: any DeviceClock, logger: Logger, why: String
     ) async -> StopRecord {
         let vm = entry.vm
-        guard vm.state == .running, let button = Board.powerButton(of: vm) else {
+        guard vm.state == .running, let button = Board.powerButton(of: vm, clock: clock) else {
             let paused = vm.state == .paused
             logger.info("VM stop requested (\(why)): \(paused ? "paused" : "no power button"), stopping at once")
             vm.requestStop(paused ? stoppedWhilePaused : VirtualMachine.stoppedOnRequest)

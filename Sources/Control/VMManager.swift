@@ -1,3 +1,4 @@
+import Devices
 import Hypervisor
 import Logging
 import Platform
@@ -51,32 +52,39 @@ public actor VMManager {
     public private(set) var imagePaths: ImagePathPolicy
     let makeVM: InstanceFactory
     let logger: Logger
+    /// What times the power button's press (`stop`, shutdown): the host's clock, or a test's.
+    nonisolated let powerButtonClock: any DeviceClock
 
     /// - Parameters:
     ///   - consoleDirectory: where a VM created without a `console` writes it
     ///     (`file:<dir>/<name>.console.log`); nil keeps the board's default (stdio).
     ///   - store: where `define` keeps definitions; nil disables `define`.
     ///   - imagePaths: which host paths configurations may name (default: any).
+    ///   - powerButtonClock: times the power button's 100 ms press (tests pass a manual clock,
+    ///     so that a stalled host cannot release the button before the guest reads it).
     ///   - makeInstance: the VM factory.
     public init(
         consoleDirectory: String? = nil, store: DefinitionStore? = nil, imagePaths: ImagePathPolicy = .unrestricted,
-        logger: Logger = Logger(label: "armvisord"),
+        logger: Logger = Logger(label: "armvisord"), powerButtonClock: any DeviceClock = HostDeviceClock(),
         makeInstance: @escaping InstanceFactory = { try Board.makeVM(name: $0, configuration: $1, host: $2) }
     ) {
         self.consoleDirectory = consoleDirectory
         self.store = store
         self.imagePaths = imagePaths
         self.logger = logger
+        self.powerButtonClock = powerButtonClock
         self.makeVM = makeInstance
     }
 
     /// A manager whose VMs come from `makeVM`, which takes no host (test fakes).
     public init(
         consoleDirectory: String? = nil, store: DefinitionStore? = nil, imagePaths: ImagePathPolicy = .unrestricted,
-        logger: Logger = Logger(label: "armvisord"), makeVM: @escaping Factory
+        logger: Logger = Logger(label: "armvisord"), powerButtonClock: any DeviceClock = HostDeviceClock(),
+        makeVM: @escaping Factory
     ) {
         self.init(
             consoleDirectory: consoleDirectory, store: store, imagePaths: imagePaths, logger: logger,
+            powerButtonClock: powerButtonClock,
             makeInstance: { name, configuration, _ in try makeVM(name, configuration) })
     }
 

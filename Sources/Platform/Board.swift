@@ -211,11 +211,11 @@ public enum Board {
     /// The PL061 line the power button drives (QEMU virt: "use gpio Pin 3 for power button event").
     public static let powerButtonPin = 3
 
-    /// The power button of a VM built by `makeVM`: a `GPIOKey` on its PL061's pin 3; nil for a
-    /// VM without the board's GPIO controller.
-    public static func powerButton(of vm: VirtualMachine) -> GPIOKey? {
+    /// The power button of a VM built by `makeVM`: a `GPIOKey` on its PL061's pin 3, timing its
+    /// 100 ms press by `clock`; nil for a VM without the board's GPIO controller.
+    public static func powerButton(of vm: VirtualMachine, clock: any DeviceClock = HostDeviceClock()) -> GPIOKey? {
         guard let gpio = vm.bus.resolve(BoardRegion.gpio.base)?.device as? PL061 else { return nil }
-        return GPIOKey(gpio: gpio, pin: powerButtonPin)
+        return GPIOKey(gpio: gpio, pin: powerButtonPin, clock: clock)
     }
 
     /// One bank of the `virt` board's flash (QEMU: two 64 MiB pflash banks at 0x0).

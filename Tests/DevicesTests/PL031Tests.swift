@@ -1,6 +1,7 @@
 import Devices
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Records the levels an interrupt line was driven to.

@@ -1,4 +1,5 @@
 import Devices
+import TestSupport
 import XCTest
 
 /// PL061 register behaviour (Arm DDI 0190; QEMU `hw/gpio/pl061.c`) and the power button on it.

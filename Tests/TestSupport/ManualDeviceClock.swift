@@ -3,7 +3,7 @@ import Synchronization
 
 /// A `DeviceClock` that only moves when a test advances it; alarms run inside `advance` on the
 /// test's thread, in deadline order.
-final class ManualDeviceClock: DeviceClock {
+public final class ManualDeviceClock: DeviceClock {
     private struct Alarm {
         let id: Int
         let deadline: UInt64
@@ -17,20 +17,20 @@ final class ManualDeviceClock: DeviceClock {
     }
 
     private let state: Mutex<State>
-    let wallClock: UInt64
+    public let wallClock: UInt64
 
-    init(nanoseconds: UInt64 = 5_000_000_000, wallClockSeconds: UInt64 = 1_700_000_000) {
+    public init(nanoseconds: UInt64 = 5_000_000_000, wallClockSeconds: UInt64 = 1_700_000_000) {
         state = Mutex(State(now: nanoseconds))
         wallClock = wallClockSeconds
     }
 
-    func nanoseconds() -> UInt64 { state.withLock { $0.now } }
-    func wallClockSeconds() -> UInt64 { wallClock }
+    public func nanoseconds() -> UInt64 { state.withLock { $0.now } }
+    public func wallClockSeconds() -> UInt64 { wallClock }
 
     /// Alarms not yet run nor cancelled.
-    var pendingAlarms: Int { state.withLock { $0.alarms.count } }
+    public var pendingAlarms: Int { state.withLock { $0.alarms.count } }
 
-    func schedule(at deadline: UInt64, _ work: @escaping @Sendable () -> Void) -> any DeviceAlarm {
+    public func schedule(at deadline: UInt64, _ work: @escaping @Sendable () -> Void) -> any DeviceAlarm {
         let id = state.withLock { s in
             s.nextID += 1
             s.alarms.append(Alarm(id: s.nextID, deadline: deadline, work: work))
@@ -40,7 +40,7 @@ final class ManualDeviceClock: DeviceClock {
     }
 
     /// Moves the clock forward by `delta` nanoseconds, running every alarm that falls due.
-    func advance(by delta: UInt64) {
+    public func advance(by delta: UInt64) {
         let target = state.withLock { $0.now + delta }
         while true {
             let due = state.withLock { s -> Alarm? in
@@ -63,6 +63,6 @@ final class ManualDeviceClock: DeviceClock {
     private struct Cancellation: DeviceAlarm {
         let clock: ManualDeviceClock
         let id: Int
-        func cancel() { clock.cancel(id) }
+        public func cancel() { clock.cancel(id) }
     }
 }
