@@ -44,6 +44,27 @@ public final class MainLoop: @unchecked Sendable {
             }, box, nil)
     }
 
+    /// Runs `work` once on the loop thread, `milliseconds` from now (a GLib timeout source).
+    public func after(milliseconds: UInt32, _ work: @escaping @Sendable () -> Void) {
+        invoke { [self] in
+            guard let source = g_timeout_source_new(milliseconds) else { return }
+            let box = Unmanaged.passRetained(Work(work)).toOpaque()
+            g_source_set_callback(
+                source,
+                { data in
+                    guard let data else { return 0 }
+                    Unmanaged<Work>.fromOpaque(data).takeUnretainedValue().run()
+                    return 0  // G_SOURCE_REMOVE: the destroy notify releases the box
+                }, box,
+                { data in
+                    guard let data else { return }
+                    Unmanaged<Work>.fromOpaque(data).release()
+                })
+            g_source_attach(source, context)
+            g_source_unref(source)
+        }
+    }
+
     /// Runs `work` on the loop thread and waits for it. Never call from the loop thread.
     public func invokeAndWait(_ work: @escaping @Sendable () -> Void) {
         let done = DispatchSemaphore(value: 0)

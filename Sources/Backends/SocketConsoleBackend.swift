@@ -28,6 +28,7 @@ public final class SocketConsoleBackend: ConsoleBackend {
         var listening: Int32
         var closed = false
         var input = ConsoleInput()
+        var acceptFailures = 0
     }
 
     public let path: String
@@ -72,11 +73,22 @@ public final class SocketConsoleBackend: ConsoleBackend {
             throw OpenError(path: path, reason: reason)
         }
         state = Mutex(State(listening: fd))
+        watchListening(fd)
+    }
+
+    /// Accepts connections on the listening socket `fd` whenever one waits.
+    private func watchListening(_ fd: Int32) {
         loop.watchReadable(fd: fd) { [weak self] in
             guard let self else { return Self.release(fd) }
             return self.acceptClients()
         }
     }
+
+    /// How long the listening socket goes unwatched after the process ran out of descriptors.
+    static let acceptRetryMilliseconds: UInt32 = 100
+
+    /// Times `accept` failed for want of descriptors (EMFILE, ENFILE) or memory, for tests.
+    public var acceptFailures: Int { state.withLock { $0.acceptFailures } }
 
     /// A VM built and dropped without running (a failed build, a created VM destroyed) never
     /// calls `close`: the descriptors are shut down here, which wakes their watches to close
@@ -164,7 +176,21 @@ public final class SocketConsoleBackend: ConsoleBackend {
         }
         while true {
             let client = accept(listening, nil, nil)
-            guard client >= 0 else { break }
+            guard client >= 0 else {
+                let error = errno
+                guard error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM else { break }
+                // The connection stays queued and the socket readable: watching on would call
+                // this again at once, forever. Stop watching and look again a little later.
+                state.withLock { $0.acceptFailures += 1 }
+                loop.after(milliseconds: Self.acceptRetryMilliseconds) { [weak self] in
+                    guard let self else {
+                        _ = Self.release(listening)
+                        return
+                    }
+                    self.watchListening(listening)
+                }
+                return false
+            }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
             state.withLock { _ = $0.clients.insert(client) }

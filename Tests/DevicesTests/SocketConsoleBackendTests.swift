@@ -10,6 +10,9 @@ import XCTest
 
 /// The `unix:PATH` console: clients attach and detach while the guest's output flows, input
 /// from any client reaches the device, and the guest never waits for anyone.
+/// `RLIMIT_NOFILE` as `setrlimit` takes it (an enum constant in Glibc's Swift overlay).
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
 final class SocketConsoleBackendTests: XCTestCase {
     private var directory: URL!
 
@@ -73,6 +76,57 @@ final class SocketConsoleBackendTests: XCTestCase {
         XCTAssertNil(try first.readLine(), "clients see end of file")
         XCTAssertThrowsError(try LineSocket(path: path))
         send(backend, "after the end\n")  // harmless
+    }
+
+    func testRunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning() throws {
+        // A connection that cannot be accepted (EMFILE) stays queued and keeps the listening
+        // socket readable: the backend stops watching it for a while instead of calling
+        // accept again at once, forever, and takes the connection once descriptors are back.
+        let path = directory.appendingPathComponent("console.sock").path
+        let backend = try SocketConsoleBackend(path: path)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
+        // The client's descriptor is made first; connecting needs none.
+        let client = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(client, 0)
+        defer { Glibc.close(client) }
+        // Every descriptor number below `ceiling` taken, and the limit at `ceiling`: no new one
+        // can be made. (A limit of 0 would not do: GLib's poll fails when it watches more
+        // descriptors than the limit.)
+        let ceiling: Int32 = 256
+        var fillers: [Int32] = []
+        while true {
+            let fd = open("/dev/null", O_RDONLY)
+            guard fd >= 0, fd < ceiling else {
+                if fd >= 0 { Glibc.close(fd) }
+                break
+            }
+            fillers.append(fd)
+        }
+        defer { for fd in fillers { Glibc.close(fd) } }
+        var saved = rlimit()
+        XCTAssertEqual(getrlimit(RLIMIT_NOFILE_VALUE, &saved), 0)
+        var none = saved
+        none.rlim_cur = rlim_t(ceiling)
+        XCTAssertEqual(setrlimit(RLIMIT_NOFILE_VALUE, &none), 0)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(client, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        // A third of a second without descriptors: a retry every 100 ms is a few failures;
+        // watching on would have been a busy loop of them.
+        usleep(350_000)
+        let failures = backend.acceptFailures
+        XCTAssertEqual(setrlimit(RLIMIT_NOFILE_VALUE, &saved), 0)
+        XCTAssertEqual(connected, 0)
+        XCTAssertGreaterThanOrEqual(failures, 1, "accept failed for want of descriptors")
+        XCTAssertLessThanOrEqual(failures, 10, "and was not retried in a busy loop")
+        waitUntil("the queued client to be accepted") { backend.clientCount == 1 }
+        backend.close()
     }
 
     /// A client may connect and type as soon as the socket exists, before the VM's device has
