@@ -30,6 +30,9 @@ public final class BlockCache: @unchecked Sendable {
     /// belong to, at the same stride, so an instruction's link is its address plus a constant.
     public struct Link: Sendable {
         public var pc: UInt64
+        /// The host address the block was decoded from: not needed to follow the link (the
+        /// running block's page fixes it), kept for diagnostics and to give `Link` the 32-byte
+        /// stride of `DecodedInstruction`.
         public var host: UInt64
         public var start: UInt32
         public var count: UInt32
@@ -256,8 +259,9 @@ public final class BlockCache: @unchecked Sendable {
     }
 
     /// Makes `pair[0]` a `subsThenBranch` when it is a SUBS/CMP of X (immediate, or register
-    /// with LSL) and `pair[1]` the B.cond that ends the block. Nothing between them can fault,
-    /// so the two always complete together.
+    /// with LSL) and `pair[1]` the B.cond that ends the block — a `subsThenLoop` when that
+    /// B.cond goes back to the block's start (`position` must be set). Nothing between them
+    /// can fault, so the two always complete together.
     public static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
         guard pair[1].op == .bCond else { return }
         switch pair[0].op {

@@ -29,7 +29,7 @@ public struct DecodedInstruction: Sendable {
     public var flags: UInt8 = 0
     /// The instruction's place in its decoded block (0 for the first; the `.blockEnd` sentinel
     /// holds the block's length): its PC is the block's PC + 4 × `position`
-    /// (`CPU.instructionPC`), so the interpreter keeps the block's PC and never counts the PC
+    /// (`CPU.pc(of:inBlockAt:)`), so the interpreter keeps the block's PC and never counts the PC
     /// up instruction by instruction.
     public var position: UInt8 = 0
 

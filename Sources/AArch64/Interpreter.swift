@@ -28,9 +28,11 @@ extension CPU {
         // Unchained block entries (below).
         var entries: UInt64 = 0
         // Block chaining: a branch or block end that leaves EL, ASID and translation as they were
-        // sets `chained`; the next block, if it is on the same page as the last translated fetch,
-        // then takes its host address from that translation instead of the TLB. Every other way
-        // to a new block (exceptions, ERET, MSR, SYS, requests) leaves `chained` false.
+        // sets `chained`; the next block then comes from the leaving instruction's link when it
+        // went to the same PC before (`BlockCache.Link`), else, if it is on the same page as the
+        // last translated fetch, takes its host address from that translation instead of the
+        // TLB (and is linked). Every other way to a new block (exceptions, ERET, MSR, SYS,
+        // requests) leaves `chained` false.
         var chained = false
         var fetchPage: UInt64 = 0
         var fetchHostPage: UInt64 = 0
@@ -953,8 +955,6 @@ extension CPU {
         state.pointee.pc = pc
     }
 
-    /// Decodes a block from host memory and, when it is the first code of its physical page,
-    /// takes the page's write permission out of the TLB so stores to it are checked.
     /// The decoded block for `pc` whose instructions are at `host`: from the table, or built.
     @inline(__always)
     func findBlock(pc: UInt64, host: UInt64, table: UnsafeMutablePointer<BlockCache.Entry>) -> BlockCache.Entry {
@@ -962,6 +962,8 @@ extension CPU {
         return entry.pc == pc && entry.host == host ? entry : buildBlock(pc: pc, host: host)
     }
 
+    /// Decodes a block from host memory and, when it is the first code of its physical page,
+    /// takes the page's write permission out of the TLB so stores to it are checked.
     @inline(never)
     func buildBlock(pc: UInt64, host: UInt64) -> BlockCache.Entry {
         var newCodePage = false
