@@ -130,6 +130,9 @@ final class DaemonConsoleTopTests: DaemonTestCase {
         try session.waitFor("REBOOT\nREADY\n", after: first.utf8.count)
         session.send("again\r!")
         try session.waitFor("again\r\nBYE\n")
+        // The note is the CLI's last output: wait for it, since the exit can be seen before the
+        // pipe's last bytes are read.
+        try session.waitFor("The console of VM 'echo' closed (the VM stopped).\n")
         XCTAssertEqual(session.waitForExit(timeout: 30), 0, session.text)
         XCTAssertTrue(session.text.hasSuffix("The console of VM 'echo' closed (the VM stopped).\n"), session.text)
         XCTAssertEqual(
