@@ -73,7 +73,9 @@ extension VMManager {
     }
 
     /// Builds a fresh instance of `entry`'s VM on the consoles of `host`, puts it in the entry's
-    /// place and starts it; a failure closes `host` and leaves the entry as it was.
+    /// place and starts it. A failed build closes `host` and leaves the entry as it was; a
+    /// failed start (not expected: the instance was just built) leaves the fresh instance in
+    /// the entry's place, `created`, with `host` open.
     private func startFreshInstance(of entry: Entry, name: String, host: BoardHost) throws(ControlError) {
         let fresh: Entry
         do {

@@ -6,6 +6,8 @@
 // Prints "UNDEF trapped" or "bad ESR", then powers off with PSCI SYSTEM_OFF.
 // Uses only the instruction subset the armvisor emulator implements.
 
+#include "psci.S"
+
     .equ UART_BASE,  0x09000000
     .equ UARTDR,     0x00
     .equ UARTFR,     0x18
@@ -35,12 +37,7 @@ sync_handler:
 2:  bl      puts
 
 system_off:
-    // PSCI SYSTEM_OFF (function id 0x84000008)
-    movz    w0, #0x0008
-    movk    w0, #0x8400, lsl #16
-    hvc     #0
-3:  wfi
-    b       3b
+    psci_system_off
 
 // puts: x0 = address of NUL-terminated string. Clobbers x0-x3.
 puts:
