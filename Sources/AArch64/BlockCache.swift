@@ -157,6 +157,7 @@ public final class BlockCache: @unchecked Sendable {
             if Self.endsBlock(insn) { break }
         } while used - start < Self.maxInstructions && address & 0xFFF != 0
         let count = used - start
+        Self.markLoop(arena + used - 1)
         if count >= 2 { Self.fuseCompareAndBranch(arena + used - 2) }
         var sentinel = Self.sentinel
         sentinel.position = UInt8(count)
@@ -258,12 +259,20 @@ public final class BlockCache: @unchecked Sendable {
         return d
     }
 
+    /// Makes the last instruction of a block a `bCondLoop` when it is a B.cond back to the
+    /// block's start: its offset is minus 4 × its position (which must be set).
+    public static func markLoop(_ last: UnsafeMutablePointer<DecodedInstruction>) {
+        if last.pointee.op == .bCond && last.pointee.imm &+ UInt64(last.pointee.position) &<< 2 == 0 {
+            last.pointee.op = .bCondLoop
+        }
+    }
+
     /// Makes `pair[0]` a `subsThenBranch` when it is a SUBS/CMP of X (immediate, or register
     /// with LSL) and `pair[1]` the B.cond that ends the block — a `subsThenLoop` when that
-    /// B.cond goes back to the block's start (`position` must be set). Nothing between them
-    /// can fault, so the two always complete together.
+    /// B.cond is a `bCondLoop` (`markLoop` runs first). Nothing between them can fault, so the
+    /// two always complete together.
     public static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
-        guard pair[1].op == .bCond else { return }
+        guard pair[1].op == .bCond || pair[1].op == .bCondLoop else { return }
         switch pair[0].op {
         case .subsImmediate64:
             pair[0].rm = 31  // XZR: the register term is zero
@@ -273,8 +282,7 @@ public final class BlockCache: @unchecked Sendable {
         default:
             return
         }
-        // The B.cond's target is its block's start when its offset is minus its position.
-        pair[0].op = pair[1].imm &+ UInt64(pair[1].position) &<< 2 == 0 ? .subsThenLoop : .subsThenBranch
+        pair[0].op = pair[1].op == .bCondLoop ? .subsThenLoop : .subsThenBranch
     }
 
     /// Whether `insn` is the last instruction of its block: branches, exception generation,

@@ -121,9 +121,12 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     /// (`BlockCache.fuseCompareAndBranch`): Rd = Rn − ((Rm << `b`) + `imm`), one of the two
     /// terms zero (Rm = XZR for the immediate form, `imm` = 0 for the register form).
     case subsThenBranch
-    /// `subsThenBranch` whose B.cond goes back to its own block's start (the bottom of a loop
-    /// of one block): taken, it re-runs the block in place.
+    /// `subsThenBranch` whose B.cond is a `bCondLoop`.
     case subsThenLoop
+    /// A B.cond back to the start of its own block (the bottom of a loop of one block; marked at
+    /// build by `BlockCache.markLoop`): taken, it re-runs the block in place, with no target to
+    /// work out.
+    case bCondLoop
     /// Not an instruction: the sentinel `BlockCache` puts after every block, so the interpreter
     /// needs no end-of-block test.
     case blockEnd

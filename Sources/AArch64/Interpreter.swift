@@ -396,14 +396,17 @@ extension CPU {
                     pc = here &+ insn.pointee.imm
                     chained = true
                     continue blockLoop
+                // SUBS/CMP and the B.cond after it in one dispatch: the SUBS here, then on to the
+                // B.cond's case with the B.cond's slot.
                 case .subsThenLoop:
-                    // SUBS/CMP and a B.cond back to this block's start: taken, the block runs
-                    // again in place (as in `.bCond`) with no target to work out; not taken, on
-                    // to the sentinel after the B.cond.
-                    let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.subtract(
-                        x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &s.pointee.nzcv)
+                    Self.fusedSubtract(insn, x, &s.pointee.nzcv)
                     insn += 1
+                    fallthrough
+                case .bCondLoop:
+                    // A loop back to this block's start (the commonest branch of all) re-runs the
+                    // block at once unless a request or the budget stops it: nothing that could
+                    // have dropped the block continues here. Stopped, it leaves chained with
+                    // `pc` (the block's start) as the next PC; not taken, on to the sentinel.
                     if Arithmetic.holds(mask: insn.pointee.imm2, s.pointee.nzcv) {
                         if requests.load(ordering: .relaxed) == 0 && retired < budget {
                             retired &+= blockLength
@@ -414,26 +417,13 @@ extension CPU {
                         continue blockLoop
                     }
                 case .subsThenBranch:
-                    // SUBS/CMP and the B.cond after it in one dispatch: the SUBS here, then on
-                    // to the B.cond's case with the B.cond's slot.
-                    let d = insn.pointee
-                    x[Int(d.rd)] = Arithmetic.subtract(
-                        x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &s.pointee.nzcv)
+                    Self.fusedSubtract(insn, x, &s.pointee.nzcv)
                     insn += 1
                     fallthrough
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
-                        let target = Self.pc(of: insn, inBlockAt: pc) &+ d.imm
-                        // A loop back to this block's start (the commonest branch of all) re-runs
-                        // the block at once unless a request or the budget stops it: nothing
-                        // that could have dropped the block continues here.
-                        if target == pc && requests.load(ordering: .relaxed) == 0 && retired < budget {
-                            retired &+= blockLength
-                            insn = block
-                            continue
-                        }
-                        pc = target
+                        pc = Self.pc(of: insn, inBlockAt: pc) &+ d.imm
                         chained = true
                         continue blockLoop
                     }
@@ -902,6 +892,16 @@ extension CPU {
     @inline(__always)
     static func pc(of insn: UnsafeMutablePointer<DecodedInstruction>, inBlockAt blockPC: UInt64) -> UInt64 {
         blockPC &+ UInt64(insn.pointee.position) &<< 2
+    }
+
+    /// The SUBS/CMP half of `subsThenBranch`/`subsThenLoop`: Rd = Rn − ((Rm << `b`) + `imm`)
+    /// with its flags (one of the two terms is zero: `BlockCache.fuseCompareAndBranch`).
+    @inline(__always)
+    static func fusedSubtract(
+        _ insn: UnsafeMutablePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>, _ nzcv: inout UInt32
+    ) {
+        let d = insn.pointee
+        x[Int(d.rd)] = Arithmetic.subtract(x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &nzcv)
     }
 
     /// What a rarely executed instruction's helper tells the loop to do next.

@@ -276,6 +276,25 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 1 + 3 * 5000 + 1, "movz, 5000 × (add, subs, b.ne), hvc")
 
         try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmp x0, #0", "b.ne 1b"])
+
+        // The same with a flag-setting instruction that is not fused (CMN is ADDS): the B.cond
+        // alone re-runs its block.
+        let n = TestMachine()
+        n.load(
+            try CrossAssembler.assemble([
+                "movz x0, #5000", "1: add x1, x1, #1", "sub x0, x0, #1", "cmn x0, #0", "b.ne 1b", "hvc #0xffff",
+            ]))
+        XCTAssertEqual(n.runLoaded(budget: 1000), .budget)
+        let counted = n.cpu.state.pointee.instructionsRetired
+        XCTAssertGreaterThanOrEqual(counted, 1000)
+        XCTAssertLessThan(counted, 1000 + 4, "stopped at the first block boundary past the budget")
+        XCTAssertEqual(n.cpu.x(1), (counted - 1) / 4, "the count and the work agree")
+        XCTAssertEqual(n.cpu.pc, TestMachine.ramBase + 4, "at the loop's start")
+        XCTAssertEqual(n.runLoaded(), .trap)
+        XCTAssertTrue(n.reachedEnd)
+        XCTAssertEqual(n.cpu.x(1), 5000)
+        XCTAssertEqual(n.cpu.state.pointee.instructionsRetired, 1 + 4 * 5000 + 1)
+        try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmn x0, #0", "b.ne 1b"])
     }
 
     func testStoreToOneCodePageKeepsOtherPagesDecoded() throws {
@@ -437,15 +456,23 @@ final class InterpreterTests: XCTestCase {
             XCTAssertEqual(block[0].op == .subsThenBranch, fuses, "\(pair)")
             XCTAssertEqual(block[1].op, decoded[1].op, "the branch keeps its slot")
         }
-        // A B.cond to its own block's start (its offset is minus 4 × its position) makes the
-        // loop form.
+        // A B.cond to its own block's start (its offset is minus 4 × its position) is marked as
+        // the loop form (`markLoop`), with or without a compare fused before it.
         for (offset, position, loops) in [("-4", 1, true), ("-8", 1, false), ("-8", 2, true), ("+8", 1, false)] {
-            var block = try CrossAssembler.assemble(["cmp x1, #3", "b.ne .\(offset)"]).map {
-                BlockCache.specialize(Decoder.shared.decode($0))
+            for (compare, fused) in [("cmp x1, #3", true), ("cmn x1, #3", false)] {
+                var block = try CrossAssembler.assemble([compare, "b.ne .\(offset)"]).map {
+                    BlockCache.specialize(Decoder.shared.decode($0))
+                }
+                block[1].position = UInt8(position)
+                block.withUnsafeMutableBufferPointer {
+                    BlockCache.markLoop($0.baseAddress.unsafelyUnwrapped + 1)
+                    BlockCache.fuseCompareAndBranch($0.baseAddress.unsafelyUnwrapped)
+                }
+                let what = "\(compare); b.ne .\(offset) at \(position)"
+                XCTAssertEqual(block[1].op, loops ? .bCondLoop : .bCond, what)
+                XCTAssertEqual(block[1].kind, .bCond, what)
+                XCTAssertEqual(block[0].op, fused ? (loops ? .subsThenLoop : .subsThenBranch) : .addsImmediate, what)
             }
-            block[1].position = UInt8(position)
-            block.withUnsafeMutableBufferPointer { BlockCache.fuseCompareAndBranch($0.baseAddress.unsafelyUnwrapped) }
-            XCTAssertEqual(block[0].op, loops ? .subsThenLoop : .subsThenBranch, "b.ne .\(offset) at \(position)")
         }
     }
 
