@@ -144,8 +144,8 @@ extension CPU {
                 blockLength = UInt64(entry.count)
             }
             // Count the whole block up front; an exit part-way through takes back what did not
-            // complete (`blockLength` − the instruction's position), so the straight-line path
-            // pays nothing per instruction.
+            // complete (`unrun(from:blockLength:)`), so the straight-line path pays nothing per
+            // instruction.
             retired &+= blockLength
 
             // While the block runs, `pc` stays its first instruction's PC and each instruction
@@ -455,7 +455,7 @@ extension CPU {
                     continue blockLoop
                 case .eret:
                     if s.pointee.exceptionLevel == 0 {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     } else {
                         pc = exceptionReturn()
@@ -469,14 +469,14 @@ extension CPU {
                         preferredReturn: Self.pc(of: insn, inBlockAt: pc) &+ 4)
                     continue blockLoop
                 case .brk:
-                    retired &-= (blockLength &- UInt64(insn.pointee.position))
+                    retired &-= Self.unrun(from: insn, blockLength: blockLength)
                     pc = takeExceptionToEL1(
                         kind: .synchronous, syndrome: Syndrome.make(.brk64, iss: UInt32(insn.pointee.imm)),
                         preferredReturn: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
                 case .hvc:
                     if s.pointee.exceptionLevel == 0 || s.pointee.hcrEL2 & HypervisorConfiguration.hcd != 0 {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                         continue blockLoop
                     }
@@ -486,18 +486,18 @@ extension CPU {
                     return .trap
                 case .smc:
                     if s.pointee.exceptionLevel == 1 && s.pointee.hcrEL2 & HypervisorConfiguration.tsc != 0 {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         recordTrap(
                             Syndrome.make(.smc64, iss: UInt32(insn.pointee.imm)), pc: Self.pc(of: insn, inBlockAt: pc))
                         return .trap
                     }
                     // No EL3: SMC is UNDEFINED (Arm ARM C6.2 SMC).
-                    retired &-= (blockLength &- UInt64(insn.pointee.position))
+                    retired &-= Self.unrun(from: insn, blockLength: blockLength)
                     pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
                 case .hlt, .undefined, .sysl, .loadStoreUnsigned, .loadStoreImmediate9, .loadStoreRegister,
                     .loadLiteral, .loadSignedLiteral:
-                    retired &-= (blockLength &- UInt64(insn.pointee.position))
+                    retired &-= Self.unrun(from: insn, blockLength: blockLength)
                     pc = undefinedInstruction(at: Self.pc(of: insn, inBlockAt: pc))
                     continue blockLoop
 
@@ -510,7 +510,7 @@ extension CPU {
                     }
                     // EL0 execution is trapped to EL1 unless SCTLR_EL1.nTWI/nTWE allow it.
                     if s.pointee.exceptionLevel == 0 && s.pointee.sctlrEL1 & (isWFE ? 1 << 18 : 1 << 16) == 0 {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = takeExceptionToEL1(
                             kind: .synchronous, syndrome: Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
                             preferredReturn: Self.pc(of: insn, inBlockAt: pc))
@@ -518,7 +518,7 @@ extension CPU {
                     }
                     let trapBit = isWFE ? HypervisorConfiguration.twe : HypervisorConfiguration.twi
                     if s.pointee.hcrEL2 & trapBit != 0 {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         recordTrap(
                             Syndrome.make(.wfx, iss: Syndrome.wfxISS(isWFE: isWFE)),
                             pc: Self.pc(of: insn, inBlockAt: pc))
@@ -563,7 +563,7 @@ extension CPU {
                     switch op {
                     case .mrs, .msrRegister, .msrImmediate, .sys:
                         // What this run retired before the instruction: the icount clock reads it.
-                        s.pointee.retiredInRun = retired &- (blockLength &- UInt64(insn.pointee.position))
+                        s.pointee.retiredInRun = retired &- Self.unrun(from: insn, blockLength: blockLength)
                         continuation = executeSystem(insn, pc: Self.pc(of: insn, inBlockAt: pc))
                     case .vectorLoadStore, .vectorStructure:
                         continuation = executeVectorMemory(insn, pc: Self.pc(of: insn, inBlockAt: pc))
@@ -587,21 +587,21 @@ extension CPU {
                             if BlockCache.writesCPUInterface(insn.pointee) {
                                 let signals = s.pointee.hcrEL2 | s.pointee.gicSignals
                                 if signals & HypervisorConfiguration.virtualInterrupts == 0 { break }
-                                retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
+                                retired &-= Self.unrun(from: insn + 1, blockLength: blockLength)
                             }
                             pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         }
                     case .jumped(let target):
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = target
                         continue blockLoop
                     case .completedInNewBlock:
-                        retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
+                        retired &-= Self.unrun(from: insn + 1, blockLength: blockLength)
                         pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                         continue blockLoop
                     case .exit:
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         return .trap
                     }
 
@@ -661,7 +661,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0 && d.b != AddressingMode.literal.rawValue,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = vector
                         continue blockLoop
                     }
@@ -682,7 +682,7 @@ extension CPU {
                     {
                         p = slow
                     } else {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         if case .exit = failedAccess() { return .trap }
                         pc = s.pointee.pc
                         continue blockLoop
@@ -726,7 +726,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = vector
                         continue blockLoop
                     }
@@ -752,15 +752,15 @@ extension CPU {
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                         case .completedInNewBlock:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                            retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
+                            retired &-= Self.unrun(from: insn + 1, blockLength: blockLength)
                             pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         case .jumped(let vector):
-                            retired &-= (blockLength &- UInt64(insn.pointee.position))
+                            retired &-= Self.unrun(from: insn, blockLength: blockLength)
                             pc = vector
                             continue blockLoop
                         case .exit:
-                            retired &-= (blockLength &- UInt64(insn.pointee.position))
+                            retired &-= Self.unrun(from: insn, blockLength: blockLength)
                             return .trap
                         }
                     }
@@ -788,7 +788,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = vector
                         continue blockLoop
                     }
@@ -806,7 +806,7 @@ extension CPU {
                     {
                         p = slow
                     } else {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         if case .exit = failedAccess() { return .trap }
                         pc = s.pointee.pc
                         continue blockLoop
@@ -839,7 +839,7 @@ extension CPU {
                     if d.rn == 32 && base & 0xF != 0,
                         let vector = checkStackAlignment(pc: Self.pc(of: insn, inBlockAt: pc))
                     {
-                        retired &-= (blockLength &- UInt64(insn.pointee.position))
+                        retired &-= Self.unrun(from: insn, blockLength: blockLength)
                         pc = vector
                         continue blockLoop
                     }
@@ -863,15 +863,15 @@ extension CPU {
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
                         case .completedInNewBlock:
                             if d.flags & InstructionFlags.writeback != 0 { x[Int(d.rn)] = base &+ d.imm }
-                            retired &-= (blockLength &- UInt64(insn.pointee.position) &- 1)
+                            retired &-= Self.unrun(from: insn + 1, blockLength: blockLength)
                             pc = Self.pc(of: insn, inBlockAt: pc) &+ 4
                             continue blockLoop
                         case .jumped(let vector):
-                            retired &-= (blockLength &- UInt64(insn.pointee.position))
+                            retired &-= Self.unrun(from: insn, blockLength: blockLength)
                             pc = vector
                             continue blockLoop
                         case .exit:
-                            retired &-= (blockLength &- UInt64(insn.pointee.position))
+                            retired &-= Self.unrun(from: insn, blockLength: blockLength)
                             return .trap
                         }
                     }
@@ -892,6 +892,15 @@ extension CPU {
     @inline(__always)
     static func pc(of insn: UnsafeMutablePointer<DecodedInstruction>, inBlockAt blockPC: UInt64) -> UInt64 {
         blockPC &+ UInt64(insn.pointee.position) &<< 2
+    }
+
+    /// How many instructions of the running block, `blockLength` long, are from `insn` to its
+    /// end (`insn + 1` after a completed instruction; the sentinel's position is the length):
+    /// what the loop takes back from `retired`, which counted the whole block up front, when the
+    /// block stops there.
+    @inline(__always)
+    static func unrun(from insn: UnsafeMutablePointer<DecodedInstruction>, blockLength: UInt64) -> UInt64 {
+        blockLength &- UInt64(insn.pointee.position)
     }
 
     /// The SUBS/CMP half of `subsThenBranch`/`subsThenLoop`: Rd = Rn − ((Rm << `b`) + `imm`)
