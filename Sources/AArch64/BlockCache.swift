@@ -45,17 +45,17 @@ public final class BlockCache: @unchecked Sendable {
     /// taken their slot (1.4 M blocks decoded to the initramfs marker; 275 k now).
     static let tableBits = 17
     static let tableSize = 1 << tableBits
-    static let tableBytes = tableSize * MemoryLayout<Entry>.stride
     /// An unused slot: all zero, which no block matches (a block's host address is never 0).
     static let emptyEntry = Entry(pc: 0, host: 0, start: 0, count: 0)
     static let arenaCapacity = 1 << 18
 
-    let table: UnsafeMutablePointer<Entry>
-    private let tableIsMapped: Bool
+    private let tableMemory = ZeroedMemory(count: tableSize, zero: emptyEntry)
+    var table: UnsafeMutablePointer<Entry> { tableMemory.pointer }
     let arena: UnsafeMutablePointer<DecodedInstruction>
-    /// One `Link` per arena slot (anonymous memory: all zero, epoch 0, which no link matches).
-    let links: UnsafeMutablePointer<Link>
-    private let linksAreMapped: Bool
+    /// One `Link` per arena slot, all zero at first: epoch 0, which no link matches.
+    private let linkMemory = ZeroedMemory(
+        count: arenaCapacity, zero: Link(pc: 0, host: 0, start: 0, count: 0, epoch: 0))
+    var links: UnsafeMutablePointer<Link> { linkMemory.pointer }
     /// The current link epoch (starts at 1); a pointer so the interpreter reads it without `self`.
     let linkEpoch: UnsafeMutablePointer<UInt64>
     private var used = 0
@@ -72,28 +72,8 @@ public final class BlockCache: @unchecked Sendable {
 
     public init(decoder: Decoder = .shared) {
         self.decoder = decoder
-        // Anonymous memory reads as zero (every slot empty) and costs nothing until touched.
-        let mapped = mmap(nil, Self.tableBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        if let mapped, mapped != MAP_FAILED {
-            table = mapped.bindMemory(to: Entry.self, capacity: Self.tableSize)
-            tableIsMapped = true
-        } else {
-            table = .allocate(capacity: Self.tableSize)
-            table.initialize(repeating: Self.emptyEntry, count: Self.tableSize)
-            tableIsMapped = false
-        }
         arena = .allocate(capacity: Self.arenaCapacity)
         precondition(MemoryLayout<Link>.stride == MemoryLayout<DecodedInstruction>.stride)
-        let linkBytes = Self.arenaCapacity * MemoryLayout<Link>.stride
-        let mappedLinks = mmap(nil, linkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        if let mappedLinks, mappedLinks != MAP_FAILED {
-            links = mappedLinks.bindMemory(to: Link.self, capacity: Self.arenaCapacity)
-            linksAreMapped = true
-        } else {
-            links = .allocate(capacity: Self.arenaCapacity)
-            links.initialize(repeating: Link(pc: 0, host: 0, start: 0, count: 0, epoch: 0), count: Self.arenaCapacity)
-            linksAreMapped = false
-        }
         linkEpoch = .allocate(capacity: 1)
         linkEpoch.initialize(to: 1)
     }
@@ -106,17 +86,9 @@ public final class BlockCache: @unchecked Sendable {
     }
 
     deinit {
-        if tableIsMapped {
-            munmap(UnsafeMutableRawPointer(table), Self.tableBytes)
-        } else {
-            table.deallocate()
-        }
+        tableMemory.release()
         arena.deallocate()
-        if linksAreMapped {
-            munmap(UnsafeMutableRawPointer(links), Self.arenaCapacity * MemoryLayout<Link>.stride)
-        } else {
-            links.deallocate()
-        }
+        linkMemory.release()
         linkEpoch.deallocate()
     }
 
@@ -174,10 +146,7 @@ public final class BlockCache: @unchecked Sendable {
 
     /// Drops every decoded block (self-modifying code, instruction-cache maintenance).
     public func invalidateAll() {
-        // Giving the pages back zeroes them (and returns their memory) without touching them.
-        if !tableIsMapped || madvise(UnsafeMutableRawPointer(table), Self.tableBytes, MADV_DONTNEED) != 0 {
-            table.update(repeating: Self.emptyEntry, count: Self.tableSize)
-        }
+        tableMemory.clear()
         used = 0
         slotsByHostPage.removeAll(keepingCapacity: true)
         // The arena is reused from its start: an old link would name a slot now holding other code.
