@@ -253,48 +253,44 @@ final class InterpreterTests: XCTestCase {
     }
 
     func testConditionalLoopBackToItsBlockStopsAtTheBudgetAndForAKick() throws {
-        // `b.ne` back to its own block re-runs the block without going back to the block loop:
-        // the budget, a kick and the retired count must still hold there.
-        let m = TestMachine()
-        m.load(
-            try CrossAssembler.assemble([
-                "movz x0, #5000", "1: add x1, x1, #1", "subs x0, x0, #1", "b.ne 1b", "hvc #0xffff",
-            ]))
-        XCTAssertEqual(m.runLoaded(budget: 1000), .budget)
-        let retired = m.cpu.state.pointee.instructionsRetired
-        XCTAssertGreaterThanOrEqual(retired, 1000)
-        XCTAssertLessThan(retired, 1000 + 3, "stopped at the first block boundary past the budget")
-        XCTAssertEqual(m.cpu.x(1), (retired - 1) / 3, "the count and the work agree")
-        XCTAssertEqual(m.cpu.pc, TestMachine.ramBase + 4, "at the loop's start")
-        m.cpu.kick()
-        XCTAssertEqual(m.runLoaded(), .kick)
-        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, retired, "a pending kick runs nothing")
-        m.cpu.acknowledgeKick()
-        XCTAssertEqual(m.runLoaded(), .trap)
-        XCTAssertTrue(m.reachedEnd)
-        XCTAssertEqual(m.cpu.x(1), 5000)
-        XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 1 + 3 * 5000 + 1, "movz, 5000 × (add, subs, b.ne), hvc")
-
+        // A B.cond back to its own block re-runs the block without going back to the block loop
+        // (`bCondLoop`): the budget, a kick and the retired count must still hold there, after a
+        // fused SUBS (`subsThenLoop`) and after a flag-setting instruction that is not fused
+        // (CMN is ADDS).
+        try assertLoopInPlaceKeepsTheBudgetAndKicks(["add x1, x1, #1", "subs x0, x0, #1"])
+        try assertLoopInPlaceKeepsTheBudgetAndKicks(["add x1, x1, #1", "sub x0, x0, #1", "cmn x0, #0"])
         try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmp x0, #0", "b.ne 1b"])
-
-        // The same with a flag-setting instruction that is not fused (CMN is ADDS): the B.cond
-        // alone re-runs its block.
-        let n = TestMachine()
-        n.load(
-            try CrossAssembler.assemble([
-                "movz x0, #5000", "1: add x1, x1, #1", "sub x0, x0, #1", "cmn x0, #0", "b.ne 1b", "hvc #0xffff",
-            ]))
-        XCTAssertEqual(n.runLoaded(budget: 1000), .budget)
-        let counted = n.cpu.state.pointee.instructionsRetired
-        XCTAssertGreaterThanOrEqual(counted, 1000)
-        XCTAssertLessThan(counted, 1000 + 4, "stopped at the first block boundary past the budget")
-        XCTAssertEqual(n.cpu.x(1), (counted - 1) / 4, "the count and the work agree")
-        XCTAssertEqual(n.cpu.pc, TestMachine.ramBase + 4, "at the loop's start")
-        XCTAssertEqual(n.runLoaded(), .trap)
-        XCTAssertTrue(n.reachedEnd)
-        XCTAssertEqual(n.cpu.x(1), 5000)
-        XCTAssertEqual(n.cpu.state.pointee.instructionsRetired, 1 + 4 * 5000 + 1)
         try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmn x0, #0", "b.ne 1b"])
+    }
+
+    /// Runs `body` (which counts X1 up and X0 down) as `1: body; b.ne 1b` 5000 times: first to a
+    /// budget of 1000, then with a kick pending, then to the end.
+    private func assertLoopInPlaceKeepsTheBudgetAndKicks(
+        _ body: [String], file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let m = TestMachine()
+        let length = UInt64(body.count + 1)
+        var source = ["movz x0, #5000"] + body + ["b.ne 1b", "hvc #0xffff"]
+        source[1] = "1: " + source[1]
+        m.load(try CrossAssembler.assemble(source))
+        XCTAssertEqual(m.runLoaded(budget: 1000), .budget, file: file, line: line)
+        let retired = m.cpu.state.pointee.instructionsRetired
+        XCTAssertGreaterThanOrEqual(retired, 1000, file: file, line: line)
+        XCTAssertLessThan(
+            retired, 1000 + length, "stopped at the first block boundary past the budget", file: file, line: line)
+        XCTAssertEqual(m.cpu.x(1), (retired - 1) / length, "the count and the work agree", file: file, line: line)
+        XCTAssertEqual(m.cpu.pc, TestMachine.ramBase + 4, "at the loop's start", file: file, line: line)
+        m.cpu.kick()
+        XCTAssertEqual(m.runLoaded(), .kick, file: file, line: line)
+        XCTAssertEqual(
+            m.cpu.state.pointee.instructionsRetired, retired, "a pending kick runs nothing", file: file, line: line)
+        m.cpu.acknowledgeKick()
+        XCTAssertEqual(m.runLoaded(), .trap, file: file, line: line)
+        XCTAssertTrue(m.reachedEnd, file: file, line: line)
+        XCTAssertEqual(m.cpu.x(1), 5000, file: file, line: line)
+        XCTAssertEqual(
+            m.cpu.state.pointee.instructionsRetired, 1 + length * 5000 + 1, "movz, 5000 rounds, hvc", file: file,
+            line: line)
     }
 
     func testStoreToOneCodePageKeepsOtherPagesDecoded() throws {
