@@ -57,6 +57,14 @@ public enum Arithmetic {
         return UInt64(result)
     }
 
+    /// NZCV after the 64-bit SUBS `a` − `b` (`subtract` with `sf` = 1).
+    @inline(__always)
+    public static func subtractionFlags(_ a: UInt64, _ b: UInt64) -> UInt32 {
+        var nzcv: UInt32 = 0
+        _ = subtract(a, b, sf: 1, nzcv: &nzcv)
+        return nzcv
+    }
+
     /// NZCV after a logical operation: N and Z from the result, C = V = 0.
     @inline(__always)
     public static func logicalFlags(_ result: UInt64, sf: UInt8) -> UInt32 {
@@ -92,6 +100,32 @@ public enum Arithmetic {
         var mask: UInt16 = 0
         for nzcv in UInt32(0)..<16 where conditionHolds(cond, nzcv << 28) { mask |= 1 << UInt16(nzcv) }
         return mask
+    }
+
+    /// For a B.cond right after a 64-bit SUBS/CMP of `a` − `b`: the `compareIndex` values for
+    /// which `cond` holds, as a bit mask, or nil when `cond` reads N or V alone (MI, PL, VS, VC).
+    /// The other conditions depend only on a = b (Z), a < b unsigned (NOT C) and a < b signed
+    /// (N ≠ V) (Arm ARM C1.2.4, Table C1-1), so a fused compare and branch tests them without
+    /// working out NZCV.
+    public static func compareMask(_ cond: UInt8) -> UInt8? {
+        guard cond >> 1 != 2 && cond >> 1 != 3 else { return nil }
+        var mask: UInt8 = 0
+        for index in UInt8(0)..<8 {
+            // An NZCV with these three facts: Z = equal, C = not lower, N ≠ V = less (V = 0).
+            let equal = index & 4 != 0
+            let lower = index & 2 != 0
+            let less = index & 1 != 0
+            let nzcv: UInt32 = (less ? 1 << 31 : 0) | (equal ? 1 << 30 : 0) | (lower ? 0 : 1 << 29)
+            if conditionHolds(cond, nzcv) { mask |= 1 << index }
+        }
+        return mask
+    }
+
+    /// The index into a `compareMask` for the comparison of `a` with `b`: bit 2 a = b, bit 1
+    /// a < b unsigned, bit 0 a < b signed.
+    @inline(__always)
+    public static func compareIndex(_ a: UInt64, _ b: UInt64) -> UInt8 {
+        (a == b ? 4 : 0) | (a < b ? 2 : 0) | (Int64(bitPattern: a) < Int64(bitPattern: b) ? 1 : 0)
     }
 
     /// Whether the condition whose `conditionMask` is `mask` holds for `nzcv` (bits 31:28).

@@ -237,11 +237,13 @@ public final class BlockCache: @unchecked Sendable {
     }
 
     /// Makes `pair[0]` a `subsThenBranch` when it is a SUBS/CMP of X (immediate, or register
-    /// with LSL) and `pair[1]` the B.cond that ends the block — a `subsThenLoop` when that
-    /// B.cond is a `bCondLoop` (`markLoop` runs first). Nothing between them can fault, so the
-    /// two always complete together.
+    /// with LSL) and `pair[1]` the B.cond that ends the block, on a condition of the comparison
+    /// (not MI, PL, VS or VC: `Arithmetic.compareMask`, kept in `pair[0].imm2`) — a
+    /// `subsThenLoop` when that B.cond is a `bCondLoop` (`markLoop` runs first). Nothing
+    /// between them can fault, so the two always complete together.
     public static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
-        guard pair[1].op == .bCond || pair[1].op == .bCondLoop else { return }
+        guard pair[1].op == .bCond || pair[1].op == .bCondLoop, let mask = Arithmetic.compareMask(pair[1].a)
+        else { return }
         switch pair[0].op {
         case .subsImmediate64:
             pair[0].rm = 31  // XZR: the register term is zero
@@ -251,6 +253,7 @@ public final class BlockCache: @unchecked Sendable {
         default:
             return
         }
+        pair[0].imm2 = UInt64(mask)
         pair[0].op = pair[1].op == .bCondLoop ? .subsThenLoop : .subsThenBranch
     }
 

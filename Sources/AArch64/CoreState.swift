@@ -8,8 +8,32 @@
 public struct CoreState: Sendable {
     // PSTATE (Arm ARM D1.2).
     public var pc: UInt64 = 0
-    /// N, Z, C, V at bits 31:28, as in `NZCV` and `SPSR_ELx`.
-    public var nzcv: UInt32 = 0
+    /// N, Z, C, V at bits 31:28, as in `NZCV` and `SPSR_ELx`. A fused SUBS/CMP and B.cond
+    /// (`CPU.run`) leaves them pending (`deferSubtractionFlags`); reading works them out.
+    public var nzcv: UInt32 {
+        @inline(__always) get {
+            storedNZCV & Self.flagsPending == 0
+                ? storedNZCV : Arithmetic.subtractionFlags(pendingMinuend, pendingSubtrahend)
+        }
+        @inline(__always) set { storedNZCV = newValue }
+    }
+    /// NZCV as last written (bits 31:28), or `flagsPending`: NZCV is then that of the 64-bit
+    /// subtraction `pendingMinuend` − `pendingSubtrahend`.
+    var storedNZCV: UInt32 = 0
+    var pendingMinuend: UInt64 = 0
+    var pendingSubtrahend: UInt64 = 0
+    /// A value of `storedNZCV` no NZCV write makes (NZCV is bits 31:28 only).
+    static let flagsPending: UInt32 = 1
+
+    /// Records that NZCV is that of the 64-bit subtraction `a` − `b`, to be worked out only if
+    /// something reads it: most loops' compare is read by its branch alone, which tests the
+    /// operands directly (`Arithmetic.compareMask`).
+    @inline(__always)
+    public mutating func deferSubtractionFlags(_ a: UInt64, _ b: UInt64) {
+        pendingMinuend = a
+        pendingSubtrahend = b
+        storedNZCV = Self.flagsPending
+    }
     /// D, A, I, F at bits 9:6, as in `DAIF` and `SPSR_ELx`.
     public var daif: UInt32 = 0x3C0
     public var exceptionLevel: UInt8 = 1

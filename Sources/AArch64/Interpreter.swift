@@ -396,12 +396,20 @@ extension CPU {
                     pc = here &+ insn.pointee.imm
                     chained = true
                     continue blockLoop
-                // SUBS/CMP and the B.cond after it in one dispatch: the SUBS here, then on to the
-                // B.cond's case with the B.cond's slot.
+                // SUBS/CMP and the B.cond after it in one dispatch: the SUBS with its flags left
+                // pending, the condition tested on its operands; then on with the B.cond's slot.
                 case .subsThenLoop:
-                    Self.fusedSubtract(insn, x, &s.pointee.nzcv)
+                    let taken = Self.fusedCompare(insn, x, s)
                     insn += 1
-                    fallthrough
+                    if taken {
+                        if requests.load(ordering: .relaxed) == 0 && retired < budget {
+                            retired &+= blockLength
+                            insn = block
+                            continue
+                        }
+                        chained = true
+                        continue blockLoop
+                    }
                 case .bCondLoop:
                     // A loop back to this block's start (the commonest branch of all) re-runs the
                     // block at once unless a request or the budget stops it: nothing that could
@@ -417,9 +425,13 @@ extension CPU {
                         continue blockLoop
                     }
                 case .subsThenBranch:
-                    Self.fusedSubtract(insn, x, &s.pointee.nzcv)
+                    let taken = Self.fusedCompare(insn, x, s)
                     insn += 1
-                    fallthrough
+                    if taken {
+                        pc = Self.pc(of: insn, inBlockAt: pc) &+ insn.pointee.imm
+                        chained = true
+                        continue blockLoop
+                    }
                 case .bCond:
                     let d = insn.pointee
                     if Arithmetic.holds(mask: d.imm2, s.pointee.nzcv) {
@@ -903,14 +915,21 @@ extension CPU {
         blockLength &- UInt64(insn.pointee.position)
     }
 
-    /// The SUBS/CMP half of `subsThenBranch`/`subsThenLoop`: Rd = Rn − ((Rm << `b`) + `imm`)
-    /// with its flags (one of the two terms is zero: `BlockCache.fuseCompareAndBranch`).
+    /// `subsThenBranch`/`subsThenLoop`: the SUBS/CMP Rd = Rn − ((Rm << `b`) + `imm`) (one of
+    /// the two terms is zero: `BlockCache.fuseCompareAndBranch`), its NZCV left pending
+    /// (`CoreState.deferSubtractionFlags`); returns whether the B.cond after it is taken, from
+    /// the operands and the condition's `Arithmetic.compareMask` in `imm2`.
     @inline(__always)
-    static func fusedSubtract(
-        _ insn: UnsafeMutablePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>, _ nzcv: inout UInt32
-    ) {
+    static func fusedCompare(
+        _ insn: UnsafeMutablePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>,
+        _ s: UnsafeMutablePointer<CoreState>
+    ) -> Bool {
         let d = insn.pointee
-        x[Int(d.rd)] = Arithmetic.subtract(x[Int(d.rn)], (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm, sf: 1, nzcv: &nzcv)
+        let n = x[Int(d.rn)]
+        let m = (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm
+        x[Int(d.rd)] = n &- m
+        s.pointee.deferSubtractionFlags(n, m)
+        return (d.imm2 >> UInt64(Arithmetic.compareIndex(n, m))) & 1 != 0
     }
 
     /// What a rarely executed instruction's helper tells the loop to do next.

@@ -445,12 +445,18 @@ final class InterpreterTests: XCTestCase {
             (["cmp x1, #3", "b.ne .-4"], true), (["subs x1, x1, x2, lsl #3", "b.lt .-4"], true),
             (["cmp w1, #3", "b.ne .-4"], false), (["cmp x1, #3", "cbz x1, .-4"], false),
             (["cmp x1, x2, lsr #1", "b.ne .-4"], false),
+            // Conditions on N or V alone need NZCV itself: not fused.
+            (["cmp x1, #3", "b.mi .-4"], false), (["cmp x1, #3", "b.vc .-4"], false),
+            (["cmp x1, #3", "b.hi .-4"], true), (["cmp x1, #3", "b.al .-4"], true),
         ] {
             let decoded = try CrossAssembler.assemble(pair).map { BlockCache.specialize(Decoder.shared.decode($0)) }
             var block = decoded
             block.withUnsafeMutableBufferPointer { BlockCache.fuseCompareAndBranch($0.baseAddress.unsafelyUnwrapped) }
             XCTAssertEqual(block[0].op == .subsThenBranch, fuses, "\(pair)")
             XCTAssertEqual(block[1].op, decoded[1].op, "the branch keeps its slot")
+            if fuses {
+                XCTAssertEqual(block[0].imm2, Arithmetic.compareMask(block[1].a).map(UInt64.init), "\(pair)")
+            }
         }
         // A B.cond to its own block's start (its offset is minus 4 × its position) is marked as
         // the loop form (`markLoop`), with or without a compare fused before it.
@@ -500,6 +506,88 @@ final class InterpreterTests: XCTestCase {
         // movz ×2, 3 × (add, subs, b.ne), mrs, movz, cmp, b.eq, movz, cmp, b.hs, movz, mrs,
         // movz, subs, b.mi, movz, nop, hvc.
         XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 2 + 9 + 1 + 3 + 4 + 1 + 4 + 1 + 1)
+    }
+
+    func testCompareMaskAgreesWithTheConditionTableOnEveryComparison() {
+        // `Arithmetic.compareMask` at `compareIndex(a, b)` against ConditionHolds on the NZCV of
+        // a − b, for each condition but MI, PL, VS, VC (which it declines).
+        let values: [UInt64] = [0, 1, 2, 0x7FFF_FFFF_FFFF_FFFE, 0x7FFF_FFFF_FFFF_FFFF, 1 << 63, (1 << 63) + 1, ~1, ~0]
+        for cond in UInt8(0)..<16 {
+            guard let mask = Arithmetic.compareMask(cond) else {
+                XCTAssertTrue((4..<8).contains(cond), "only MI, PL, VS, VC are declined, not \(cond)")
+                continue
+            }
+            for a in values {
+                for b in values {
+                    let holds = (mask >> Arithmetic.compareIndex(a, b)) & 1 == 1
+                    XCTAssertEqual(
+                        holds, Arithmetic.conditionHolds(cond, Arithmetic.subtractionFlags(a, b)), "cond \(cond): \(a) − \(b)")
+                }
+            }
+        }
+    }
+
+    func testFusedCompareTakesEachConditionAndLeavesTheFlagsItWouldHaveWritten() throws {
+        // A fused CMP + B.cond tests the condition on the operands and leaves NZCV pending
+        // (`CoreState.deferSubtractionFlags`). Against flags worked out here from the Arm ARM's
+        // AddWithCarry(a, NOT(b), 1): the branch of every condition, on operands at the edges of
+        // both orders, and NZCV as MRS, CSET, ADC, a later B.cond and the host then read it.
+        let edges: [UInt64] = [0, 1, 2, 0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, ~0, ~1]
+        let conditions = ["eq", "ne", "cs", "cc", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al"]
+        for (index, cond) in conditions.enumerated() {
+            let m = TestMachine()
+            m.load(
+                try CrossAssembler.assemble([
+                    "movz x9, #0", "cmp x1, x2", "b.\(cond) 1f", "b 2f", "1: movz x9, #1",
+                    "2: mrs x3, nzcv", "cset x4, hi", "adc x5, xzr, xzr", "cmp x1, x2", "b.\(cond) 3f",
+                    "movz x6, #0", "b 4f", "3: movz x6, #1", "4: hvc #0xffff",
+                ]))
+            for a in edges {
+                for b in edges {
+                    m.cpu.pc = TestMachine.ramBase
+                    m.cpu.setX(1, a)
+                    m.cpu.setX(2, b)
+                    _ = m.runLoaded()
+                    let r = a &- b
+                    let n = r >> 63 == 1
+                    let z = r == 0
+                    let c = a >= b
+                    let v = ((a ^ b) & (a ^ r)) >> 63 == 1
+                    // ConditionHolds (Arm ARM J1): cond<3:1> picks the test, cond<0> inverts it
+                    // (except for AL).
+                    let base: Bool =
+                        switch index >> 1 {
+                        case 0: z
+                        case 1: c
+                        case 2: n
+                        case 3: v
+                        case 4: c && !z
+                        case 5: n == v
+                        case 6: n == v && !z
+                        default: true
+                        }
+                    let holds = base != (index & 1 == 1 && index != 14)
+                    let flags: UInt64 = (n ? 8 : 0) | (z ? 4 : 0) | (c ? 2 : 0) | (v ? 1 : 0)
+                    let what = "cmp \(a), \(b); b.\(cond)"
+                    XCTAssertTrue(m.reachedEnd, what)
+                    XCTAssertEqual(m.cpu.x(9), holds ? 1 : 0, what)
+                    XCTAssertEqual(m.cpu.x(3), flags << 28, "\(what): MRS NZCV")
+                    XCTAssertEqual(m.cpu.x(4), c && !z ? 1 : 0, "\(what): CSET HI")
+                    XCTAssertEqual(m.cpu.x(5), c ? 1 : 0, "\(what): ADC reads C")
+                    XCTAssertEqual(m.cpu.x(6), holds ? 1 : 0, "\(what): the second compare")
+                    XCTAssertEqual(UInt64(m.nzcv), flags, "\(what): NZCV as the host reads it")
+                }
+            }
+        }
+        // A fused loop leaves its flags for an exception to save in SPSR_EL1 (the vector reads
+        // it and returns to the HVC).
+        let m = TestMachine()
+        m.cpu.state.pointee.vbarEL1 = TestMachine.ramBase + 0x2000
+        m.load(try CrossAssembler.assemble(["mrs x7, spsr_el1", "hvc #0xffff"]), at: TestMachine.ramBase + 0x2200)
+        try m.run(["movz x0, #2", "1: subs x0, x0, #1", "b.ge 1b", "svc #0"])
+        XCTAssertTrue(m.reachedEnd)
+        XCTAssertEqual(m.cpu.x(0), ~0, "the loop ran until x0 went negative")
+        XCTAssertEqual(m.cpu.x(7) >> 28, 0b1000, "N (0 − 1), no carry: SPSR_EL1 has the pending flags")
     }
 
     func testRegisterOffsetDoublewordLoads() throws {
