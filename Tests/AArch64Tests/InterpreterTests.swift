@@ -521,7 +521,8 @@ final class InterpreterTests: XCTestCase {
                 for b in values {
                     let holds = (mask >> Arithmetic.compareIndex(a, b)) & 1 == 1
                     XCTAssertEqual(
-                        holds, Arithmetic.conditionHolds(cond, Arithmetic.subtractionFlags(a, b)), "cond \(cond): \(a) − \(b)")
+                        holds, Arithmetic.conditionHolds(cond, Arithmetic.subtractionFlags(a, b)),
+                        "cond \(cond): \(a) − \(b)")
                 }
             }
         }
