@@ -239,7 +239,8 @@ public final class BlockCache: @unchecked Sendable {
     /// Makes `pair[0]` a `subsThenBranch` when it is a SUBS/CMP of X (immediate, or register
     /// with LSL) and `pair[1]` the B.cond that ends the block, on a condition of the comparison
     /// (not MI, PL, VS or VC: `Arithmetic.compareMask`, kept in `pair[0].imm2`) — a
-    /// `subsThenLoop` when that B.cond is a `bCondLoop` (`markLoop` runs first). Nothing
+    /// `subsThenLoop` when that B.cond is a `bCondLoop` (`markLoop` runs first), and
+    /// `subsThenLoopWhileNonZero` when that loop's condition is NE. Nothing
     /// between them can fault, so the two always complete together.
     public static func fuseCompareAndBranch(_ pair: UnsafeMutablePointer<DecodedInstruction>) {
         guard pair[1].op == .bCond || pair[1].op == .bCondLoop, let mask = Arithmetic.compareMask(pair[1].a)
@@ -254,7 +255,8 @@ public final class BlockCache: @unchecked Sendable {
             return
         }
         pair[0].imm2 = UInt64(mask)
-        pair[0].op = pair[1].op == .bCondLoop ? .subsThenLoop : .subsThenBranch
+        pair[0].op =
+            pair[1].op != .bCondLoop ? .subsThenBranch : pair[1].a == 1 ? .subsThenLoopWhileNonZero : .subsThenLoop
     }
 
     /// Whether `insn` is the last instruction of its block: branches, exception generation,

@@ -123,6 +123,9 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     case subsThenBranch
     /// `subsThenBranch` whose B.cond is a `bCondLoop`.
     case subsThenLoop
+    /// `subsThenLoop` whose B.cond is B.NE (a counted loop's bottom): taken while the operands
+    /// differ.
+    case subsThenLoopWhileNonZero
     /// A B.cond back to the start of its own block (the bottom of a loop of one block; marked at
     /// build by `BlockCache.markLoop`): taken, it re-runs the block in place, with no target to
     /// work out.

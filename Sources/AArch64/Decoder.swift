@@ -66,7 +66,7 @@ public struct Decoder: Sendable {
             .addImmediate64, .addImmediate32, .subsImmediate64, .moveConstant, .addRegister64, .subRegister64,
             .subsRegister64, .andRegister64, .orrRegister64, .eorRegister64, .addUnshifted64, .subUnshifted64,
             .andUnshifted64, .orrUnshifted64, .eorUnshifted64, .moveRegister64, .subsThenBranch,
-            .subsThenLoop, .bCondLoop:
+            .subsThenLoop, .subsThenLoopWhileNonZero, .bCondLoop:
             return nil
 
         case .addImmediate, .subImmediate, .addsImmediate, .subsImmediate:

@@ -398,6 +398,19 @@ extension CPU {
                     continue blockLoop
                 // SUBS/CMP and the B.cond after it in one dispatch: the SUBS with its flags left
                 // pending, the condition tested on its operands; then on with the B.cond's slot.
+                case .subsThenLoopWhileNonZero:
+                    // The commonest loop bottom of all, SUBS + B.NE: taken while Rn ≠ the operand.
+                    let (n, m) = Self.fusedSubtract(insn, x, s)
+                    insn += 1
+                    if n != m {
+                        if requests.load(ordering: .relaxed) == 0 && retired < budget {
+                            retired &+= blockLength
+                            insn = block
+                            continue
+                        }
+                        chained = true
+                        continue blockLoop
+                    }
                 case .subsThenLoop:
                     let taken = Self.fusedCompare(insn, x, s)
                     insn += 1
@@ -924,12 +937,23 @@ extension CPU {
         _ insn: UnsafeMutablePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>,
         _ s: UnsafeMutablePointer<CoreState>
     ) -> Bool {
+        let (n, m) = fusedSubtract(insn, x, s)
+        return (insn.pointee.imm2 >> UInt64(Arithmetic.compareIndex(n, m))) & 1 != 0
+    }
+
+    /// The SUBS/CMP of the fused forms (`fusedCompare`), its NZCV left pending; returns its two
+    /// operands.
+    @inline(__always)
+    static func fusedSubtract(
+        _ insn: UnsafeMutablePointer<DecodedInstruction>, _ x: UnsafeMutablePointer<UInt64>,
+        _ s: UnsafeMutablePointer<CoreState>
+    ) -> (UInt64, UInt64) {
         let d = insn.pointee
         let n = x[Int(d.rn)]
         let m = (x[Int(d.rm)] &<< UInt64(d.b)) &+ d.imm
         x[Int(d.rd)] = n &- m
         s.pointee.deferSubtractionFlags(n, m)
-        return (d.imm2 >> UInt64(Arithmetic.compareIndex(n, m))) & 1 != 0
+        return (n, m)
     }
 
     /// What a rarely executed instruction's helper tells the loop to do next.

@@ -255,22 +255,25 @@ final class InterpreterTests: XCTestCase {
     func testConditionalLoopBackToItsBlockStopsAtTheBudgetAndForAKick() throws {
         // A B.cond back to its own block re-runs the block without going back to the block loop
         // (`bCondLoop`): the budget, a kick and the retired count must still hold there, after a
-        // fused SUBS (`subsThenLoop`) and after a flag-setting instruction that is not fused
-        // (CMN is ADDS).
+        // fused SUBS (`subsThenLoopWhileNonZero` for B.NE, `subsThenLoop` for B.GT and B.HI) and
+        // after a flag-setting instruction that is not fused (CMN is ADDS).
         try assertLoopInPlaceKeepsTheBudgetAndKicks(["add x1, x1, #1", "subs x0, x0, #1"])
+        try assertLoopInPlaceKeepsTheBudgetAndKicks(["add x1, x1, #1", "subs x0, x0, #1"], condition: "gt")
         try assertLoopInPlaceKeepsTheBudgetAndKicks(["add x1, x1, #1", "sub x0, x0, #1", "cmn x0, #0"])
         try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmp x0, #0", "b.ne 1b"])
         try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmn x0, #0", "b.ne 1b"])
+        try assertKickStopsEndlessLoop(["1: add x0, x0, #1", "cmp x0, #0", "b.hi 1b"])
     }
 
-    /// Runs `body` (which counts X1 up and X0 down) as `1: body; b.ne 1b` 5000 times: first to a
-    /// budget of 1000, then with a kick pending, then to the end.
+    /// Runs `body` (which counts X1 up and X0 down) as `1: body; b.ne 1b` (or B.`condition`,
+    /// which must also stop at X0 = 0) 5000 times: first to a budget of 1000, then with a kick
+    /// pending, then to the end.
     private func assertLoopInPlaceKeepsTheBudgetAndKicks(
-        _ body: [String], file: StaticString = #filePath, line: UInt = #line
+        _ body: [String], condition: String = "ne", file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let m = TestMachine()
         let length = UInt64(body.count + 1)
-        var source = ["movz x0, #5000"] + body + ["b.ne 1b", "hvc #0xffff"]
+        var source = ["movz x0, #5000"] + body + ["b.\(condition) 1b", "hvc #0xffff"]
         source[1] = "1: " + source[1]
         m.load(try CrossAssembler.assemble(source))
         XCTAssertEqual(m.runLoaded(budget: 1000), .budget, file: file, line: line)
@@ -473,8 +476,21 @@ final class InterpreterTests: XCTestCase {
                 let what = "\(compare); b.ne .\(offset) at \(position)"
                 XCTAssertEqual(block[1].op, loops ? .bCondLoop : .bCond, what)
                 XCTAssertEqual(block[1].kind, .bCond, what)
-                XCTAssertEqual(block[0].op, fused ? (loops ? .subsThenLoop : .subsThenBranch) : .addsImmediate, what)
+                XCTAssertEqual(
+                    block[0].op, fused ? (loops ? .subsThenLoopWhileNonZero : .subsThenBranch) : .addsImmediate, what)
             }
+        }
+        // Only B.NE gets the NE loop form; other loop conditions keep the general one.
+        for (cond, op) in [("ne", Opcode.subsThenLoopWhileNonZero), ("eq", .subsThenLoop), ("hi", .subsThenLoop)] {
+            var block = try CrossAssembler.assemble(["subs x1, x1, #1", "b.\(cond) .-4"]).map {
+                BlockCache.specialize(Decoder.shared.decode($0))
+            }
+            block[1].position = 1
+            block.withUnsafeMutableBufferPointer {
+                BlockCache.markLoop($0.baseAddress.unsafelyUnwrapped + 1)
+                BlockCache.fuseCompareAndBranch($0.baseAddress.unsafelyUnwrapped)
+            }
+            XCTAssertEqual(block[0].op, op, "b.\(cond)")
         }
     }
 
