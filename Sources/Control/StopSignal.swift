@@ -25,6 +25,9 @@ final class StopSignal: Sendable {
         for waiter in waiters { waiter.resume(returning: outcome) }
     }
 
+    /// How many `wait` calls are suspended on the signal now.
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     /// Suspends (without blocking a thread) until the signal is resolved.
     func wait() async -> Outcome {
         await withCheckedContinuation { continuation in

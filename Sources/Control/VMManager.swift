@@ -274,6 +274,12 @@ public actor VMManager {
         return VMStopSummary(name: name, record: record)
     }
 
+    /// How many `wait` requests for the VM's current instance are pending (0 for a VM that
+    /// does not exist): lets a test know a `wait` sent on another connection has arrived.
+    func pendingWaits(name: String) -> Int {
+        entries[name]?.stopped.waiterCount ?? 0
+    }
+
     /// Every VM and every definition, sorted by name; a definition without a VM is `inactive`.
     public func list() -> [VMSummary] {
         Set(entries.keys).union(definitions.keys).sorted().map { name in

@@ -1,4 +1,4 @@
-import Control
+@testable import Control
 import Foundation
 import Hypervisor
 import Platform
@@ -115,6 +115,13 @@ final class KillResetTests: XCTestCase {
             assertOK(try socket.request("start", ["name": "s"]))
             try waitForProgress(socket, "s")
             waiter.writeLine(ControlRequest(id: 9, command: "wait", arguments: ["name": "s"]).jsonText())
+            // The reset must find the `wait` pending, not race it to the manager.
+            let deadline = Date().addingTimeInterval(30)
+            while await manager.pendingWaits(name: "s") == 0, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            let pending = await manager.pendingWaits(name: "s")
+            XCTAssertEqual(pending, 1, "the wait arrived")
             XCTAssertEqual(assertOK(try socket.request("list")), ["vms": [["name": "s", "state": "running"]]])
             XCTAssertEqual(assertOK(try socket.request("reset", ["name": "s"])), ["name": "s", "state": "running"])
             let waited = try JSONValue(parsing: Data(XCTUnwrap(try waiter.readLine()).utf8))
