@@ -15,7 +15,9 @@ public struct CoreState: Sendable {
             storedNZCV & Self.flagsPending == 0
                 ? storedNZCV : Arithmetic.subtractionFlags(pendingMinuend, pendingSubtrahend)
         }
-        @inline(__always) set { storedNZCV = newValue }
+        // Bits 31:28 only, so no write can look like `flagsPending` (free where the value is
+        // already known to be in those bits, as in the interpreter's flag writes).
+        @inline(__always) set { storedNZCV = newValue & 0xF000_0000 }
     }
     /// NZCV as last written (bits 31:28), or `flagsPending`: NZCV is then that of the 64-bit
     /// subtraction `pendingMinuend` − `pendingSubtrahend`.

@@ -119,7 +119,9 @@ public enum Opcode: UInt8, Sendable, CaseIterable {
     /// SUBS/CMP of X right before the B.cond that ends its block (the bottom of a counted loop),
     /// run in one dispatch with that B.cond, which stays in the next slot for its operands
     /// (`BlockCache.fuseCompareAndBranch`): Rd = Rn − ((Rm << `b`) + `imm`), one of the two
-    /// terms zero (Rm = XZR for the immediate form, `imm` = 0 for the register form).
+    /// terms zero (Rm = XZR for the immediate form, `imm` = 0 for the register form); `imm2` is
+    /// the B.cond's `Arithmetic.compareMask`, tested on the operands, and NZCV is left pending
+    /// (`CoreState.deferSubtractionFlags`).
     case subsThenBranch
     /// `subsThenBranch` whose B.cond is a `bCondLoop`.
     case subsThenLoop

@@ -274,8 +274,9 @@ public actor VMManager {
         return VMStopSummary(name: name, record: record)
     }
 
-    /// How many `wait` requests for the VM's current instance are pending (0 for a VM that
-    /// does not exist): lets a test know a `wait` sent on another connection has arrived.
+    /// How many waits for the end of the VM's current instance are pending — `wait` requests,
+    /// and the manager's own while a kill, reset or graceful stop runs (0 for a VM that does
+    /// not exist): lets a test know a `wait` sent on another connection has arrived.
     func pendingWaits(name: String) -> Int {
         entries[name]?.stopped.waiterCount ?? 0
     }

@@ -507,7 +507,7 @@ final class InterpreterTests: XCTestCase {
             "movz x3, #0x2000", "cmp x3, #2, lsl #12", "b.eq 2f", "movz x4, #0xbad",
             "2: movz x5, #1", "cmp x5, x3, lsl #1", "b.hs 3f", "movz x6, #7",
             "3: mrs x7, nzcv",
-            "movz x8, #5", "subs x8, x8, x5, lsl #2", "b.mi 4f", "movz x9, #9",
+            "movz x8, #5", "subs x8, x8, x5, lsl #2", "b.lt 4f", "movz x9, #9",
             "4: nop",
         ])
         XCTAssertTrue(m.reachedEnd)
@@ -518,9 +518,9 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(6), 7, "1 < 0x4000: B.HS not taken")
         XCTAssertEqual(m.cpu.x(7), 0b1000 << 28, "N, borrow")
         XCTAssertEqual(m.cpu.x(8), 1, "5 - 4")
-        XCTAssertEqual(m.cpu.x(9), 9, "positive: B.MI not taken")
+        XCTAssertEqual(m.cpu.x(9), 9, "5 ≥ 4: B.LT not taken")
         // movz ×2, 3 × (add, subs, b.ne), mrs, movz, cmp, b.eq, movz, cmp, b.hs, movz, mrs,
-        // movz, subs, b.mi, movz, nop, hvc.
+        // movz, subs, b.lt, movz, nop, hvc.
         XCTAssertEqual(m.cpu.state.pointee.instructionsRetired, 2 + 9 + 1 + 3 + 4 + 1 + 4 + 1 + 1)
     }
 

@@ -120,8 +120,11 @@ final class KillResetTests: XCTestCase {
             while await manager.pendingWaits(name: "s") == 0, Date() < deadline {
                 try await Task.sleep(for: .milliseconds(1))
             }
-            let pending = await manager.pendingWaits(name: "s")
-            XCTAssertEqual(pending, 1, "the wait arrived")
+            guard await manager.pendingWaits(name: "s") == 1 else {
+                XCTFail("the wait did not arrive")
+                try await server.stop()
+                return
+            }
             XCTAssertEqual(assertOK(try socket.request("list")), ["vms": [["name": "s", "state": "running"]]])
             XCTAssertEqual(assertOK(try socket.request("reset", ["name": "s"])), ["name": "s", "state": "running"])
             let waited = try JSONValue(parsing: Data(XCTUnwrap(try waiter.readLine()).utf8))
