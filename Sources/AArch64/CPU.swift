@@ -1,4 +1,5 @@
 import Atomics
+import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -31,6 +32,17 @@ public final class CPU: @unchecked Sendable {
     /// Gathers and scatters the bytes of one SIMD&FP load or store (at most 64: LD4 of four Q).
     let vectorScratch: UnsafeMutableRawPointer
     let requests: UnsafeAtomic<UInt32>
+    /// The code pages other vCPUs' IC IVAU named since this core last serviced its requests
+    /// (`requestCodeInvalidation`), or every page.
+    let remoteCodeInvalidations = Mutex(RemoteCodeInvalidations())
+
+    /// What `remoteCodeInvalidations` holds: the machine-physical pages to drop decoded code
+    /// from, or `all` (IC IALLUIS, or more pages than `limit` before the core got to them).
+    struct RemoteCodeInvalidations {
+        static let limit = 32
+        var pages: [UInt64] = []
+        var all = false
+    }
 
     /// The host-time source behind `currentCounter()` (what CNTPCT_EL0 reads unless the icount
     /// clock is on), in ticks of `Identification.counterFrequency`: host monotonic time; tests
@@ -132,9 +144,21 @@ public final class CPU: @unchecked Sendable {
     /// Shareable domain (Arm ARM D7.4.4), so the other vCPUs drop decoded code of that page.
     public var broadcastCodeInvalidation: (@Sendable (UInt64?) -> Void)?
 
-    /// Asks the core to drop its decoded blocks at its next block boundary, without leaving
-    /// `run` (another vCPU invalidated the instruction cache). Thread-safe.
-    public func requestCodeInvalidation() {
+    /// Asks the core to drop its decoded blocks from the machine-physical page `physicalPage`
+    /// (another vCPU's IC IVAU), or all of them (nil: IC IALLUIS), at its next block boundary,
+    /// without leaving `run`. Thread-safe. The page is recorded before the request bit is set
+    /// and taken after the bit is cleared (`serviceRequests`), so a request the core sees
+    /// always finds its page.
+    public func requestCodeInvalidation(physicalPage: UInt64? = nil) {
+        remoteCodeInvalidations.withLock { pending in
+            guard !pending.all else { return }
+            if let page = physicalPage, pending.pages.count < RemoteCodeInvalidations.limit {
+                if !pending.pages.contains(page) { pending.pages.append(page) }
+            } else {
+                pending.all = true
+                pending.pages.removeAll()
+            }
+        }
         _ = requests.loadThenBitwiseOr(with: Self.codeInvalidationRequest, ordering: .sequentiallyConsistent)
     }
 
@@ -176,7 +200,15 @@ public final class CPU: @unchecked Sendable {
         serviceTranslationRequests(pending)
         if pending & Self.codeInvalidationRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.codeInvalidationRequest, ordering: .acquiring)
-            invalidateDecodedCode()
+            let taken = remoteCodeInvalidations.withLock { pending in
+                defer { pending = RemoteCodeInvalidations() }
+                return pending
+            }
+            if taken.all {
+                invalidateDecodedCode()
+            } else {
+                for page in taken.pages { invalidateDecodedCode(physicalPage: page) }
+            }
         }
         if pending & Self.eventRequest != 0 {
             _ = requests.loadThenBitwiseAnd(with: ~Self.eventRequest, ordering: .acquiring)

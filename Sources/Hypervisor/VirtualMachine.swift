@@ -124,7 +124,7 @@ public final class VirtualMachine: @unchecked Sendable {
             vcpu.cpu.broadcastCodeInvalidation = { [weak self, unowned vcpu] page in
                 for other in self?.vcpus ?? [] where other !== vcpu {
                     if let page, !other.cpu.holdsCode(physicalPage: page) { continue }
-                    other.cpu.requestCodeInvalidation()
+                    other.cpu.requestCodeInvalidation(physicalPage: page)
                 }
             }
         }

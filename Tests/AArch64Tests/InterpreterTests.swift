@@ -317,6 +317,49 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.blocks.pageInvalidations, 1)
     }
 
+    func testAnotherCoresInstructionCacheInvalidationDropsOnlyThePagesItNamed() throws {
+        // Another vCPU's IC IVAU reaches this core as a request naming the page
+        // (`requestCodeInvalidation(physicalPage:)`): at its next block boundary it drops that
+        // page's blocks and keeps the rest; IC IALLUIS (nil), or more pages than the core
+        // keeps before it gets to them, drop everything.
+        let m = TestMachine()
+        let subroutine = TestMachine.ramBase + 0x1000
+        m.load(try CrossAssembler.assemble(["add x2, x2, #1", "ret"]), at: subroutine)
+        m.load(
+            try CrossAssembler.assemble([
+                "movz x1, #\(TestMachine.ramBase >> 16), lsl #16", "add x1, x1, #0x1000", "blr x1", "hvc #0xffff",
+            ]))
+        func runAgain() {
+            m.cpu.pc = TestMachine.ramBase
+            XCTAssertEqual(m.runLoaded(), .trap)
+            XCTAssertTrue(m.reachedEnd)
+        }
+        runAgain()
+        let built = m.cpu.blocks.blocksBuilt
+        let flushes = m.cpu.blocks.invalidations
+        runAgain()
+        XCTAssertEqual(m.cpu.blocks.blocksBuilt, built, "nothing rebuilt without a request")
+
+        m.cpu.requestCodeInvalidation(physicalPage: subroutine)
+        runAgain()
+        XCTAssertEqual(m.cpu.blocks.blocksBuilt, built + 1, "only the subroutine's block is decoded again")
+        XCTAssertEqual(m.cpu.blocks.invalidations, flushes)
+        XCTAssertEqual(m.cpu.x(2), 3)
+
+        m.cpu.requestCodeInvalidation()
+        runAgain()
+        XCTAssertEqual(m.cpu.blocks.invalidations, flushes + 1, "IC IALLUIS drops every block")
+        XCTAssertEqual(m.cpu.blocks.blocksBuilt, built + 1 + 3)
+
+        // More distinct pages than the core keeps: everything goes.
+        for page in 0..<UInt64(40) {
+            m.cpu.requestCodeInvalidation(physicalPage: TestMachine.ramBase + 0x10000 + page << 12)
+        }
+        runAgain()
+        XCTAssertEqual(m.cpu.blocks.invalidations, flushes + 2)
+        XCTAssertEqual(m.cpu.x(2), 5)
+    }
+
     func testSpecializedLoadsAndStoresKeepTheirAbortSyndrome() throws {
         // LDR X / STR W at base + offset run as `.load64` / `.store32`; outside RAM they still
         // exit with a full instruction syndrome (ISV, SAS, SRT, SF, WnR; Arm ARM D17.2.37).
