@@ -143,13 +143,26 @@ public struct VMStatistics: Codable, Sendable, Equatable {
                 }
             }
         }
-        worldSwitches += counters.value(.worldSwitches)
-        instructionsRetired += counters.value(.instructionsRetired)
+        // What a vCPU row counts too is summed from the row, so the two cannot drift apart.
+        let vcpu = VCPUStatistics(index: vcpus.count, counters)
+        worldSwitches += vcpu.worldSwitches
+        instructionsRetired += vcpu.instructionsRetired
+        exitsByClass.merge(vcpu.exitsByClass, uniquingKeysWith: +)
+        hypercalls += vcpu.hypercalls
+        wfiSleeps += vcpu.wfiSleeps
+        wfeSleeps += vcpu.wfeSleeps
+        wakeups.merge(vcpu.wakeups, uniquingKeysWith: +)
+        interruptsInjected += vcpu.interruptsInjected
+        interruptsByClass.merge(vcpu.interruptsByClass, uniquingKeysWith: +)
+        maintenanceInterrupts += vcpu.maintenanceInterrupts
+        listRegisterOverflows += vcpu.listRegisterOverflows
+        timerExpiries += vcpu.timerExpiries
+        sgisSent += vcpu.ipisSent
+        ipisReceived += vcpu.ipisReceived
+        // The VM-wide counters.
         mmioReads += counters.value(.mmioReads)
         mmioWrites += counters.value(.mmioWrites)
         mmioUnclaimed += counters.value(.mmioUnclaimed)
-        hypercalls += counters.value(.hypercalls)
-        wfiSleeps += counters.value(.wfiSleeps)
         blocksBuilt += counters.value(.blocksBuilt)
         let kinds: [(String, VCPUCounters.Counter)] = [
             ("translation", .stage2TranslationFaults), ("access-flag", .stage2AccessFlagFaults),
@@ -163,25 +176,8 @@ public struct VMStatistics: Codable, Sendable, Equatable {
         tlbHits += counters.value(.tlbHits)
         tlbMisses += counters.value(.tlbMisses)
         tlbFlushes += counters.value(.tlbFlushes)
-        interruptsInjected += counters.value(.interruptsInjected)
-        maintenanceInterrupts += counters.value(.maintenanceInterrupts)
-        listRegisterOverflows += counters.value(.listRegisterOverflows)
-        timerExpiries += counters.value(.timerExpiries)
-        sgisSent += counters.value(.sgisSent)
-        ipisReceived += counters.value(.ipisReceived)
-        for (name, counter) in VCPUStatistics.wakeupCounters {
-            wakeups[name, default: 0] += counters.value(counter)
-        }
-        wfeSleeps += counters.value(.wfeSleeps)
-        for (name, counter) in VCPUStatistics.interruptClassCounters {
-            interruptsByClass[name, default: 0] += counters.value(counter)
-        }
         fpTraps += counters.value(.fpTraps)
-        for ec in UInt8(0)..<64 {
-            let n = counters.exits(exceptionClass: ec)
-            if n > 0 { exitsByClass[ExceptionClass.name(of: ec), default: 0] += n }
-        }
-        vcpus.append(VCPUStatistics(index: vcpus.count, counters))
+        vcpus.append(vcpu)
     }
 
     /// The human-readable table `armvisor run --stats` prints (like `kvm_stat`'s one-shot view).
