@@ -149,11 +149,12 @@ public final class CPU: @unchecked Sendable {
     /// without leaving `run`. Thread-safe. The page is recorded before the request bit is set
     /// and taken after the bit is cleared (`serviceRequests`), so a request the core sees
     /// always finds its page.
-    public func requestCodeInvalidation(physicalPage: UInt64? = nil) {
+    public func requestCodeInvalidation(physicalPage: UInt64?) {
         remoteCodeInvalidations.withLock { pending in
             guard !pending.all else { return }
+            if let page = physicalPage, pending.pages.contains(page) { return }
             if let page = physicalPage, pending.pages.count < RemoteCodeInvalidations.limit {
-                if !pending.pages.contains(page) { pending.pages.append(page) }
+                pending.pages.append(page)
             } else {
                 pending.all = true
                 pending.pages.removeAll()

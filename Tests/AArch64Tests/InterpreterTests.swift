@@ -346,10 +346,22 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.blocks.invalidations, flushes)
         XCTAssertEqual(m.cpu.x(2), 3)
 
-        m.cpu.requestCodeInvalidation()
+        m.cpu.requestCodeInvalidation(physicalPage: nil)
         runAgain()
         XCTAssertEqual(m.cpu.blocks.invalidations, flushes + 1, "IC IALLUIS drops every block")
         XCTAssertEqual(m.cpu.blocks.blocksBuilt, built + 1 + 3)
+
+        // A page named again is still one page, even with the queue full (31 other pages, then
+        // the subroutine's twice).
+        let rebuilt = m.cpu.blocks.blocksBuilt
+        for page in 0..<UInt64(31) {
+            m.cpu.requestCodeInvalidation(physicalPage: TestMachine.ramBase + 0x10000 + page << 12)
+        }
+        m.cpu.requestCodeInvalidation(physicalPage: subroutine)
+        m.cpu.requestCodeInvalidation(physicalPage: subroutine)
+        runAgain()
+        XCTAssertEqual(m.cpu.blocks.invalidations, flushes + 1)
+        XCTAssertEqual(m.cpu.blocks.blocksBuilt, rebuilt + 1)
 
         // More distinct pages than the core keeps: everything goes.
         for page in 0..<UInt64(40) {
@@ -357,7 +369,7 @@ final class InterpreterTests: XCTestCase {
         }
         runAgain()
         XCTAssertEqual(m.cpu.blocks.invalidations, flushes + 2)
-        XCTAssertEqual(m.cpu.x(2), 5)
+        XCTAssertEqual(m.cpu.x(2), 6)
     }
 
     func testSpecializedLoadsAndStoresKeepTheirAbortSyndrome() throws {
