@@ -662,6 +662,32 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(m.cpu.x(7) >> 28, 0b1000, "N (0 − 1), no carry: SPSR_EL1 has the pending flags")
     }
 
+    func testAFlagWriteAfterAFusedCompareReplacesItsPendingFlags() throws {
+        // 1 − 2 by a fused CMP leaves N pending (0b1000); whatever writes NZCV next is what the
+        // MRS after it reads: an unfused SUBS (through the `nzcv` setter), MSR NZCV, and CCMP,
+        // whose condition (MI) reads the pending N first.
+        for (writer, expected) in [
+            (["subs x3, x1, #1"], UInt64(0b0110)),
+            (["movz x5, #0x3000, lsl #16", "msr nzcv, x5"], 0b0011),
+            (["ccmp x2, x1, #0b1001, mi"], 0b0010),
+        ] {
+            let m = TestMachine()
+            m.cpu.setX(1, 1)
+            m.cpu.setX(2, 2)
+            try m.run(["cmp x1, x2", "b.eq 1f", "1: nop"] + writer + ["mrs x4, nzcv"])
+            XCTAssertTrue(m.reachedEnd)
+            XCTAssertEqual(m.cpu.x(4) >> 28, expected, "\(writer)")
+        }
+        // The host's write keeps bits 31:28 only, so no value it writes reads as pending.
+        let m = TestMachine()
+        m.cpu.setX(1, 1)
+        m.cpu.setX(2, 2)
+        try m.run(["cmp x1, x2", "b.eq 1f", "1: nop"])
+        XCTAssertEqual(m.nzcv, 0b1000, "pending, worked out for the host")
+        m.cpu.state.pointee.nzcv = 0x6000_0001
+        XCTAssertEqual(m.cpu.state.pointee.nzcv, 0x6000_0000)
+    }
+
     func testRegisterOffsetDoublewordLoads() throws {
         // LDR Xt, [Xn, Xm, LSL #3] runs as `.load64Register`; an unscaled index, SXTX with a
         // negative index and the first access to the page (a TLB miss: the general path) load
