@@ -30,9 +30,9 @@ public final class BlockCache: @unchecked Sendable {
     /// belong to, at the same stride, so an instruction's link is its address plus a constant.
     public struct Link: Sendable {
         public var pc: UInt64
-        /// The host address the block was decoded from: not needed to follow the link (the
-        /// running block's page fixes it), kept for diagnostics and to give `Link` the 32-byte
-        /// stride of `DecodedInstruction`.
+        /// The host address the block was decoded from. Following a link does not read it (the
+        /// running block's page fixes it); it fills `Link` out to the 32-byte stride of
+        /// `DecodedInstruction`, which `link(of:offset:)` relies on.
         public var host: UInt64
         public var start: UInt32
         public var count: UInt32

@@ -398,6 +398,10 @@ extension CPU {
                     continue blockLoop
                 // SUBS/CMP and the B.cond after it in one dispatch: the SUBS with its flags left
                 // pending, the condition tested on its operands; then on with the B.cond's slot.
+                // The three loop forms (these two and `bCondLoop`) each write out the in-place
+                // re-run: Swift has no goto, one shared case would cost a second dispatch on
+                // the op, and falling through into `bCondLoop` would work out the flags the
+                // fused forms leave pending.
                 case .subsThenLoopWhileNonZero:
                     // The commonest loop bottom of all, SUBS + B.NE: taken while Rn ≠ the operand.
                     let (n, m) = Self.fusedSubtract(insn, x, s)
