@@ -85,7 +85,7 @@ public final class SocketConsoleBackend: ConsoleBackend {
     }
 
     /// How long the listening socket goes unwatched after the process ran out of descriptors.
-    static let acceptRetryMilliseconds: UInt32 = 100
+    public static let acceptRetryMilliseconds: UInt32 = 100
 
     /// Times `accept` failed for want of descriptors (EMFILE, ENFILE) or memory, for tests.
     public var acceptFailures: Int { state.withLock { $0.acceptFailures } }
